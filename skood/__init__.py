@@ -1,0 +1,14 @@
+"""skood: out-of-distribution detection with gradient-regularized training (GReg).
+
+A scikit-learn-style estimator built on skorch; see
+:class:`skood.GradRegOODClassifier` and :mod:`skood.metrics`.
+"""
+from . import metrics
+from .classifier import GradRegOODClassifier
+from .exceptions import NonFiniteLossError
+from .metrics import make_ood_scorer
+
+__version__ = "0.1.0"
+
+__all__ = ["GradRegOODClassifier", "NonFiniteLossError", "make_ood_scorer", "metrics",
+           "__version__"]

@@ -1,0 +1,540 @@
+"""GradRegOODClassifier: GReg training inside skorch, with scikit-learn's OOD API."""
+import contextlib
+import numbers
+
+import numpy as np
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from skorch import NeuralNetClassifier
+from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
+from skorch.dataset import unpack_data
+from skorch.utils import to_tensor
+
+from .exceptions import NonFiniteLossError
+from .losses import detected_score, energy, energy_margin_loss, input_gradient_penalty
+from .metrics import OUTLIER_LABEL, is_outlier_label, threshold_at_tpr
+from .outliers import AuxiliaryData, RandomOutlierSampler
+from .validation import check_features, check_labels, check_non_negative, check_outliers
+
+__all__ = ["GradRegOODClassifier"]
+
+# Per-batch quantities recorded in the history, in the order of the stacked
+# tensor that is copied to the host once per batch.
+_BATCH_TERMS = ("train_ce", "train_energy_loss", "train_grad_penalty",
+                "train_energy_in", "train_energy_aux")
+
+
+def _valid_accuracy(net, X, y):
+    """Accuracy on skorch's validation split, whose ``y`` holds encoded class indices."""
+    return float(np.mean(net._predict_index(X) == np.asarray(y)))
+
+
+class GradRegOODClassifier(NeuralNetClassifier):
+    """Neural network classifier trained with GReg to detect out-of-distribution inputs.
+
+    Each training step forwards an in-distribution (ID) batch and a batch of
+    auxiliary outliers together, in one concatenated batch, and minimises::
+
+        CE(f(x_in), y_in)
+          + lambda_energy * (mean relu(E(x_in) - m_in)^2 + mean relu(m_out - E(x_aux))^2)
+          + lambda_grad   * mean_r || d S / d x_r ||_2
+
+    where ``E(x) = -temperature * logsumexp(f(x) / temperature)`` is the energy and
+    ``S = -mean relu(m_in - E(x_in)) + mean relu(E(x_aux) - m_out)`` only involves
+    samples that are already correctly detected (Sharifi et al., "Gradient-Regularized
+    Out-of-Distribution Detection", ECCV 2024). The input gradient is taken from the
+    same forward (``create_graph=True``), with the paper's code's masking and scaling,
+    so ``lambda_grad=1.0`` means what it means there.
+
+    Everything :class:`skorch.NeuralNetClassifier` takes is accepted too; the module
+    must return logits (one column per ID class). Unlike skorch's default, the
+    training batches are shuffled (``iterator_train__shuffle=True``) unless you say
+    otherwise.
+
+    Parameters
+    ----------
+    module : torch.nn.Module class or instance
+        The network; its forward returns logits of shape ``(n, n_classes)``.
+    criterion : torch loss class, default=torch.nn.CrossEntropyLoss
+        The classification loss on the ID rows, applied to logits.
+    lambda_energy : float, default=0.1
+        Weight of the energy margin loss. With ``lambda_energy=0`` and
+        ``lambda_grad=0`` the outliers are not used at all (plain cross-entropy).
+    lambda_grad : float, default=1.0
+        Weight of the gradient penalty; ``0`` gives energy outlier exposure.
+    m_in, m_out : float, default=-25.0, -7.0
+        Energy margins for ID samples and outliers; ``m_in < m_out``.
+    temperature : float, default=1.0
+        Temperature of the energy.
+    ood_tpr : float, default=0.95
+        Fraction of held-out ID samples that ``decision_function >= 0`` accepts.
+    reject_ood : bool, default=False
+        If True, :meth:`predict` returns -1 for the samples that
+        :meth:`predict_ood` rejects.
+    aux_batch_ratio : float or None, default=None
+        Outliers per ID sample in each step; ``None`` means the paper's setting
+        for the sampler (1 for random outliers).
+    sampler : None or "random", default=None
+        How outliers are drawn: at random, walking through all of them without
+        replacement (every outlier is used once before any is reused).
+    calibration_fraction : float, default=0.1
+        Only used when ``train_split=None``: the stratified fraction of ID rows
+        held out of training to calibrate ``offset_``. With skorch's validation
+        split (the default ``train_split``), ``offset_`` is calibrated on the
+        validation rows instead and nothing more is held out.
+    random_state : int, RandomState or None, default=None
+        Seeds the weight initialisation, the batch order, the outlier draw and
+        the calibration split, without touching torch's global random state.
+        With an int, two fits on the CPU give identical results.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The ID classes (never -1).
+    offset_ : float
+        Threshold on :meth:`score_samples`: :meth:`decision_function` is
+        ``score_samples(X) - offset_``.
+    input_shape_ : tuple
+        The shape of one sample of ``X``.
+    n_features_in_ : int
+        ``X.shape[1]`` at fit.
+    feature_names_in_ : ndarray
+        Column names, when ``X`` was a DataFrame.
+    history_ : skorch History
+        Per epoch, beside skorch's ``train_loss`` (the total loss) and
+        ``valid_loss``: ``train_ce``, ``train_energy_loss`` (unweighted margin
+        loss), ``train_grad_penalty`` (unweighted), and ``train_energy_in`` /
+        ``train_energy_aux`` (mean energies of the ID and outlier batches, to
+        compare with ``m_in`` and ``m_out``).
+
+    Notes
+    -----
+    Score conventions, as scikit-learn's outlier detectors: :meth:`score_samples`
+    is ``-energy``, higher = more in-distribution; :meth:`decision_function` is
+    ``>= 0`` for accepted (ID) samples; :meth:`predict_ood` returns +1 for ID and
+    -1 for OOD.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from skood import GradRegOODClassifier
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(200, 4)).astype("float32")
+    >>> y = (X[:, 0] > 0).astype(int)
+    >>> X_aux = rng.uniform(-6, 6, size=(200, 4)).astype("float32")
+    >>> module = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+    >>> clf = GradRegOODClassifier(module, max_epochs=2, verbose=0, random_state=0)
+    >>> clf = clf.fit(X, y, X_aux=X_aux)
+    >>> clf.predict_ood(X[:3]).shape
+    (3,)
+    """
+
+    def __init__(
+            self,
+            module,
+            *args,
+            criterion=torch.nn.CrossEntropyLoss,
+            lambda_energy=0.1,
+            lambda_grad=1.0,
+            m_in=-25.0,
+            m_out=-7.0,
+            temperature=1.0,
+            ood_tpr=0.95,
+            reject_ood=False,
+            aux_batch_ratio=None,
+            sampler=None,
+            calibration_fraction=0.1,
+            random_state=None,
+            **kwargs
+    ):
+        kwargs.setdefault("iterator_train__shuffle", True)
+        super().__init__(module, *args, criterion=criterion, **kwargs)
+        self.lambda_energy = lambda_energy
+        self.lambda_grad = lambda_grad
+        self.m_in = m_in
+        self.m_out = m_out
+        self.temperature = temperature
+        self.ood_tpr = ood_tpr
+        self.reject_ood = reject_ood
+        self.aux_batch_ratio = aux_batch_ratio
+        self.sampler = sampler
+        self.calibration_fraction = calibration_fraction
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ set-up
+
+    @property
+    def _default_callbacks(self):
+        return [
+            ("epoch_timer", EpochTimer()),
+            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+            *[(name, PassthroughScoring(name=name, on_train=True)) for name in _BATCH_TERMS],
+            ("valid_loss", PassthroughScoring(name="valid_loss")),
+            ("valid_acc", EpochScoring(_valid_accuracy, name="valid_acc",
+                                       lower_is_better=False)),
+            ("print_log", PrintLog()),
+        ]
+
+    def _check_hyperparameters(self):
+        for name in ("lambda_energy", "lambda_grad"):
+            check_non_negative(name, getattr(self, name))
+        for name in ("m_in", "m_out"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or not np.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}.")
+        if self.m_in >= self.m_out:
+            raise ValueError(
+                f"m_in must be lower than m_out (ID energies are pushed below m_in, outlier "
+                f"energies above m_out), got m_in={self.m_in} and m_out={self.m_out}.")
+        if not isinstance(self.temperature, numbers.Real) or not self.temperature > 0:
+            raise ValueError(f"temperature must be positive, got {self.temperature!r}.")
+        if not isinstance(self.ood_tpr, numbers.Real) or not 0 < self.ood_tpr < 1:
+            raise ValueError(f"ood_tpr must be in (0, 1), got {self.ood_tpr!r}.")
+        if self.aux_batch_ratio is not None and (
+                not isinstance(self.aux_batch_ratio, numbers.Real) or not self.aux_batch_ratio > 0):
+            raise ValueError(
+                f"aux_batch_ratio must be a positive number or None, got {self.aux_batch_ratio!r}.")
+        if not isinstance(self.calibration_fraction, numbers.Real) or not (
+                0 < self.calibration_fraction < 1):
+            raise ValueError(
+                f"calibration_fraction must be in (0, 1), got {self.calibration_fraction!r}.")
+        if self.sampler not in (None, "random"):
+            raise ValueError(f"sampler must be None or 'random', got {self.sampler!r}.")
+
+    def _make_sampler(self):
+        return RandomOutlierSampler()
+
+    def _outliers_per_step(self, n_in):
+        ratio = 1.0 if self.aux_batch_ratio is None else self.aux_batch_ratio
+        return max(1, int(round(ratio * n_in)))
+
+    @property
+    def _uses_outliers(self):
+        return self.lambda_energy > 0 or self.lambda_grad > 0
+
+    # --------------------------------------------------------------------- fit
+
+    def fit(self, X, y=None, X_aux=None, **fit_params):
+        """Train the network on ID data and auxiliary outliers, then calibrate ``offset_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            numpy array, torch tensor or pandas DataFrame (numeric columns).
+            Rows whose label in ``y`` is -1 are auxiliary outliers.
+        y : array-like of shape (n_samples,)
+            Class labels (any type) for ID rows, -1 for auxiliary-outlier rows.
+            -1 is the form that travels through Pipelines and CV splitters.
+        X_aux : array-like, torch tensor, DataFrame or torch Dataset, optional
+            More auxiliary outliers, shaped like the samples of ``X``; added to
+            the -1 rows of ``X``.
+        **fit_params
+            Passed on to skorch (module forward and ``train_split``).
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        NonFiniteLossError
+            When the loss or the gradients become NaN or inf; the module keeps
+            the weights from before the failing batch.
+        """
+        reinitialize = not self.warm_start or not self.initialized_
+        return self._fit(X, y, X_aux, reinitialize=reinitialize, **fit_params)
+
+    def partial_fit(self, X, y=None, classes=None, X_aux=None, **fit_params):
+        """Continue training (one call of ``max_epochs`` epochs) without re-initialising.
+
+        Same arguments as :meth:`fit`; ``classes`` is accepted for scikit-learn
+        compatibility and must agree with the ``classes`` parameter when both are set.
+        """
+        return self._fit(X, y, X_aux, reinitialize=not self.initialized_, **fit_params)
+
+    def _fit(self, X, y, X_aux, *, reinitialize, **fit_params):
+        self._check_hyperparameters()
+        fitted_before = hasattr(self, "offset_") and not reinitialize
+        X = check_features(self, X, reset=not fitted_before)
+        y, outlier_rows = check_labels(y, X.shape[0])
+        if outlier_rows.all():
+            raise ValueError(
+                "y has no in-distribution rows: every label is -1. Pass the class "
+                "labels of the in-distribution rows; -1 marks auxiliary outliers only.")
+        X_id, y_id = X[~outlier_rows], y[~outlier_rows]
+        classes = self.classes_ if fitted_before else self._infer_classes(y_id)
+        y_encoded = self._encode_labels(y_id, classes)
+        aux = self._collect_outliers(X[outlier_rows], X_aux)
+
+        random_state = check_random_state(self.random_state)
+        torch_seed = int(random_state.randint(np.iinfo(np.int32).max))
+        if self.train_split is None:
+            X_id, X_calibration, y_encoded, _ = train_test_split(
+                X_id, y_encoded, test_size=self.calibration_fraction,
+                stratify=y_encoded if np.bincount(y_encoded).min() > 1 else None,
+                random_state=random_state)
+        else:
+            X_calibration = None
+
+        if reinitialize:
+            self.__dict__.pop("offset_", None)
+        with self._seeded(torch_seed):
+            if aux is not None:
+                generator = torch.Generator().manual_seed(torch_seed)
+                self.sampler_ = self._make_sampler()
+                self.sampler_.reset(len(aux), generator)
+                self.aux_ = aux
+            try:
+                if reinitialize:
+                    self.initialize()
+                super().partial_fit(X_id, y_encoded, **fit_params)
+                # skorch inferred the classes from the encoded labels; keep the real ones.
+                self.classes_inferred_ = classes
+                calibration = (self.calibration_dataset_ if X_calibration is None
+                               else X_calibration)
+                self.offset_ = threshold_at_tpr(self._energy_scores(calibration), self.ood_tpr)
+            finally:
+                # The outliers and the sampler's state live for this fit only, so
+                # that they are never pickled with the model.
+                for name in ("aux_", "sampler_", "calibration_dataset_"):
+                    self.__dict__.pop(name, None)
+        return self
+
+    @contextlib.contextmanager
+    def _seeded(self, seed):
+        """Seed torch for the fit without changing the caller's global random state."""
+        if self.random_state is None:
+            yield
+            return
+        devices = []
+        if torch.cuda.is_available() and str(self.device).startswith("cuda"):
+            devices = [torch.device(self.device).index or 0]
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            yield
+
+    def _infer_classes(self, y_id):
+        if self.classes is not None:
+            classes = np.asarray(self.classes)
+            if np.any(is_outlier_label(classes)):
+                raise ValueError("classes must not contain -1, the auxiliary-outlier marker.")
+            return classes
+        return np.unique(y_id)
+
+    def _encode_labels(self, y_id, classes):
+        if classes.dtype.kind in "biuf" and y_id.dtype.kind in "biuf":
+            # Fast path; np.unique returns sorted classes.
+            order = np.argsort(classes, kind="stable")
+            position = np.searchsorted(classes[order], y_id)
+            position = np.clip(position, 0, len(classes) - 1)
+            known = classes[order][position] == y_id
+            encoded = order[position]
+        else:
+            lookup = {label: index for index, label in enumerate(classes.tolist())}
+            encoded = np.array([lookup.get(label, -1) for label in y_id.tolist()], dtype=np.int64)
+            known = encoded >= 0
+        if not known.all():
+            unknown = np.unique(np.asarray(y_id[~known], dtype=object).astype(str))[:10]
+            raise ValueError(
+                f"y contains labels that are not among the classes {classes.tolist()}: "
+                f"{unknown.tolist()}. Use -1 for auxiliary-outlier rows.")
+        return encoded.astype(np.int64)
+
+    def _collect_outliers(self, X_outlier_rows, X_aux):
+        parts = []
+        if X_aux is not None:
+            parts.append(check_outliers(self, X_aux))
+        if X_outlier_rows.shape[0] > 0:
+            parts.append(torch.from_numpy(X_outlier_rows))
+        if not parts:
+            if self._uses_outliers:
+                raise ValueError(
+                    "No auxiliary outliers: pass them as X_aux=... or as rows of X labelled "
+                    "-1 in y. (Only with lambda_energy=0 and lambda_grad=0 does training "
+                    "run without outliers.)")
+            return None
+        if len(parts) == 1:
+            return AuxiliaryData(parts[0])
+        if all(isinstance(part, torch.Tensor) for part in parts):
+            return AuxiliaryData(torch.cat(parts))
+        tensors = [torch.utils.data.TensorDataset(p) if isinstance(p, torch.Tensor) else p
+                   for p in parts]
+        return AuxiliaryData(torch.utils.data.ConcatDataset(tensors))
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
+        # Held-out ID rows for the calibration of offset_ after training.
+        self.calibration_dataset_ = dataset_valid
+        return dataset_train, dataset_valid
+
+    # ------------------------------------------------------------ training step
+
+    def train_step_single(self, batch, **fit_params):
+        """One GReg step: a concatenated forward, the loss, its backward and a finiteness check."""
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        x_in = to_tensor(Xi, device=self.device)
+        y_in = to_tensor(yi, device=self.device)
+        n_in = x_in.shape[0]
+        if self._uses_outliers:
+            x_aux = self.sampler_.draw(self, self.aux_, self._outliers_per_step(n_in), x_in.device)
+            x = torch.cat([x_in, x_aux.to(x_in.dtype)])
+        else:
+            x = x_in
+        if self.lambda_grad > 0:
+            x = x.detach().requires_grad_(True)
+
+        logits = self.infer(x, **fit_params)
+        if isinstance(logits, (tuple, list)):
+            logits = logits[0]
+        cross_entropy = self.get_loss(logits[:n_in], y_in, X=x_in, training=True)
+        zero = logits.new_zeros(())
+        energy_loss = penalty = zero
+        energy_in = energy_aux = zero
+        loss = cross_entropy
+        if self._uses_outliers:
+            energies = energy(logits, self.temperature)
+            energy_in, energy_aux = energies[:n_in], energies[n_in:]
+            energy_loss = energy_margin_loss(energy_in, energy_aux, self.m_in, self.m_out)
+            loss = loss + self.lambda_energy * energy_loss
+            if self.lambda_grad > 0:
+                score = detected_score(energy_in, energy_aux, self.m_in, self.m_out)
+                penalty = input_gradient_penalty(score, x)
+                loss = loss + self.lambda_grad * penalty
+            energy_in, energy_aux = energy_in.mean(), energy_aux.mean()
+        loss.backward()
+
+        grads = [p.grad for p in self.module_.parameters() if p.grad is not None]
+        grad_norm = torch.nn.utils.get_total_norm(grads) if grads else zero
+        # One host copy per batch for all logged values and the finiteness check.
+        values = torch.stack([loss, cross_entropy, energy_loss, penalty, energy_in,
+                              energy_aux, grad_norm]).detach().float().tolist()
+        if not all(np.isfinite(values[:4])) or not np.isfinite(values[-1]):
+            self._raise_non_finite(values)
+        for name, value in zip(_BATCH_TERMS, values[1:6]):
+            self.history.record_batch(name, value)
+        return {"loss": loss, "y_pred": logits[:n_in]}
+
+    def _raise_non_finite(self, values):
+        epoch = len(self.history)
+        batch = len(self.history[-1, "batches"])
+        loss, ce, energy_loss, penalty, _, _, grad_norm = values
+        raise NonFiniteLossError(
+            f"Training stopped: the loss or its gradient became non-finite at epoch {epoch}, "
+            f"batch {batch} (loss={loss:.4g}, cross-entropy={ce:.4g}, energy loss="
+            f"{energy_loss:.4g}, gradient penalty={penalty:.4g}, gradient norm={grad_norm:.4g}). "
+            "The module keeps the weights from before this batch. Lower lr or lambda_grad, "
+            "standardise the inputs, or clip the gradients with "
+            "skorch.callbacks.GradientNormClipping.")
+
+    # ---------------------------------------------------------------- inference
+
+    def _check_inference_input(self, X):
+        if isinstance(X, torch.utils.data.Dataset) and not isinstance(X, torch.Tensor):
+            return X  # e.g. skorch's validation split; read as it is
+        return check_features(self, X, reset=False)
+
+    def _logits(self, X):
+        """Logits of all rows of X, gathered on the device and copied to the host once."""
+        self.check_is_fitted()
+        X = self._check_inference_input(X)
+        chunks = []
+        with torch.no_grad():
+            for output in self.forward_iter(X, training=False, device=None):
+                chunks.append(output[0] if isinstance(output, (tuple, list)) else output)
+        return torch.cat(chunks) if chunks else torch.empty(0, len(self.classes_))
+
+    def _energy_scores(self, X):
+        return (-energy(self._logits(X), self.temperature)).float().cpu().numpy()
+
+    def _predict_index(self, X):
+        return self._logits(X).argmax(dim=1).cpu().numpy()
+
+    def _check_calibrated(self, method):
+        if not hasattr(self, "offset_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet; call "
+                f"fit(X, y, X_aux=...) before {method}.")
+
+    def score_samples(self, X):
+        """Minus the energy of each sample: higher means more in-distribution.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), float32
+            ``temperature * logsumexp(logits / temperature)``.
+        """
+        self._check_calibrated("score_samples")
+        return self._energy_scores(X)
+
+    def decision_function(self, X):
+        """``score_samples(X) - offset_``: ``>= 0`` means accepted as in-distribution.
+
+        ``offset_`` was set at fit so that a fraction ``ood_tpr`` of held-out ID
+        samples gets a value ``>= 0`` (the validation split, or a held-out
+        ``calibration_fraction`` of the ID rows when ``train_split=None``).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        self._check_calibrated("decision_function")
+        return self._energy_scores(X) - np.float32(self.offset_)
+
+    def predict_ood(self, X):
+        """+1 for samples accepted as in-distribution, -1 for out-of-distribution ones.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), int
+        """
+        return np.where(self.decision_function(X) >= 0, 1, -1)
+
+    def predict_proba(self, X):
+        """Class probabilities over the ID classes (softmax of the logits).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes), columns in the order of ``classes_``
+        """
+        nonlinearity = self._get_predict_nonlinearity()
+        return nonlinearity(self._logits(X)).float().cpu().numpy()
+
+    def predict(self, X):
+        """Class labels from ``classes_``; with ``reject_ood=True``, -1 where ``predict_ood`` is -1.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        logits = self._logits(X)
+        labels = self.classes_[logits.argmax(dim=1).cpu().numpy()]
+        if not self.reject_ood:
+            return labels
+        self._check_calibrated("predict with reject_ood=True")
+        scores = (-energy(logits, self.temperature)).float().cpu().numpy()
+        rejected = scores - np.float32(self.offset_) < 0
+        if labels.dtype.kind not in "iuf":
+            labels = labels.astype(object)
+        labels[rejected] = OUTLIER_LABEL
+        return labels
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy of :meth:`predict` on the rows of ``X`` whose label is not -1.
+
+        With ``reject_ood=True`` a rejected ID row counts as an error.
+        """
+        y = np.asarray(y)
+        is_id = ~is_outlier_label(y)
+        if not is_id.any():
+            raise ValueError("score needs rows whose label is not -1.")
+        X_id = X.iloc[is_id] if hasattr(X, "iloc") else X[is_id]
+        correct = self.predict(X_id) == y[is_id]
+        weights = None if sample_weight is None else np.asarray(sample_weight)[is_id]
+        return float(np.average(correct, weights=weights))

@@ -1,0 +1,311 @@
+"""OOD detection metrics and scikit-learn scorers.
+
+Conventions (the paper's, DESIGN.md):
+
+- ``y_true`` is 1 for in-distribution (ID) and 0 for out-of-distribution (OOD):
+  **ID is the positive class**.
+- ``score`` is higher for samples that look more in-distribution, as returned by
+  :meth:`skood.GradRegOODClassifier.score_samples` (minus the energy).
+
+Other libraries differ: pytorch-ood and OpenOOD treat OOD as the positive
+class, and the Energy-OE code takes the ROC point nearest to 95% TPR instead of
+the first one at or above it. Say which definition a number uses whenever you
+compare it with another library's.
+"""
+import numbers
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+from sklearn.utils import column_or_1d
+
+__all__ = [
+    "fpr_at_tpr",
+    "threshold_at_tpr",
+    "auroc",
+    "aupr_in",
+    "aupr_out",
+    "ood_report",
+    "ood_report_frame",
+    "make_ood_scorer",
+    "OUTLIER_LABEL",
+]
+
+#: The label that marks auxiliary-outlier / OOD rows in ``y`` (scikit-learn's
+#: "no class" marker, as in its semi-supervised estimators).
+OUTLIER_LABEL = -1
+
+
+def _check_binary(y_true, score):
+    y_true = column_or_1d(y_true)
+    score = column_or_1d(score).astype(np.float64)
+    if y_true.shape[0] != score.shape[0]:
+        raise ValueError(
+            f"y_true and score have different lengths ({y_true.shape[0]} and "
+            f"{score.shape[0]}); pass one score per sample.")
+    if not np.all(np.isfinite(score)):
+        raise ValueError("score contains NaN or inf; OOD metrics need finite scores.")
+    values = np.unique(y_true)
+    if not np.all(np.isin(values, [0, 1])):
+        raise ValueError(
+            f"y_true must be 1 for in-distribution and 0 for OOD samples, got values "
+            f"{values.tolist()}. To turn labels with -1 for OOD rows into this form, "
+            "use (y != -1).astype(int).")
+    if values.size < 2:
+        raise ValueError(
+            "y_true must contain both in-distribution (1) and OOD (0) samples; "
+            f"it only contains {values.tolist()}.")
+    return y_true.astype(int), score
+
+
+def _check_tpr(tpr):
+    if not isinstance(tpr, numbers.Real) or not 0.0 < tpr <= 1.0:
+        raise ValueError(f"tpr must be a float in (0, 1], got {tpr!r}.")
+
+
+def threshold_at_tpr(id_scores, tpr=0.95):
+    """The largest threshold ``t`` such that at least ``tpr`` of ``id_scores`` are ``>= t``.
+
+    This is the operating point of :func:`fpr_at_tpr` and the value that
+    :class:`skood.GradRegOODClassifier` stores as ``offset_``.
+
+    Parameters
+    ----------
+    id_scores : array-like of shape (n_samples,)
+        Scores of in-distribution samples (higher = more in-distribution).
+    tpr : float, default=0.95
+        Fraction of in-distribution samples to accept.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> threshold_at_tpr([1.0, 2.0, 3.0, 4.0], tpr=0.75)
+    2.0
+    """
+    _check_tpr(tpr)
+    scores = np.sort(column_or_1d(id_scores).astype(np.float64))[::-1]
+    if scores.size == 0:
+        raise ValueError("threshold_at_tpr needs at least one in-distribution score.")
+    if not np.all(np.isfinite(scores)):
+        raise ValueError("id_scores contains NaN or inf.")
+    # k = smallest count of accepted samples with k / n >= tpr; the small slack
+    # keeps e.g. 0.95 * 20 = 19.000000000000004 from becoming 20.
+    k = int(np.ceil(tpr * scores.size - 1e-9))
+    return float(scores[max(k, 1) - 1])
+
+
+def fpr_at_tpr(y_true, score, *, tpr=0.95):
+    """False-positive rate at the first threshold whose true-positive rate reaches ``tpr``.
+
+    ID is the positive class: this is the fraction of OOD samples (``y_true == 0``)
+    accepted as in-distribution at the largest threshold that accepts at least
+    ``tpr`` of the ID samples (``y_true == 1``). Lower is better. ``fpr_at_tpr(...,
+    tpr=0.95)`` is the paper's FPR95.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        1 for in-distribution, 0 for OOD.
+    score : array-like of shape (n_samples,)
+        Higher for more in-distribution samples.
+    tpr : float, default=0.95
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> fpr_at_tpr([1, 1, 1, 1, 0, 0], [4, 3, 2, 1, 2.5, 0], tpr=0.75)
+    0.5
+    """
+    _check_tpr(tpr)
+    y_true, score = _check_binary(y_true, score)
+    fpr, tpr_curve, _ = roc_curve(y_true, score, drop_intermediate=False)
+    index = int(np.searchsorted(tpr_curve, tpr - 1e-12, side="left"))
+    return float(fpr[index])
+
+
+def auroc(y_true, score):
+    """Area under the ROC curve of "is in-distribution" against ``score``.
+
+    Examples
+    --------
+    >>> auroc([1, 1, 0, 0], [0.9, 0.8, 0.1, 0.85])
+    0.75
+    """
+    y_true, score = _check_binary(y_true, score)
+    return float(roc_auc_score(y_true, score))
+
+
+def aupr_in(y_true, score):
+    """Area under the precision-recall curve with ID as positive (average precision).
+
+    Examples
+    --------
+    >>> aupr_in([1, 0], [1.0, 0.0])
+    1.0
+    """
+    y_true, score = _check_binary(y_true, score)
+    return float(average_precision_score(y_true, score))
+
+
+def aupr_out(y_true, score):
+    """Area under the precision-recall curve with OOD as positive and the score negated.
+
+    Examples
+    --------
+    >>> aupr_out([1, 0], [1.0, 0.0])
+    1.0
+    """
+    y_true, score = _check_binary(y_true, score)
+    return float(average_precision_score(1 - y_true, -score))
+
+
+def ood_report(y_true, score, *, tpr=0.95):
+    """All OOD metrics for one set of ID and OOD samples.
+
+    Returns
+    -------
+    dict
+        ``{"fpr95": ..., "auroc": ..., "aupr_in": ..., "aupr_out": ...}``; the
+        first key is named after ``tpr`` (``fpr90`` for ``tpr=0.9``).
+
+    Examples
+    --------
+    >>> ood_report([1, 1, 0, 0], [3.0, 2.0, 1.0, 0.0])["auroc"]
+    1.0
+    """
+    return {
+        f"fpr{round(100 * tpr):d}": fpr_at_tpr(y_true, score, tpr=tpr),
+        "auroc": auroc(y_true, score),
+        "aupr_in": aupr_in(y_true, score),
+        "aupr_out": aupr_out(y_true, score),
+    }
+
+
+def ood_report_frame(id_scores, ood_scores, *, tpr=0.95):
+    """OOD metrics for several OOD sets against the same ID scores, as a DataFrame.
+
+    Parameters
+    ----------
+    id_scores : array-like of shape (n_id,)
+    ood_scores : dict of str to array-like
+        One entry per OOD set, its scores.
+    tpr : float, default=0.95
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per OOD set (index: its name) plus a final row ``"mean"``.
+
+    Examples
+    --------
+    >>> frame = ood_report_frame([3.0, 2.0], {"noise": [0.0, 1.0], "textures": [2.5, 0.0]})
+    >>> float(frame.loc["noise", "auroc"]), float(frame.loc["mean", "auroc"])
+    (1.0, 0.875)
+    """
+    id_scores = column_or_1d(id_scores)
+    if not ood_scores:
+        raise ValueError("ood_scores is empty; pass a dict {name: scores of one OOD set}.")
+    rows = {}
+    for name, scores in ood_scores.items():
+        scores = column_or_1d(scores)
+        y_true = np.r_[np.ones(id_scores.size, dtype=int), np.zeros(scores.size, dtype=int)]
+        rows[name] = ood_report(y_true, np.r_[id_scores, scores], tpr=tpr)
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.loc["mean"] = frame.mean(axis=0)
+    return frame
+
+
+def is_outlier_label(y):
+    """Boolean mask of the rows of ``y`` marked with :data:`OUTLIER_LABEL` (-1).
+
+    Works for numeric arrays and for object arrays that mix class labels
+    (strings, say) with the integer -1.
+    """
+    y = np.asarray(y)
+    if y.dtype.kind in "biuf":
+        return y == OUTLIER_LABEL
+    if y.dtype.kind == "O":
+        return np.fromiter((isinstance(v, numbers.Number) and v == OUTLIER_LABEL for v in y),
+                           dtype=bool, count=y.shape[0])
+    return np.zeros(y.shape[0], dtype=bool)
+
+
+_SCORERS = {
+    # name: (metric function, greater_is_better)
+    "fpr95": (fpr_at_tpr, False),
+    "auroc": (auroc, True),
+    "aupr_in": (aupr_in, True),
+    "aupr_out": (aupr_out, True),
+}
+
+
+class OODScorer:
+    """A scikit-learn scorer for OOD detection; build it with :func:`make_ood_scorer`.
+
+    Called as ``scorer(estimator, X, y)``: rows with ``y == -1`` are OOD, all
+    other rows in-distribution. For an OOD metric it calls
+    ``estimator.score_samples(X)``; for ``"id_accuracy"`` it calls
+    ``estimator.predict`` on the ID rows. Metrics where lower is better are
+    returned negated (scikit-learn's ``neg_*`` convention), so that a search
+    always maximises.
+    """
+
+    def __init__(self, metric):
+        self.metric = metric
+
+    def __repr__(self):
+        return f"make_ood_scorer({self.metric!r})"
+
+    def __call__(self, estimator, X, y, sample_weight=None):
+        if sample_weight is not None:
+            raise ValueError("OOD scorers do not support sample_weight.")
+        is_id = ~is_outlier_label(y)
+        if self.metric == "id_accuracy":
+            if not is_id.any():
+                raise ValueError("id_accuracy needs rows whose label is not -1.")
+            X_id = X.iloc[is_id] if hasattr(X, "iloc") else X[is_id]
+            y_id = np.asarray(y)[is_id]
+            return float(np.mean(estimator.predict(X_id) == y_id))
+        if is_id.all() or not is_id.any():
+            raise ValueError(
+                f"The {self.metric!r} scorer needs both in-distribution rows and OOD rows "
+                "(label -1) in every test split. Stratify the splits on y, e.g. "
+                "cv=StratifiedKFold(5), and make sure that y contains -1 rows.")
+        metric, greater_is_better = _SCORERS[self.metric]
+        value = metric(is_id.astype(int), estimator.score_samples(X))
+        return value if greater_is_better else -value
+
+
+def make_ood_scorer(metric):
+    """Make a scikit-learn scorer for an OOD metric.
+
+    Parameters
+    ----------
+    metric : {"fpr95", "auroc", "aupr_in", "aupr_out", "id_accuracy"}
+        ``"fpr95"`` returns the *negated* FPR95 (greater is better, as
+        scikit-learn's ``neg_*`` scorers); the others are returned as they are.
+        ``"id_accuracy"`` is the classification accuracy on the rows whose
+        label is not -1.
+
+    Returns
+    -------
+    OODScorer
+        A callable ``scorer(estimator, X, y)`` for ``cross_val_score``,
+        ``GridSearchCV(scoring=...)`` and friends, where ``y`` holds -1 for
+        OOD rows.
+
+    Examples
+    --------
+    >>> make_ood_scorer("fpr95")
+    make_ood_scorer('fpr95')
+    """
+    allowed = sorted([*_SCORERS, "id_accuracy"])
+    if metric not in allowed:
+        raise ValueError(f"Unknown OOD metric {metric!r}; choose one of {allowed}.")
+    return OODScorer(metric)

@@ -1,0 +1,88 @@
+"""Auxiliary outliers: where they are kept during fit and how a step draws them.
+
+The estimator keeps the auxiliary data here for the duration of one ``fit``
+only (it is dropped afterwards, so it never travels with a pickled model).
+A *sampler* decides which outliers each training step sees; GReg draws them
+at random (:class:`RandomOutlierSampler`), GReg+ will plug in an energy-based
+sampler through the same two methods.
+"""
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from torch.utils.data._utils.collate import default_collate
+
+__all__ = ["AuxiliaryData", "RandomOutlierSampler"]
+
+
+class AuxiliaryData:
+    """Outliers held either as one float32 tensor on the host or as a torch Dataset.
+
+    Parameters
+    ----------
+    data : torch.Tensor or torch.utils.data.Dataset
+        A tensor of shape ``(n_outliers, *input_shape)``, or a Dataset whose
+        items are samples (or tuples whose first element is the sample).
+    """
+
+    def __init__(self, data):
+        self.data = data
+
+    def __len__(self):
+        return len(self.data)
+
+    def take(self, indices, device):
+        """Return the outliers at ``indices`` (a CPU long tensor) on ``device``.
+
+        For a tensor this is one gather and one (asynchronous when pinned)
+        host-to-device copy; a Dataset is read item by item, as a DataLoader
+        would.
+        """
+        if isinstance(self.data, torch.Tensor):
+            return self.data[indices].to(device, non_blocking=True)
+        items = [self.data[i] for i in indices.tolist()]
+        items = [item[0] if isinstance(item, (tuple, list)) else item for item in items]
+        batch = default_collate(items)
+        return torch.as_tensor(batch, dtype=torch.float32).to(device, non_blocking=True)
+
+
+class RandomOutlierSampler:
+    """Draw outliers uniformly without replacement, walking through all of them.
+
+    The draw is a stream of random permutations of the auxiliary set: every
+    outlier is used once before any is used again, and a new permutation
+    starts when one is exhausted. This is GReg's sampler (no energy-based
+    selection).
+    """
+
+    def reset(self, n_outliers, generator):
+        """Start a new stream for a fit; ``generator`` is a CPU ``torch.Generator``."""
+        self.n_outliers_ = n_outliers
+        self.generator_ = generator
+        self.order_ = torch.randperm(n_outliers, generator=generator)
+        self.position_ = 0
+
+    def next_indices(self, n):
+        """Indices (CPU long tensor) of the next ``n`` outliers of the stream."""
+        chunks, needed = [], n
+        while needed > 0:
+            if self.position_ == self.n_outliers_:
+                self.order_ = torch.randperm(self.n_outliers_, generator=self.generator_)
+                self.position_ = 0
+            stop = min(self.position_ + needed, self.n_outliers_)
+            chunks.append(self.order_[self.position_:stop])
+            needed -= stop - self.position_
+            self.position_ = stop
+        return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
+
+    def draw(self, net, aux, n, device):
+        """Return ``n`` outliers on ``device`` for the next training step.
+
+        ``net`` is the estimator being fitted; the random sampler does not use
+        it, an energy-based sampler scores a candidate pool with it.
+        """
+        return aux.take(self.next_indices(n), device)
+
+    def clear(self):
+        """Drop per-fit state so that nothing of it is pickled with the model."""
+        for name in ("n_outliers_", "generator_", "order_", "position_"):
+            self.__dict__.pop(name, None)

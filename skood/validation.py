@@ -1,0 +1,120 @@
+"""Input checks that turn user data into float32 arrays, with errors that say what to do."""
+import numbers
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.utils import check_array
+from sklearn.utils.validation import validate_data
+
+from .metrics import is_outlier_label
+
+__all__ = ["check_features", "check_outliers", "check_labels"]
+
+
+def _to_numpy(X):
+    if isinstance(X, torch.Tensor):
+        return X.detach().cpu().numpy()
+    return X
+
+
+def _check_numeric_frame(X, input_name):
+    if isinstance(X, pd.DataFrame):
+        bad = [str(col) for col, dtype in X.dtypes.items()
+               if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))]
+        if bad:
+            raise TypeError(
+                f"{input_name} has non-numeric columns {bad}. Encode them first, e.g. with "
+                "a ColumnTransformer and OneHotEncoder in a Pipeline before the "
+                "GradRegOODClassifier.")
+
+
+def check_features(estimator, X, *, reset):
+    """Validate ``X`` for ``estimator``; return a C-contiguous float32 array.
+
+    On ``reset=True`` (fit) it records ``n_features_in_``, ``feature_names_in_``
+    (for DataFrames) and ``input_shape_`` (the shape of one sample, which may be
+    an image shape); otherwise it checks ``X`` against them. float64 input is
+    cast to float32; NaN and inf are refused.
+    """
+    if isinstance(X, torch.utils.data.Dataset) and not isinstance(X, torch.Tensor):
+        raise TypeError(
+            "X must be an array-like (numpy array, torch tensor or pandas DataFrame), "
+            f"got a {type(X).__name__}. Pass image data as an array of shape "
+            "(n_samples, channels, height, width); a torch Dataset is accepted for X_aux.")
+    _check_numeric_frame(X, "X")
+    X = validate_data(estimator, _to_numpy(X), reset=reset, dtype=np.float32,
+                      allow_nd=True, ensure_all_finite=True, order="C")
+    if reset:
+        estimator.input_shape_ = tuple(X.shape[1:])
+    elif tuple(X.shape[1:]) != estimator.input_shape_:
+        raise ValueError(
+            f"X has samples of shape {tuple(X.shape[1:])}, but {type(estimator).__name__} "
+            f"was fitted on samples of shape {estimator.input_shape_}.")
+    return X
+
+
+def check_outliers(estimator, X_aux):
+    """Validate auxiliary outliers against the fitted input shape.
+
+    Returns a float32 CPU tensor, or the torch Dataset unchanged (its items are
+    read during training; their shape is checked on the first one).
+    """
+    if isinstance(X_aux, torch.utils.data.Dataset) and not isinstance(X_aux, torch.Tensor):
+        if len(X_aux) == 0:
+            raise ValueError("X_aux is an empty Dataset; pass at least one auxiliary outlier.")
+        first = X_aux[0]
+        first = first[0] if isinstance(first, (tuple, list)) else first
+        shape = tuple(np.shape(first))
+        if shape != estimator.input_shape_:
+            raise ValueError(
+                f"X_aux items have shape {shape}, but the samples of X have shape "
+                f"{estimator.input_shape_}; outliers must look like inputs to the same network.")
+        return X_aux
+    _check_numeric_frame(X_aux, "X_aux")
+    if isinstance(X_aux, pd.DataFrame) and hasattr(estimator, "feature_names_in_"):
+        columns = np.asarray(X_aux.columns, dtype=object)
+        if not np.array_equal(columns, estimator.feature_names_in_):
+            raise ValueError(
+                "X_aux's columns differ from X's; pass outliers with the same columns in "
+                f"the same order: {estimator.feature_names_in_.tolist()}.")
+    arr = _to_numpy(X_aux)
+    if hasattr(arr, "shape") and arr.shape[0] == 0:
+        raise ValueError("X_aux is empty; pass at least one auxiliary outlier or leave X_aux=None.")
+    arr = check_array(arr, dtype=np.float32, allow_nd=True, ensure_all_finite=True,
+                      input_name="X_aux", order="C")
+    if tuple(arr.shape[1:]) != estimator.input_shape_:
+        raise ValueError(
+            f"X_aux has samples of shape {tuple(arr.shape[1:])}, but the samples of X have "
+            f"shape {estimator.input_shape_}; outliers must look like inputs to the same network.")
+    return torch.from_numpy(arr)
+
+
+def check_labels(y, n_samples):
+    """Validate ``y`` for fit; return it as a 1-D array and the mask of outlier rows (-1)."""
+    if y is None:
+        raise ValueError(
+            "y is required: the class of each in-distribution row of X, and -1 for rows "
+            "that are auxiliary outliers.")
+    y = np.asarray(_to_numpy(y))
+    hint = ("If you passed the auxiliary outliers as the second argument, pass them by "
+            "keyword instead: fit(X, y, X_aux=outliers).")
+    if y.ndim == 2 and y.shape[1] == 1:
+        raise ValueError(f"y must be 1-D, got shape {y.shape}; use y.ravel().")
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D with one label per row of X, got shape {y.shape}. {hint}")
+    if y.shape[0] != n_samples:
+        raise ValueError(
+            f"y has {y.shape[0]} labels but X has {n_samples} rows; they must match. {hint}")
+    if y.dtype.kind in "US" and np.any(y == "-1"):
+        raise ValueError(
+            "y contains the string '-1'. Mark auxiliary-outlier rows with the integer -1 "
+            "in an object array, e.g. y = np.array(['cat', 'dog', -1], dtype=object).")
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise ValueError("y contains NaN or inf; use -1 to mark auxiliary-outlier rows.")
+    return y, is_outlier_label(y)
+
+
+def check_non_negative(name, value):
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a non-negative finite number, got {value!r}.")

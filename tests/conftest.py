@@ -1,0 +1,59 @@
+"""Shared fixtures. Point the suite at a GPU with ``--device cuda`` or ``SKOOD_TEST_DEVICE=cuda``."""
+import os
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+
+def pytest_addoption(parser):
+    parser.addoption("--device", default=os.environ.get("SKOOD_TEST_DEVICE", "cpu"),
+                     help="torch device the estimator tests train on (default: cpu, or "
+                          "$SKOOD_TEST_DEVICE)")
+
+
+@pytest.fixture(scope="session")
+def device(request):
+    device = request.config.getoption("--device")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        pytest.exit(f"--device {device} was asked for but CUDA is not available", returncode=4)
+    return device
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's digits, scaled to [0, 1], as (n, 64) float32 features and int labels."""
+    X, y = load_digits(return_X_y=True)
+    return (X / 16.0).astype(np.float32), y
+
+
+@pytest.fixture(scope="session")
+def blobs():
+    """A small 2-class tabular problem with far-away uniform outliers."""
+    rng = np.random.RandomState(0)
+    X = np.r_[rng.normal(-1.5, 1.0, size=(150, 4)), rng.normal(1.5, 1.0, size=(150, 4))]
+    y = np.r_[np.zeros(150, dtype=int), np.ones(150, dtype=int)]
+    X_aux = rng.uniform(-8, 8, size=(300, 4))
+    return X.astype(np.float32), y, X_aux.astype(np.float32)
+
+
+def make_mlp(n_features=4, n_classes=2, hidden=16):
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(n_features, hidden),
+                               torch.nn.ReLU(), torch.nn.Linear(hidden, n_classes))
+
+
+@pytest.fixture
+def make_clf(device):
+    """Build a small, fast GradRegOODClassifier with margins that suit a tiny MLP."""
+    from skood import GradRegOODClassifier
+    from skood.models import MLP
+
+    def factory(**params):
+        defaults = dict(module=MLP, module__n_features=4, module__n_classes=2,
+                        module__hidden=(16,), max_epochs=3, lr=0.05, batch_size=32, verbose=0,
+                        m_in=-8.0, m_out=-2.0, random_state=0, device=device)
+        defaults.update(params)
+        return GradRegOODClassifier(**defaults)
+
+    return factory
