@@ -285,7 +285,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 generator = torch.Generator().manual_seed(torch_seed)
                 self.sampler_ = self._make_sampler()
                 self.sampler_.reset(len(aux), generator)
-                self.aux_ = aux
+                self.aux_ = aux.to_device(self.device)
             try:
                 if reinitialize:
                     self.initialize()
@@ -410,12 +410,16 @@ class GradRegOODClassifier(NeuralNetClassifier):
         grad_norm = torch.nn.utils.get_total_norm(grads) if grads else zero
         # One host copy per batch for all logged values and the finiteness check.
         values = torch.stack([loss, cross_entropy, energy_loss, penalty, energy_in,
-                              energy_aux, grad_norm]).detach().float().tolist()
+                              energy_aux, grad_norm]).detach().double().tolist()
         if not all(np.isfinite(values[:4])) or not np.isfinite(values[-1]):
             self._raise_non_finite(values)
         for name, value in zip(_BATCH_TERMS, values[1:6]):
             self.history.record_batch(name, value)
-        return {"loss": loss, "y_pred": logits[:n_in]}
+        # The loss handed back to skorch is a host copy of the value already read,
+        # so that skorch's own ``loss.item()`` does not synchronise with the
+        # device a second time; the graph is no longer needed after backward.
+        return {"loss": torch.tensor(values[0], dtype=loss.dtype),
+                "y_pred": logits[:n_in].detach()}
 
     def _raise_non_finite(self, values):
         epoch = len(self.history)

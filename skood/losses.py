@@ -34,8 +34,8 @@ def energy(logits, temperature=1.0):
     Examples
     --------
     >>> import torch
-    >>> energy(torch.zeros(1, 4)).item() == -torch.log(torch.tensor(4.0)).item()
-    True
+    >>> round(energy(torch.zeros(1, 4)).item(), 4)  # -log(4)
+    -1.3863
     """
     return -temperature * torch.logsumexp(logits / temperature, dim=1)
 
@@ -87,8 +87,8 @@ def input_gradient_penalty(score, x):
     --------
     >>> import torch
     >>> x = torch.ones(2, 3, requires_grad=True)
-    >>> input_gradient_penalty((2 * x).sum(), x).item() == 2 * 3 ** 0.5
-    True
+    >>> round(input_gradient_penalty((2 * x).sum(), x).item(), 4)  # 2 * sqrt(3)
+    3.4641
     """
     (grad,) = torch.autograd.grad(score, x, create_graph=True)
     return grad.flatten(1).norm(dim=1).mean()

@@ -279,7 +279,7 @@ class OODScorer:
                 "cv=StratifiedKFold(5), and make sure that y contains -1 rows.")
         metric, greater_is_better = _SCORERS[self.metric]
         value = metric(is_id.astype(int), estimator.score_samples(X))
-        return value if greater_is_better else -value
+        return value if greater_is_better else 0.0 - value  # 0.0 - x: no "-0.0"
 
 
 def make_ood_scorer(metric):

@@ -27,8 +27,23 @@ class AuxiliaryData:
     def __init__(self, data):
         self.data = data
 
+    #: Tensors up to this size are moved to a CUDA training device once per fit,
+    #: so that a step gathers its outliers there without a host-to-device copy;
+    #: larger ones stay on the host and are copied batch by batch, as skorch
+    #: copies the in-distribution batches.
+    max_device_bytes = 1 << 30
+
     def __len__(self):
         return len(self.data)
+
+    def to_device(self, device):
+        """Place a tensor for fast per-step gathers on ``device``; return self."""
+        device = torch.device(device)
+        if device.type != "cuda" or not isinstance(self.data, torch.Tensor):
+            return self
+        if self.data.numel() * self.data.element_size() <= self.max_device_bytes:
+            self.data = self.data.to(device)
+        return self
 
     def take(self, indices, device):
         """Return the outliers at ``indices`` (a CPU long tensor) on ``device``.
@@ -38,6 +53,8 @@ class AuxiliaryData:
         would.
         """
         if isinstance(self.data, torch.Tensor):
+            if self.data.device != indices.device:
+                indices = indices.to(self.data.device, non_blocking=True)
             return self.data[indices].to(device, non_blocking=True)
         items = [self.data[i] for i in indices.tolist()]
         items = [item[0] if isinstance(item, (tuple, list)) else item for item in items]
