@@ -5,10 +5,11 @@ A scikit-learn-style estimator built on skorch; see
 """
 from . import metrics
 from .classifier import GradRegOODClassifier
+from .energy_sampler import EnergySampler
 from .exceptions import NonFiniteLossError
 from .metrics import make_ood_scorer
 
 __version__ = "0.1.0"
 
-__all__ = ["GradRegOODClassifier", "NonFiniteLossError", "make_ood_scorer", "metrics",
+__all__ = ["EnergySampler", "GradRegOODClassifier", "NonFiniteLossError", "make_ood_scorer", "metrics",
            "__version__"]

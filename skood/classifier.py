@@ -1,19 +1,23 @@
 """GradRegOODClassifier: GReg training inside skorch, with scikit-learn's OOD API."""
 import contextlib
+import copy
 import numbers
 
 import numpy as np
 import torch
+from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
 from skorch.dataset import unpack_data
-from skorch.utils import to_tensor
+from skorch.utils import TeeGenerator, to_tensor
 
 from .exceptions import NonFiniteLossError
-from .losses import detected_score, energy, energy_margin_loss, input_gradient_penalty
+from .energy_sampler import EnergySampler
+from .losses import (detected_score, detected_weights, energy, energy_margin_loss,
+                     finite_difference_penalty, input_gradient_penalty)
 from .metrics import OUTLIER_LABEL, is_outlier_label, threshold_at_tpr
 from .outliers import AuxiliaryData, RandomOutlierSampler
 from .validation import check_features, check_labels, check_non_negative, check_outliers
@@ -24,6 +28,48 @@ __all__ = ["GradRegOODClassifier"]
 # tensor that is copied to the host once per batch.
 _BATCH_TERMS = ("train_ce", "train_energy_loss", "train_grad_penalty",
                 "train_energy_in", "train_energy_aux")
+
+
+def _full_precision(tensor):
+    """Upcast half-precision results of autocast to float32; leave float32/64 alone."""
+    return tensor.float() if tensor.dtype in (torch.float16, torch.bfloat16) else tensor
+
+
+class _RandomState:
+    """Host-side copy of the CPU and current-device generator states (no device sync)."""
+
+    def __init__(self, cpu, cuda):
+        self.cpu, self.cuda = cpu, cuda
+
+    @classmethod
+    def capture(cls, device):
+        cuda = None
+        if device.type == "cuda":
+            cuda = (device, torch.cuda.get_rng_state(device))
+        return cls(torch.get_rng_state(), cuda)
+
+    def restore(self):
+        torch.set_rng_state(self.cpu)
+        if self.cuda is not None:
+            torch.cuda.set_rng_state(self.cuda[1], self.cuda[0])
+
+
+@contextlib.contextmanager
+def _frozen_batchnorm_statistics(module):
+    """Run a train-mode forward without updating BatchNorm's running statistics."""
+    saved = []
+    for layer in module.modules():
+        if isinstance(layer, torch.nn.modules.batchnorm._BatchNorm) and layer.training:
+            saved.append((layer, layer.momentum, layer.num_batches_tracked.clone()
+                          if layer.num_batches_tracked is not None else None))
+            layer.momentum = 0.0
+    try:
+        yield
+    finally:
+        for layer, momentum, tracked in saved:
+            layer.momentum = momentum
+            if tracked is not None:
+                layer.num_batches_tracked.copy_(tracked)
 
 
 def _valid_accuracy(net, X, y):
@@ -74,11 +120,28 @@ class GradRegOODClassifier(NeuralNetClassifier):
         If True, :meth:`predict` returns -1 for the samples that
         :meth:`predict_ood` rejects.
     aux_batch_ratio : float or None, default=None
-        Outliers per ID sample in each step; ``None`` means the paper's setting
-        for the sampler (1 for random outliers).
-    sampler : None or "random", default=None
-        How outliers are drawn: at random, walking through all of them without
-        replacement (every outlier is used once before any is reused).
+        Outliers per ID sample in each step, in every sampling mode; ``None``
+        means the paper's setting for the sampler: 1 for random outliers, 2 for
+        the two-way energy sampler.
+    sampler : None, "random", "energy" or EnergySampler, default=None
+        How outliers are chosen. ``None`` / ``"random"`` (GReg): at random,
+        walking through all of them without replacement (every outlier is used
+        once before any is reused). ``"energy"`` or an :class:`skood.EnergySampler`
+        (GReg+): k-means on the features of a candidate pool, keeping the
+        lowest- and highest-energy samples of each cluster.
+    penalty : {"exact", "fd"}, default="exact"
+        ``"exact"``: the input-gradient norm by double backward from the one
+        forward. ``"fd"``: a finite-difference estimate of the same per-sample
+        norm along the normalised input gradient (a second forward, no double
+        backward; works with ``torch.compile`` and data-parallel training).
+    fd_step : float, default=1e-2
+        Step size of the ``"fd"`` estimate, in input units.
+    amp : {None, "bf16", "fp16"}, default=None
+        Mixed precision for the training forwards (``torch.autocast`` on the
+        training device); ``"fp16"`` uses a GradScaler with the
+        gradient-penalty recipe. Prediction always runs in float32. The default
+        is float32 because the reference measurement found bf16 double backward
+        slower than float32.
     calibration_fraction : float, default=0.1
         Only used when ``train_split=None``: the stratified fraction of ID rows
         held out of training to calibrate ``offset_``. With skorch's validation
@@ -145,6 +208,9 @@ class GradRegOODClassifier(NeuralNetClassifier):
             reject_ood=False,
             aux_batch_ratio=None,
             sampler=None,
+            penalty="exact",
+            fd_step=1e-2,
+            amp=None,
             calibration_fraction=0.1,
             random_state=None,
             **kwargs
@@ -160,6 +226,9 @@ class GradRegOODClassifier(NeuralNetClassifier):
         self.reject_ood = reject_ood
         self.aux_batch_ratio = aux_batch_ratio
         self.sampler = sampler
+        self.penalty = penalty
+        self.fd_step = fd_step
+        self.amp = amp
         self.calibration_fraction = calibration_fraction
         self.random_state = random_state
 
@@ -200,15 +269,40 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 0 < self.calibration_fraction < 1):
             raise ValueError(
                 f"calibration_fraction must be in (0, 1), got {self.calibration_fraction!r}.")
-        if self.sampler not in (None, "random"):
-            raise ValueError(f"sampler must be None or 'random', got {self.sampler!r}.")
+        if not (self.sampler in (None, "random", "energy") or (
+                hasattr(self.sampler, "draw") and hasattr(self.sampler, "reset"))):
+            raise ValueError(
+                "sampler must be None, 'random', 'energy' or an EnergySampler, "
+                f"got {self.sampler!r}.")
+        if self.penalty not in ("exact", "fd"):
+            raise ValueError(f"penalty must be 'exact' or 'fd', got {self.penalty!r}.")
+        if not isinstance(self.fd_step, numbers.Real) or not self.fd_step > 0:
+            raise ValueError(f"fd_step must be a positive number, got {self.fd_step!r}.")
+        if self.amp not in (None, "bf16", "fp16"):
+            raise ValueError(f"amp must be None, 'bf16' or 'fp16', got {self.amp!r}.")
 
     def _make_sampler(self):
-        return RandomOutlierSampler()
+        if self.sampler in (None, "random"):
+            return RandomOutlierSampler()
+        if self.sampler == "energy":
+            return EnergySampler()
+        # a per-fit copy, so that the parameter itself never holds fit state
+        if isinstance(self.sampler, EnergySampler):
+            return clone(self.sampler)
+        return copy.deepcopy(self.sampler)
 
     def _outliers_per_step(self, n_in):
-        ratio = 1.0 if self.aux_batch_ratio is None else self.aux_batch_ratio
+        ratio = self.aux_batch_ratio
+        if ratio is None:
+            ratio = self.sampler_.default_ratio()
         return max(1, int(round(ratio * n_in)))
+
+    def _autocast(self):
+        """Mixed-precision context for training forwards (a no-op with amp=None)."""
+        if self.amp is None:
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.amp == "bf16" else torch.float16
+        return torch.autocast(torch.device(self.device).type, dtype=dtype)
 
     @property
     def _uses_outliers(self):
@@ -282,10 +376,11 @@ class GradRegOODClassifier(NeuralNetClassifier):
             self.__dict__.pop("offset_", None)
         with self._seeded(torch_seed):
             if aux is not None:
-                generator = torch.Generator().manual_seed(torch_seed)
                 self.sampler_ = self._make_sampler()
-                self.sampler_.reset(len(aux), generator)
+                self.sampler_.reset(len(aux), torch_seed, self.device)
                 self.aux_ = aux.to_device(self.device)
+            if self.amp == "fp16":
+                self.grad_scaler_ = torch.amp.GradScaler(torch.device(self.device).type)
             try:
                 if reinitialize:
                     self.initialize()
@@ -298,7 +393,9 @@ class GradRegOODClassifier(NeuralNetClassifier):
             finally:
                 # The outliers and the sampler's state live for this fit only, so
                 # that they are never pickled with the model.
-                for name in ("aux_", "sampler_", "calibration_dataset_"):
+                if "sampler_" in self.__dict__:
+                    self.sampler_.clear()
+                for name in ("aux_", "sampler_", "calibration_dataset_", "grad_scaler_"):
                     self.__dict__.pop(name, None)
         return self
 
@@ -379,39 +476,50 @@ class GradRegOODClassifier(NeuralNetClassifier):
         y_in = to_tensor(yi, device=self.device)
         n_in = x_in.shape[0]
         if self._uses_outliers:
-            x_aux = self.sampler_.draw(self, self.aux_, self._outliers_per_step(n_in), x_in.device)
+            x_aux = self.sampler_.draw(self, self.aux_, n_in, self._outliers_per_step(n_in),
+                                       x_in.device)
             x = torch.cat([x_in, x_aux.to(x_in.dtype)])
         else:
             x = x_in
         if self.lambda_grad > 0:
             x = x.detach().requires_grad_(True)
+        scaler = getattr(self, "grad_scaler_", None)
 
-        logits = self.infer(x, **fit_params)
-        if isinstance(logits, (tuple, list)):
-            logits = logits[0]
-        cross_entropy = self.get_loss(logits[:n_in], y_in, X=x_in, training=True)
-        zero = logits.new_zeros(())
+        rng_before = _RandomState.capture(x.device) if self._fd_penalty else None
+        with self._autocast():
+            logits = self.infer(x, **fit_params)
+            if isinstance(logits, (tuple, list)):
+                logits = logits[0]
+            cross_entropy = self.get_loss(_full_precision(logits[:n_in]), y_in, X=x_in,
+                                          training=True)
+        zero = cross_entropy.new_zeros(())
         energy_loss = penalty = zero
         energy_in = energy_aux = zero
         loss = cross_entropy
         if self._uses_outliers:
-            energies = energy(logits, self.temperature)
+            energies = energy(_full_precision(logits), self.temperature)
             energy_in, energy_aux = energies[:n_in], energies[n_in:]
             energy_loss = energy_margin_loss(energy_in, energy_aux, self.m_in, self.m_out)
             loss = loss + self.lambda_energy * energy_loss
             if self.lambda_grad > 0:
                 score = detected_score(energy_in, energy_aux, self.m_in, self.m_out)
-                penalty = input_gradient_penalty(score, x)
+                if self._fd_penalty:
+                    penalty = self._fd_gradient_penalty(score, x, energies, n_in, rng_before,
+                                                        **fit_params)
+                else:
+                    penalty = self._exact_gradient_penalty(score, x, scaler)
                 loss = loss + self.lambda_grad * penalty
             energy_in, energy_aux = energy_in.mean(), energy_aux.mean()
-        loss.backward()
+        (loss if scaler is None else scaler.scale(loss)).backward()
 
         grads = [p.grad for p in self.module_.parameters() if p.grad is not None]
         grad_norm = torch.nn.utils.get_total_norm(grads) if grads else zero
         # One host copy per batch for all logged values and the finiteness check.
         values = torch.stack([loss, cross_entropy, energy_loss, penalty, energy_in,
                               energy_aux, grad_norm]).detach().double().tolist()
-        if not all(np.isfinite(values[:4])) or not np.isfinite(values[-1]):
+        # Under fp16 an infinite (scaled) gradient is the GradScaler's business:
+        # it skips that step and lowers the scale.
+        if not all(np.isfinite(values[:4])) or (scaler is None and not np.isfinite(values[-1])):
             self._raise_non_finite(values)
         for name, value in zip(_BATCH_TERMS, values[1:6]):
             self.history.record_batch(name, value)
@@ -419,7 +527,57 @@ class GradRegOODClassifier(NeuralNetClassifier):
         # so that skorch's own ``loss.item()`` does not synchronise with the
         # device a second time; the graph is no longer needed after backward.
         return {"loss": torch.tensor(values[0], dtype=loss.dtype),
-                "y_pred": logits[:n_in].detach()}
+                "y_pred": _full_precision(logits[:n_in].detach())}
+
+    @property
+    def _fd_penalty(self):
+        return self.penalty == "fd" and self._uses_outliers and self.lambda_grad > 0
+
+    def _exact_gradient_penalty(self, score, x, scaler):
+        if scaler is None:
+            return input_gradient_penalty(score, x)
+        # fp16 gradient-penalty recipe: differentiate the scaled score so that
+        # small gradients do not underflow, then unscale before the norm.
+        scaled_score = scaler.scale(score)      # creates the scale tensor on first use
+        # the scale as a device tensor: get_scale() would synchronise with the host
+        scale = scaler._get_scale_async()
+        return input_gradient_penalty(scaled_score, x) / scale
+
+    def _fd_gradient_penalty(self, score, x, energies, n_in, rng_before, **fit_params):
+        # First-order input gradient only (no create_graph), for the direction.
+        (grad,) = torch.autograd.grad(score, x, retain_graph=True)
+        norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12)
+        direction = grad / norms.view(-1, *([1] * (grad.dim() - 1)))
+        weights = detected_weights(energies[:n_in], energies[n_in:], self.m_in, self.m_out)
+        # The shifted forward sees the same dropout masks as the first one and
+        # leaves BatchNorm's running statistics alone.
+        rng_after = _RandomState.capture(x.device)
+        rng_before.restore()
+        try:
+            with _frozen_batchnorm_statistics(self.module_), self._autocast():
+                shifted = self.infer(x.detach() + self.fd_step * direction, **fit_params)
+                if isinstance(shifted, (tuple, list)):
+                    shifted = shifted[0]
+        finally:
+            rng_after.restore()
+        shifted_energies = energy(_full_precision(shifted), self.temperature)
+        return finite_difference_penalty(energies, shifted_energies, weights, self.fd_step)
+
+    def train_step(self, batch, **fit_params):
+        """skorch's step, or under ``amp="fp16"`` a GradScaler step (which takes no closure)."""
+        scaler = getattr(self, "grad_scaler_", None)
+        if scaler is None:
+            return super().train_step(batch, **fit_params)
+        self._zero_grad_optimizer()
+        step = self.train_step_single(batch, **fit_params)
+        for name in self._optimizers:
+            scaler.unscale_(getattr(self, name + "_"))
+        self.notify("on_grad_computed", named_parameters=TeeGenerator(
+            self.get_all_learnable_params()), batch=batch, training=True)
+        for name in self._optimizers:
+            scaler.step(getattr(self, name + "_"))
+        scaler.update()
+        return step
 
     def _raise_non_finite(self, values):
         epoch = len(self.history)

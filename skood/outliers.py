@@ -3,8 +3,9 @@
 The estimator keeps the auxiliary data here for the duration of one ``fit``
 only (it is dropped afterwards, so it never travels with a pickled model).
 A *sampler* decides which outliers each training step sees; GReg draws them
-at random (:class:`RandomOutlierSampler`), GReg+ will plug in an energy-based
-sampler through the same two methods.
+at random (:class:`RandomOutlierSampler`), GReg+ selects them by energy
+(:class:`skood.EnergySampler`) through the same methods: ``default_ratio``,
+``reset``, ``draw`` and ``clear``.
 """
 import numpy as np
 import torch
@@ -71,11 +72,15 @@ class RandomOutlierSampler:
     selection).
     """
 
-    def reset(self, n_outliers, generator):
-        """Start a new stream for a fit; ``generator`` is a CPU ``torch.Generator``."""
+    def default_ratio(self):
+        """Outliers per in-distribution sample when ``aux_batch_ratio`` is None."""
+        return 1.0
+
+    def reset(self, n_outliers, seed, device):
+        """Start a new stream for a fit, seeded with the int ``seed`` (drawn on the CPU)."""
         self.n_outliers_ = n_outliers
-        self.generator_ = generator
-        self.order_ = torch.randperm(n_outliers, generator=generator)
+        self.generator_ = torch.Generator().manual_seed(seed)
+        self.order_ = torch.randperm(n_outliers, generator=self.generator_)
         self.position_ = 0
 
     def next_indices(self, n):
@@ -91,13 +96,13 @@ class RandomOutlierSampler:
             self.position_ = stop
         return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
 
-    def draw(self, net, aux, n, device):
-        """Return ``n`` outliers on ``device`` for the next training step.
+    def draw(self, net, aux, batch_size, n_outliers, device):
+        """Return ``n_outliers`` outliers on ``device`` for an ID batch of ``batch_size``.
 
         ``net`` is the estimator being fitted; the random sampler does not use
-        it, an energy-based sampler scores a candidate pool with it.
+        it, the energy sampler scores a candidate pool with it.
         """
-        return aux.take(self.next_indices(n), device)
+        return aux.take(self.next_indices(n_outliers), device)
 
     def clear(self):
         """Drop per-fit state so that nothing of it is pickled with the model."""

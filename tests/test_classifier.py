@@ -18,8 +18,11 @@ class FixedOutliers:
     def __init__(self, x_aux):
         self.x_aux = x_aux
 
-    def draw(self, net, aux, n, device):
-        assert n == self.x_aux.shape[0]
+    def default_ratio(self):
+        return 1.0
+
+    def draw(self, net, aux, batch_size, n_outliers, device):
+        assert n_outliers == self.x_aux.shape[0]
         return self.x_aux.to(device)
 
 

@@ -5,7 +5,7 @@ from skood.outliers import AuxiliaryData, RandomOutlierSampler
 
 def test_random_sampler_walks_through_permutations():
     sampler = RandomOutlierSampler()
-    sampler.reset(10, torch.Generator().manual_seed(0))
+    sampler.reset(10, 0, "cpu")
     drawn = torch.cat([sampler.next_indices(4) for _ in range(5)])   # 20 draws = 2 walks
     assert sorted(drawn[:10].tolist()) == list(range(10))
     assert sorted(drawn[10:].tolist()) == list(range(10))
@@ -15,7 +15,7 @@ def test_random_sampler_walks_through_permutations():
 def test_random_sampler_is_deterministic_for_a_seed():
     def draws(seed):
         sampler = RandomOutlierSampler()
-        sampler.reset(50, torch.Generator().manual_seed(seed))
+        sampler.reset(50, seed, "cpu")
         return torch.cat([sampler.next_indices(7) for _ in range(10)])
     assert torch.equal(draws(3), draws(3))
     assert not torch.equal(draws(3), draws(4))
@@ -23,7 +23,7 @@ def test_random_sampler_is_deterministic_for_a_seed():
 
 def test_sampler_clear_drops_per_fit_state():
     sampler = RandomOutlierSampler()
-    sampler.reset(5, torch.Generator())
+    sampler.reset(5, 0, "cpu")
     sampler.clear()
     assert vars(sampler) == {}
 

@@ -1,0 +1,113 @@
+"""penalty="fd" against penalty="exact", and the mixed-precision modes."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from skood import GradRegOODClassifier
+
+
+class FixedOutliers:
+    def __init__(self, x_aux):
+        self.x_aux = x_aux
+
+    def default_ratio(self):
+        return 1.0
+
+    def draw(self, net, aux, batch_size, n_outliers, device):
+        return self.x_aux.to(device)
+
+
+class TanhNet(torch.nn.Module):
+    """No batch-coupled layers; optional dropout."""
+
+    def __init__(self, dropout=0.0):
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Linear(4, 32), torch.nn.Tanh(),
+                                        torch.nn.Dropout(dropout), torch.nn.Linear(32, 3))
+
+    def forward(self, x):
+        return 6.0 * self.body(x)
+
+
+class BNNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.BatchNorm1d(16),
+                                        torch.nn.Tanh(), torch.nn.Linear(16, 3))
+
+    def forward(self, x):
+        return 6.0 * self.body(x)
+
+
+def one_step_penalty(module_cls, penalty, device, dtype=torch.float64, seed=0, **params):
+    torch.manual_seed(0)
+    x_in = torch.randn(32, 4, dtype=dtype)
+    y_in = torch.randint(0, 3, (32,))
+    x_aux = 3 * torch.randn(32, 4, dtype=dtype)
+    clf = GradRegOODClassifier(module_cls, m_in=-6.0, m_out=-3.0, penalty=penalty,
+                               verbose=0, device=device, **params)
+    torch.manual_seed(seed)
+    clf.initialize()
+    clf.module_.to(dtype)
+    clf.sampler_, clf.aux_ = FixedOutliers(x_aux), None
+    clf.history.new_epoch()
+    clf.history.new_batch()
+    torch.manual_seed(seed + 1)
+    clf.train_step_single((x_in, y_in))
+    return clf.history[-1, "batches", -1, "train_grad_penalty"], clf
+
+
+def test_fd_penalty_matches_exact_without_batch_coupling(device):
+    exact, _ = one_step_penalty(TanhNet, "exact", device)
+    fd, _ = one_step_penalty(TanhNet, "fd", device, fd_step=1e-4)
+    assert exact > 0
+    assert fd == pytest.approx(exact, rel=1e-3)
+    # the default step in float32 is within 5%
+    exact32, _ = one_step_penalty(TanhNet, "exact", device, dtype=torch.float32)
+    fd32, _ = one_step_penalty(TanhNet, "fd", device, dtype=torch.float32)
+    assert fd32 == pytest.approx(exact32, rel=0.05)
+
+
+def test_fd_penalty_sees_the_same_dropout_masks(device):
+    exact, _ = one_step_penalty(TanhNet, "exact", device, module__dropout=0.3)
+    fd, _ = one_step_penalty(TanhNet, "fd", device, module__dropout=0.3, fd_step=1e-4)
+    assert fd == pytest.approx(exact, rel=1e-3)
+
+
+def test_fd_penalty_leaves_batchnorm_statistics_as_one_forward_does(device):
+    _, exact = one_step_penalty(BNNet, "exact", device)
+    _, fd = one_step_penalty(BNNet, "fd", device)
+    bn_exact, bn_fd = exact.module_.body[1], fd.module_.body[1]
+    assert torch.equal(bn_exact.running_mean, bn_fd.running_mean)
+    assert torch.equal(bn_exact.running_var, bn_fd.running_var)
+    assert bn_fd.num_batches_tracked.item() == 1
+
+
+def test_fd_parameter_gradients_approximate_exact_ones(device):
+    _, exact = one_step_penalty(TanhNet, "exact", device, lambda_energy=0.0)
+    _, fd = one_step_penalty(TanhNet, "fd", device, lambda_energy=0.0, fd_step=1e-5)
+    for p, q in zip(exact.module_.parameters(), fd.module_.parameters()):
+        np.testing.assert_allclose(q.grad.cpu().numpy(), p.grad.cpu().numpy(), rtol=1e-2,
+                                   atol=1e-4)
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+@pytest.mark.parametrize("penalty", ["exact", "fd"])
+def test_mixed_precision_fits(make_clf, blobs, amp, penalty):
+    X, y, X_aux = blobs
+    clf = make_clf(amp=amp, penalty=penalty, max_epochs=2).fit(X, y, X_aux=X_aux)
+    assert np.isfinite(clf.history[-1, "train_loss"])
+    assert clf.score(X, y) > 0.7
+    assert not hasattr(clf, "grad_scaler_")
+    assert clf.score_samples(X).dtype == np.float32
+
+
+def test_bad_penalty_options(make_clf, blobs):
+    X, y, X_aux = blobs
+    for params, message in [(dict(penalty="approx"), "penalty must be"),
+                            (dict(fd_step=0.0), "fd_step must be"),
+                            (dict(amp="fp8"), "amp must be")]:
+        with pytest.raises(ValueError, match=message):
+            make_clf(**params).fit(X, y, X_aux=X_aux)
