@@ -6,13 +6,27 @@ values in ``[0, value_range]``, deterministic for a given ``random_state``.
 The auxiliary outliers and the texture OOD set come from disjoint sources, so
 a model never sees an OOD test source during training.
 """
+import gzip
+import os
+import struct
+
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.utils import check_random_state
+from sklearn.utils import Bunch, check_random_state
 
-__all__ = ["NATURAL_IMAGE_SOURCES", "TEXTURE_SOURCES", "make_natural_image_outliers",
+__all__ = ["NATURAL_IMAGE_SOURCES", "TEXTURE_SOURCES", "FASHION_MNIST_CLASSES",
+           "load_fashion_mnist", "read_idx", "resize_images", "make_natural_image_outliers",
            "make_texture_images", "make_noise_images"]
+
+#: Where Debian's package ``dataset-fashion-mnist`` puts the files.
+DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
+FASHION_MNIST_FILES = {
+    "X_train": "train-images-idx3-ubyte.gz", "y_train": "train-labels-idx1-ubyte.gz",
+    "X_test": "t10k-images-idx3-ubyte.gz", "y_test": "t10k-labels-idx1-ubyte.gz",
+}
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                         "Shirt", "Sneaker", "Bag", "Ankle boot")
 
 #: Photographs used for auxiliary outliers (the analogue of the paper's 300K Random Images).
 NATURAL_IMAGE_SOURCES = (
@@ -22,6 +36,73 @@ NATURAL_IMAGE_SOURCES = (
 )
 #: scikit-image textures used as an OOD test set (never among the outliers).
 TEXTURE_SOURCES = ("brick", "grass", "gravel")
+
+
+def read_idx(path):
+    """Read an IDX file (optionally gzip-compressed) into a numpy array.
+
+    IDX is the format of MNIST and Fashion-MNIST: a magic number whose third
+    byte gives the element type and fourth the number of dimensions, then the
+    dimensions as big-endian int32, then the data.
+    """
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise ValueError(f"{path} is not an IDX file (bad magic number).")
+    dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+    if data[2] not in dtypes:
+        raise ValueError(f"{path}: unknown IDX element type 0x{data[2]:02x}.")
+    ndim = data[3]
+    shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
+    array = np.frombuffer(data, dtype=dtypes[data[2]], offset=4 + 4 * ndim)
+    if array.size != int(np.prod(shape)):
+        raise ValueError(f"{path}: expected {int(np.prod(shape))} values for shape {shape}, "
+                         f"found {array.size}; the file is truncated or corrupt.")
+    return array.reshape(shape)
+
+
+def load_fashion_mnist(data_home=None):
+    """Load the real Fashion-MNIST from its four IDX ``.gz`` files.
+
+    Looked up in ``data_home``, then ``$SKOOD_DATA``, then Debian's
+    ``dataset-fashion-mnist`` location (``/usr/share/datasets/fashion-mnist``).
+
+    Returns
+    -------
+    Bunch
+        ``X_train`` (60000, 28, 28) uint8, ``y_train`` (60000,) uint8, ``X_test``
+        (10000, 28, 28), ``y_test``, ``class_names`` and ``path`` (the folder used).
+
+    Raises
+    ------
+    FileNotFoundError
+        When no candidate folder has the four files; the message says how to get them.
+    """
+    candidates = [c for c in (data_home, os.environ.get("SKOOD_DATA"), DEBIAN_FASHION_MNIST) if c]
+    for folder in candidates:
+        paths = {key: os.path.join(folder, name) for key, name in FASHION_MNIST_FILES.items()}
+        if all(os.path.exists(path) for path in paths.values()):
+            arrays = {key: read_idx(path) for key, path in paths.items()}
+            return Bunch(**arrays, class_names=FASHION_MNIST_CLASSES, path=folder)
+    raise FileNotFoundError(
+        f"Fashion-MNIST was not found in {candidates}. Get it either way: install Debian's "
+        "package (apt-get install dataset-fashion-mnist), or download the four files "
+        f"{sorted(FASHION_MNIST_FILES.values())} from the dataset's official page "
+        "(github.com/zalandoresearch/fashion-mnist) into a folder and pass it as data_home= "
+        "or set SKOOD_DATA to it.")
+
+
+def resize_images(images, image_shape):
+    """Resize a stack of images (n, h, w) or (n, 1, h, w) with area averaging (or
+    bilinear when enlarging); returns float32 (n, 1, height, width)."""
+    tensor = torch.as_tensor(np.asarray(images, dtype=np.float32))
+    if tensor.dim() == 3:
+        tensor = tensor.unsqueeze(1)
+    enlarging = tensor.shape[-1] < image_shape[-1]
+    mode = "bilinear" if enlarging else "area"
+    kwargs = {"align_corners": False} if enlarging else {}
+    return F.interpolate(tensor, size=tuple(image_shape), mode=mode, **kwargs).numpy()
 
 
 def _load_source(name):

@@ -61,7 +61,9 @@ def select_by_energy(labels, energies, n_clusters, per_cluster, two_way, n_selec
     # Group by cluster, ascending energy inside each group (two stable sorts).
     by_energy = torch.argsort(energies, stable=True)
     order = by_energy[torch.argsort(labels[by_energy], stable=True)]
-    counts = torch.bincount(labels, minlength=n_clusters)
+    # (bincount would need the host on CUDA to size its output)
+    counts = torch.zeros(n_clusters, dtype=torch.long, device=labels.device).index_add_(
+        0, labels, torch.ones_like(labels))
     starts = torch.cumsum(counts, 0) - counts
     sorted_labels = labels[order]
     rank = torch.arange(n_pool, device=labels.device) - starts[sorted_labels]
@@ -97,8 +99,8 @@ class EnergySampler(BaseEstimator):
         By default, the input of the module's last ``nn.Linear``.
     n_init : int, default=3
         k-means restarts.
-    max_iter : int, default=30
-        k-means iterations.
+    max_iter : int, default=10
+        k-means (Lloyd) iterations.
     random_state : int or None, default=None
         Seeds the sampler; by default it follows the estimator's ``random_state``.
 
@@ -109,7 +111,7 @@ class EnergySampler(BaseEstimator):
     """
 
     def __init__(self, n_clusters=64, pool_factor=6, two_way=True, feature_layer=None,
-                 n_init=3, max_iter=30, random_state=None):
+                 n_init=3, max_iter=10, random_state=None):
         self.n_clusters = n_clusters
         self.pool_factor = pool_factor
         self.two_way = two_way

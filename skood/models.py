@@ -7,7 +7,7 @@ benchmarks.
 import torch
 from torch import nn
 
-__all__ = ["MLP", "SmallCNN"]
+__all__ = ["MLP", "SmallCNN", "ResNet18"]
 
 
 class MLP(nn.Module):
@@ -72,3 +72,55 @@ class SmallCNN(nn.Module):
 
     def forward(self, x):
         return self.classifier(self.features(x))
+
+
+class _BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Identity()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                          nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class ResNet18(nn.Module):
+    """CIFAR-style ResNet-18 (3x3 stem, no max-pool), as in the paper's experiments.
+
+    Parameters
+    ----------
+    in_channels : int, default=3
+    n_classes : int, default=10
+    width : int, default=64
+        Channels of the first stage (64 is the standard network).
+
+    Examples
+    --------
+    >>> import torch
+    >>> ResNet18(3, 10, width=8)(torch.zeros(2, 3, 32, 32)).shape
+    torch.Size([2, 10])
+    """
+
+    def __init__(self, in_channels=3, n_classes=10, width=64):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False),
+                                  nn.BatchNorm2d(width), nn.ReLU())
+        layers, channels = [], width
+        for stage, multiple in enumerate((1, 2, 4, 8)):
+            stride = 1 if stage == 0 else 2
+            layers += [_BasicBlock(channels, width * multiple, stride),
+                       _BasicBlock(width * multiple, width * multiple, 1)]
+            channels = width * multiple
+        self.layers = nn.Sequential(*layers)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.classifier = nn.Linear(channels, n_classes)
+
+    def forward(self, x):
+        return self.classifier(self.pool(self.layers(self.stem(x))))

@@ -111,3 +111,43 @@ def test_bad_penalty_options(make_clf, blobs):
                             (dict(amp="fp8"), "amp must be")]:
         with pytest.raises(ValueError, match=message):
             make_clf(**params).fit(X, y, X_aux=X_aux)
+
+
+def test_either_penalty_improves_ood_separation_over_no_penalty(digits, device):
+    """Digits in-distribution, photographs as outliers, Fashion-MNIST (8x8) as unseen OOD."""
+    pytest.importorskip("skimage")
+    from sklearn.model_selection import train_test_split
+
+    from skood.datasets import load_fashion_mnist, make_natural_image_outliers, resize_images
+    from skood.metrics import auroc, fpr_at_tpr
+    from skood.models import MLP
+    try:
+        fashion = load_fashion_mnist()
+    except FileNotFoundError as exc:
+        pytest.skip(f"Fashion-MNIST is not installed: {exc}")
+    X, y = digits
+    X = X.reshape(-1, 1, 8, 8)
+    X_train, X_test, y_train, _ = train_test_split(X, y, test_size=0.3, random_state=0,
+                                                   stratify=y)
+    X_aux = make_natural_image_outliers(3000, (8, 8), random_state=0)
+    ood = resize_images(fashion.X_test[:1000], (8, 8)) / 255.0
+    labels = np.r_[np.ones(len(X_test)), np.zeros(len(ood))]
+
+    def mean_metrics(**params):
+        aurocs, fprs = [], []
+        for seed in (0, 1):
+            clf = GradRegOODClassifier(MLP, module__n_features=64, module__n_classes=10,
+                                       max_epochs=12, lr=0.05, optimizer__momentum=0.9,
+                                       batch_size=64, m_in=-12.0, m_out=-4.0, random_state=seed,
+                                       verbose=0, device=device, **params)
+            clf.fit(X_train, y_train, X_aux=X_aux)
+            scores = np.r_[clf.score_samples(X_test), clf.score_samples(ood)]
+            aurocs.append(auroc(labels, scores))
+            fprs.append(fpr_at_tpr(labels, scores))
+        return np.mean(aurocs), np.mean(fprs)
+
+    no_penalty = mean_metrics(lambda_grad=0.0)
+    for penalty in ("exact", "fd"):
+        with_penalty = mean_metrics(lambda_grad=1.0, penalty=penalty)
+        assert with_penalty[0] > no_penalty[0] + 0.01, penalty     # AUROC up
+        assert with_penalty[1] < no_penalty[1] - 0.03, penalty     # FPR95 down
