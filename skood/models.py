@@ -44,13 +44,18 @@ class MLP(nn.Module):
 
 
 class SmallCNN(nn.Module):
-    """Two convolution blocks with BatchNorm, global average pooling and a linear head.
+    """Two convolution blocks with BatchNorm, a 128-unit hidden layer and a linear head.
+
+    The feature maps are pooled to 4x4 before the hidden layer, so any input
+    size of at least 4x4 works. The hidden layer's output (the input of the
+    last ``nn.Linear``) are the features GReg+'s sampler clusters.
 
     Parameters
     ----------
     in_channels : int, default=1
     n_classes : int, default=10
     width : int, default=32
+        Channels of the first block (the second has twice as many).
 
     Examples
     --------
@@ -66,9 +71,10 @@ class SmallCNN(nn.Module):
             return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False),
                                  nn.BatchNorm2d(cout), nn.ReLU(), nn.MaxPool2d(2))
 
-        self.features = nn.Sequential(block(in_channels, width), block(width, 2 * width),
-                                      nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.classifier = nn.Linear(2 * width, n_classes)
+        self.features = nn.Sequential(
+            block(in_channels, width), block(width, 2 * width), nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(), nn.Linear(2 * width * 16, 128), nn.ReLU())
+        self.classifier = nn.Linear(128, n_classes)
 
     def forward(self, x):
         return self.classifier(self.features(x))
