@@ -44,6 +44,15 @@ def read_idx(path):
     IDX is the format of MNIST and Fashion-MNIST: a magic number whose third
     byte gives the element type and fourth the number of dimensions, then the
     dimensions as big-endian int32, then the data.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "tiny-idx1-ubyte")
+    >>> with open(path, "wb") as f:
+    ...     _ = f.write(bytes([0, 0, 8, 1, 0, 0, 0, 3, 7, 8, 9]))
+    >>> read_idx(path).tolist()
+    [7, 8, 9]
     """
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "rb") as f:
@@ -78,6 +87,15 @@ def load_fashion_mnist(data_home=None):
     ------
     FileNotFoundError
         When no candidate folder has the four files; the message says how to get them.
+
+    Examples
+    --------
+    >>> try:
+    ...     data = load_fashion_mnist()
+    ... except FileNotFoundError:
+    ...     data = None   # not installed here
+    >>> data is None or data.X_train.shape == (60000, 28, 28)
+    True
     """
     candidates = [c for c in (data_home, os.environ.get("SKOOD_DATA"), DEBIAN_FASHION_MNIST) if c]
     for folder in candidates:
@@ -95,7 +113,14 @@ def load_fashion_mnist(data_home=None):
 
 def resize_images(images, image_shape):
     """Resize a stack of images (n, h, w) or (n, 1, h, w) with area averaging (or
-    bilinear when enlarging); returns float32 (n, 1, height, width)."""
+    bilinear when enlarging); returns float32 (n, 1, height, width).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> resize_images(np.ones((2, 28, 28)), (8, 8)).shape
+    (2, 1, 8, 8)
+    """
     tensor = torch.as_tensor(np.asarray(images, dtype=np.float32))
     if tensor.dim() == 3:
         tensor = tensor.unsqueeze(1)

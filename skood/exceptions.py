@@ -8,4 +8,9 @@ class NonFiniteLossError(FloatingPointError):
 
     Raised before the optimizer step of the failing batch, so the module keeps
     the last finite weights. The message names the epoch and batch.
+
+    Examples
+    --------
+    >>> issubclass(NonFiniteLossError, FloatingPointError)
+    True
     """

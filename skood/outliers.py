@@ -23,6 +23,13 @@ class AuxiliaryData:
     data : torch.Tensor or torch.utils.data.Dataset
         A tensor of shape ``(n_outliers, *input_shape)``, or a Dataset whose
         items are samples (or tuples whose first element is the sample).
+
+    Examples
+    --------
+    >>> import torch
+    >>> aux = AuxiliaryData(torch.arange(6.0).reshape(3, 2))
+    >>> aux.take(torch.tensor([2, 0]), "cpu").tolist()
+    [[4.0, 5.0], [0.0, 1.0]]
     """
 
     def __init__(self, data):
@@ -70,6 +77,13 @@ class RandomOutlierSampler:
     outlier is used once before any is used again, and a new permutation
     starts when one is exhausted. This is GReg's sampler (no energy-based
     selection).
+
+    Examples
+    --------
+    >>> sampler = RandomOutlierSampler()
+    >>> sampler.reset(4, seed=0, device="cpu")
+    >>> sorted(sampler.next_indices(4).tolist())   # one walk through all outliers
+    [0, 1, 2, 3]
     """
 
     def default_ratio(self):

@@ -36,6 +36,14 @@ def check_features(estimator, X, *, reset):
     (for DataFrames) and ``input_shape_`` (the shape of one sample, which may be
     an image shape); otherwise it checks ``X`` against them. float64 input is
     cast to float32; NaN and inf are refused.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skood import GradRegOODClassifier
+    >>> est = GradRegOODClassifier(None)
+    >>> check_features(est, np.zeros((2, 3)), reset=True).dtype, est.input_shape_
+    (dtype('float32'), (3,))
     """
     if isinstance(X, torch.utils.data.Dataset) and not isinstance(X, torch.Tensor):
         raise TypeError(
@@ -59,6 +67,15 @@ def check_outliers(estimator, X_aux):
 
     Returns a float32 CPU tensor, or the torch Dataset unchanged (its items are
     read during training; their shape is checked on the first one).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skood import GradRegOODClassifier
+    >>> est = GradRegOODClassifier(None)
+    >>> _ = check_features(est, np.zeros((2, 3)), reset=True)
+    >>> check_outliers(est, np.ones((4, 3))).shape
+    torch.Size([4, 3])
     """
     if isinstance(X_aux, torch.utils.data.Dataset) and not isinstance(X_aux, torch.Tensor):
         if len(X_aux) == 0:
@@ -91,7 +108,14 @@ def check_outliers(estimator, X_aux):
 
 
 def check_labels(y, n_samples):
-    """Validate ``y`` for fit; return it as a 1-D array and the mask of outlier rows (-1)."""
+    """Validate ``y`` for fit; return it as a 1-D array and the mask of outlier rows (-1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_labels(np.array(["cat", -1], dtype=object), 2)[1].tolist()
+    [False, True]
+    """
     if y is None:
         raise ValueError(
             "y is required: the class of each in-distribution row of X, and -1 for rows "

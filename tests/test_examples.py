@@ -35,3 +35,42 @@ def test_grid_search_reports_every_candidate():
     assert [float(v) for v, _, _ in lines] == [0.0, 0.5, 1.0]
     assert all(0 <= float(f) <= 1 and 0 <= float(a) <= 1 for _, f, a in lines)
     assert "best: {'lambda_grad':" in out
+
+
+def test_tabular_pipeline_with_dataframe_and_scaler():
+    out = run_example("tabular_pipeline.py")
+    assert float(re.search(r"test accuracy: ([0-9.]+)", out).group(1)) > 0.85
+    accepted = re.search(r"accepted: ([0-9.]+)% of test rows, ([0-9.]+)% of shifted rows", out)
+    assert float(accepted.group(1)) > 80 and float(accepted.group(2)) < 20
+    assert "'class_0'" in out
+
+
+def test_save_load_score_in_a_fresh_process():
+    out = run_example("save_load_score.py")
+    assert "same as before saving: True" in out
+
+
+def test_plot_scores_writes_a_png(tmp_path):
+    run_example("plot_scores.py", "--out", str(tmp_path))
+    with open(tmp_path / "scores.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_fashion_cnn_runs_or_skips_with_a_message():
+    out = run_example("fashion_cnn.py", "--n-train", "1000", "--epochs", "2")
+    if out.startswith("skipping:"):
+        assert "apt-get install dataset-fashion-mnist" in out
+        pytest.skip("Fashion-MNIST is not installed")
+    assert float(re.search(r"test accuracy: ([0-9.]+)", out).group(1)) > 0.3
+    assert "digits" in out and "auroc" in out
+
+
+def test_fashion_cnn_message_without_the_data(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c",
+         "import skood.datasets as d, runpy, sys; d.DEBIAN_FASHION_MNIST = '/nonexistent'; "
+         f"sys.argv = ['fashion_cnn.py', '--data-home', {str(tmp_path)!r}]; "
+         f"runpy.run_path({str(EXAMPLES / 'fashion_cnn.py')!r}, run_name='__main__')"],
+        capture_output=True, text=True, env={**os.environ, "SKOOD_DATA": ""})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("skipping:") and "dataset-fashion-mnist" in result.stdout
