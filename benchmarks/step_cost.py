@@ -232,6 +232,10 @@ def bench_model(name, module_factory, input_shape, args, device):
         ("greg_plus_fd", "GReg+ fd, sampler included (skood)",
          dict(penalty="fd", sampler=EnergySampler(pool_factor=args.pool_factor))),
     ]
+    for amp in args.amp:
+        variants += [(f"greg_exact_{amp}", f"GReg exact (skood, amp={amp})",
+                      dict(penalty="exact", amp=amp)),
+                     (f"greg_fd_{amp}", f"GReg fd (skood, amp={amp})", dict(penalty="fd", amp=amp))]
     for key, label, params in variants:
         clf = make_estimator(module_factory, device, **params)
         prepare_step(clf, aux)
@@ -403,9 +407,14 @@ def main():
     parser.add_argument("--fit-batches", type=int, default=20)
     parser.add_argument("--fit-repeats", type=int, default=3)
     parser.add_argument("--score-batch", type=int, default=128)
+    parser.add_argument("--amp", nargs="*", choices=["bf16", "fp16"], default=None,
+                        help="mixed-precision modes to time too (default: both on CUDA, none "
+                             "on the CPU)")
     parser.add_argument("--out", help="write the markdown tables here (and JSON beside it)")
     args = parser.parse_args()
     device = torch.device(args.device)
+    if args.amp is None:
+        args.amp = ["bf16", "fp16"] if device.type == "cuda" else []
     device_name = (torch.cuda.get_device_name(device) if device.type == "cuda"
                    else f"CPU, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
     configs = {

@@ -4,7 +4,7 @@ import shlex
 import sys
 import time
 
-from .benchmark import DEFAULTS, METHODS, run_benchmark, summarize, write_report
+from .benchmark import DEFAULTS, METHODS, markdown_tables, run_benchmark, write_report
 
 
 def build_parser():
@@ -52,13 +52,8 @@ def main(argv=None):
         batch_size=args.batch_size, lr=args.lr, m_in=args.m_in, m_out=args.m_out)
     written = write_report(results, scores, args.out, title=f"skood benchmark: {args.dataset}",
                            command=command)
-    mean, _ = summarize(results)
-    shown = mean[["fpr95", "auroc", "aupr_in", "aupr_out", "accuracy", "train_s"]].copy()
-    for column in ("fpr95", "auroc", "aupr_in", "aupr_out", "accuracy"):
-        shown[column] = (100 * shown[column]).round(2)
-    print(f"\n{args.dataset}: mean over OOD sets ({', '.join(results['ood_set'].unique())}), "
-          f"in %; FPR95 lower is better")
-    print(shown.round(2).to_string())
+    print()
+    print(markdown_tables(results))
     print(f"\nwrote {', '.join(written)} in {time.perf_counter() - start:.0f} s")
     return 0
 

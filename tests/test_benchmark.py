@@ -70,3 +70,21 @@ def test_saved_models_score_new_data(smoke_run):
     clf = joblib.load(saved[0])
     scores = clf.score_samples(np.zeros((3, 1, 8, 8), dtype=np.float32))
     assert scores.shape == (3,) and np.isfinite(scores).all()
+
+
+def test_command_prints_per_set_and_average_tables(smoke_run, capsys):
+    main(["benchmark", "--dataset", "digits", "--n-train", "200", "--n-aux", "200",
+          "--n-ood", "50", "--epochs", "1", "--methods", "ce", "--quiet", "--out",
+          str(smoke_run[0] / "again")])
+    out = capsys.readouterr().out
+    assert "| method | FPR95 | AUROC | AUPR-In | AUPR-Out | ID accuracy | train s |" in out
+    assert "OOD set **textures**" in out and "| ce_msp |" in out
+
+
+def test_resnet18_option_builds_a_network_for_the_images():
+    import torch
+    from skood.benchmark import _module_params
+    params = _module_params("resnet18", (28, 28), 10)
+    module = params["module"](**{k.split("__", 1)[1]: v for k, v in params.items()
+                                 if k.startswith("module__")}, width=8)
+    assert module(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
