@@ -181,31 +181,66 @@ def _random_crops(sources, n, image_shape, random_state, min_scale, max_scale, f
 
 
 def make_natural_image_outliers(n, image_shape=(28, 28), *, value_range=1.0, random_state=None,
-                                sources=NATURAL_IMAGE_SOURCES):
+                                sources=NATURAL_IMAGE_SOURCES, dtype=np.float32, cache_dir=None):
     """Random crops, scales and flips of bundled photographs, greyscale, as auxiliary outliers.
+
+    Each image is a crop of 5% to 100% of a photograph's shorter side at a
+    random position, area-resized to ``image_shape`` and flipped at random. The
+    result is deterministic for an int ``random_state``.
 
     Parameters
     ----------
     n : int
-        Number of images.
+        Number of images (any size; 300,000 takes a few minutes once, then
+        comes from ``cache_dir``).
     image_shape : (int, int), default=(28, 28)
     value_range : float, default=1.0
         Pixel values are scaled to ``[0, value_range]`` (16 for scikit-learn's digits).
+        Ignored for ``dtype=np.uint8``, whose values are ``0..255``.
     random_state : int, RandomState or None
     sources : sequence of str
         Names from :data:`NATURAL_IMAGE_SOURCES`.
+    dtype : np.float32 or np.uint8, default=np.float32
+        ``np.uint8`` keeps a large set at a quarter of the memory; scale it to
+        the range of your in-distribution data before fitting.
+    cache_dir : str or None
+        With an int ``random_state``, the images are kept there as a uint8
+        ``.npy`` file and read back on the next call with the same arguments
+        (float32 output then comes from those uint8 values: within 1/510 of the
+        uncached float32 images).
 
     Returns
     -------
-    ndarray of shape (n, 1, height, width), float32
+    ndarray of shape (n, 1, height, width)
 
     Examples
     --------
     >>> make_natural_image_outliers(3, (8, 8), random_state=0).shape
     (3, 1, 8, 8)
+    >>> make_natural_image_outliers(3, (8, 8), random_state=0, dtype=np.uint8).dtype
+    dtype('uint8')
     """
-    images = _random_crops(sources, n, image_shape, random_state, 0.05, 1.0, flips=True)
-    return images * np.float32(value_range)
+    if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.uint8)):
+        raise ValueError(f"dtype must be np.float32 or np.uint8, got {dtype!r}.")
+    cache_path = None
+    if cache_dir is not None and isinstance(random_state, (int, np.integer)):
+        import hashlib
+        key = hashlib.sha1(repr((tuple(sources),)).encode()).hexdigest()[:10]
+        cache_path = os.path.join(
+            cache_dir, f"natural_{n}_{image_shape[0]}x{image_shape[1]}_{random_state}_{key}.npy")
+    if cache_path is not None and os.path.exists(cache_path):
+        images = np.load(cache_path)
+    else:
+        images = _random_crops(sources, n, image_shape, random_state, 0.05, 1.0, flips=True)
+        if cache_path is None and np.dtype(dtype) == np.float32:
+            return images * np.float32(value_range)   # no uint8 round trip
+        images = np.clip(np.rint(images * 255.0), 0, 255).astype(np.uint8)
+        if cache_path is not None:
+            os.makedirs(cache_dir, exist_ok=True)
+            np.save(cache_path, images)
+    if np.dtype(dtype) == np.uint8:
+        return images
+    return images.astype(np.float32) * np.float32(value_range / 255.0)
 
 
 def make_texture_images(n, image_shape=(28, 28), *, value_range=1.0, random_state=None):

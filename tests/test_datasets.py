@@ -115,3 +115,18 @@ def test_resize_images():
     assert small.shape == (2, 1, 8, 8)
     np.testing.assert_allclose(small, 255.0)
     assert resize_images(np.ones((1, 8, 8)), (28, 28)).shape == (1, 1, 28, 28)
+
+
+def test_outliers_as_uint8_and_cached(tmp_path):
+    first = make_natural_image_outliers(20, (8, 8), random_state=3, dtype=np.uint8,
+                                        cache_dir=str(tmp_path))
+    assert first.dtype == np.uint8 and len(list(tmp_path.glob("*.npy"))) == 1
+    again = make_natural_image_outliers(20, (8, 8), random_state=3, dtype=np.uint8,
+                                        cache_dir=str(tmp_path))
+    np.testing.assert_array_equal(first, again)
+    as_float = make_natural_image_outliers(20, (8, 8), random_state=3, cache_dir=str(tmp_path))
+    np.testing.assert_allclose(as_float, first / 255.0, rtol=1e-6)
+    uncached = make_natural_image_outliers(20, (8, 8), random_state=3)
+    np.testing.assert_allclose(uncached, as_float, atol=0.5 / 255 + 1e-6)
+    with pytest.raises(ValueError, match="dtype must be"):
+        make_natural_image_outliers(2, dtype=np.float64)
