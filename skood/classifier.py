@@ -281,6 +281,17 @@ class GradRegOODClassifier(NeuralNetClassifier):
         if self.amp not in (None, "bf16", "fp16"):
             raise ValueError(f"amp must be None, 'bf16' or 'fp16', got {self.amp!r}.")
 
+    @property
+    def _training_device(self):
+        """The torch device training runs on (subclasses may place it themselves)."""
+        return torch.device(self.device)
+
+    @property
+    def _process_index(self):
+        """0 here; data-parallel subclasses return the process's rank, so that each
+        process draws different outliers."""
+        return 0
+
     def _make_sampler(self):
         if self.sampler in (None, "random"):
             return RandomOutlierSampler()
@@ -302,7 +313,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
         if self.amp is None:
             return contextlib.nullcontext()
         dtype = torch.bfloat16 if self.amp == "bf16" else torch.float16
-        return torch.autocast(torch.device(self.device).type, dtype=dtype)
+        return torch.autocast(self._training_device.type, dtype=dtype)
 
     @property
     def _uses_outliers(self):
@@ -377,10 +388,11 @@ class GradRegOODClassifier(NeuralNetClassifier):
         with self._seeded(torch_seed):
             if aux is not None:
                 self.sampler_ = self._make_sampler()
-                self.sampler_.reset(len(aux), torch_seed, self.device)
-                self.aux_ = aux.to_device(self.device)
+                self.sampler_.reset(len(aux), torch_seed + self._process_index,
+                                    self._training_device)
+                self.aux_ = aux.to_device(self._training_device)
             if self.amp == "fp16":
-                self.grad_scaler_ = torch.amp.GradScaler(torch.device(self.device).type)
+                self.grad_scaler_ = torch.amp.GradScaler(self._training_device.type)
             try:
                 if reinitialize:
                     self.initialize()
@@ -406,8 +418,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
             yield
             return
         devices = []
-        if torch.cuda.is_available() and str(self.device).startswith("cuda"):
-            devices = [torch.device(self.device).index or 0]
+        if torch.cuda.is_available() and self._training_device.type == "cuda":
+            devices = [self._training_device.index or 0]
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             yield
@@ -510,7 +522,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
                     penalty = self._exact_gradient_penalty(score, x, scaler)
                 loss = loss + self.lambda_grad * penalty
             energy_in, energy_aux = energy_in.mean(), energy_aux.mean()
-        (loss if scaler is None else scaler.scale(loss)).backward()
+        self._backward(loss if scaler is None else scaler.scale(loss))
 
         grads = [p.grad for p in self.module_.parameters() if p.grad is not None]
         grad_norm = torch.nn.utils.get_total_norm(grads) if grads else zero
@@ -528,6 +540,15 @@ class GradRegOODClassifier(NeuralNetClassifier):
         # device a second time; the graph is no longer needed after backward.
         return {"loss": torch.tensor(values[0], dtype=loss.dtype),
                 "y_pred": _full_precision(logits[:n_in].detach())}
+
+    def _backward(self, loss):
+        """Backpropagate the step's loss (a seam for data-parallel subclasses)."""
+        loss.backward()
+
+    def _penalty_forward(self, x, **fit_params):
+        """The shifted forward of ``penalty="fd"``; data-parallel subclasses run it on
+        the unwrapped module, so that the wrapper sees one forward per backward."""
+        return self.infer(x, **fit_params)
 
     @property
     def _fd_penalty(self):
@@ -555,7 +576,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
         rng_before.restore()
         try:
             with _frozen_batchnorm_statistics(self.module_), self._autocast():
-                shifted = self.infer(x.detach() + self.fd_step * direction, **fit_params)
+                shifted = self._penalty_forward(x.detach() + self.fd_step * direction,
+                                                **fit_params)
                 if isinstance(shifted, (tuple, list)):
                     shifted = shifted[0]
         finally:

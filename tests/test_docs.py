@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = ["skood", "skood.classifier", "skood.energy_sampler", "skood.kmeans", "skood.losses",
            "skood.metrics", "skood.models", "skood.outliers", "skood.datasets",
-           "skood.validation", "skood.exceptions", "skood.benchmark"]
+           "skood.validation", "skood.exceptions", "skood.benchmark", "skood.distributed"]
 
 
 def public_objects():

@@ -1,0 +1,140 @@
+"""Data-parallel GReg through Accelerate: 2 CPU processes (gloo)."""
+import copy
+import os
+
+import numpy as np
+import pytest
+import torch
+
+accelerate = pytest.importorskip("accelerate", reason="needs the [accelerate] extra")
+
+from skood import GradRegOODClassifier  # noqa: E402
+from skood.distributed import AcceleratedGradRegOODClassifier  # noqa: E402
+
+B, N_FEATURES = 8, 4
+
+
+class TanhNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Linear(N_FEATURES, 16), torch.nn.Tanh(),
+                                        torch.nn.Linear(16, 3))
+
+    def forward(self, x):
+        return 6.0 * self.body(x)
+
+
+class FixedOutliers:
+    def __init__(self, x_aux):
+        self.x_aux = x_aux
+
+    def default_ratio(self):
+        return 1.0
+
+    def draw(self, net, aux, batch_size, n_outliers, device):
+        return self.x_aux.to(device)
+
+
+def rank_batch(rank):
+    generator = torch.Generator().manual_seed(100 + rank)
+    x_in = torch.randn(B, N_FEATURES, generator=generator, dtype=torch.float64)
+    y_in = torch.randint(0, 3, (B,), generator=generator)
+    x_aux = 3 * torch.randn(B, N_FEATURES, generator=generator, dtype=torch.float64)
+    return x_in, y_in, x_aux
+
+
+PARAMS = dict(m_in=-6.0, m_out=-3.0, lambda_energy=0.1, verbose=0)
+
+
+def local_gradients(module, rank, **params):
+    """One process's gradient of the GReg loss on its batch, without any parallelism."""
+    x_in, y_in, x_aux = rank_batch(rank)
+    clf = GradRegOODClassifier(copy.deepcopy(module), **PARAMS, **params).initialize()
+    clf.sampler_, clf.aux_ = FixedOutliers(x_aux), None
+    clf.history.new_epoch()
+    clf.history.new_batch()
+    clf.module_.zero_grad()
+    clf.train_step_single((x_in, y_in))
+    return [p.grad.clone() for p in clf.module_.parameters()]
+
+
+def _worker(out_dir, penalty, lambda_grad):
+    from accelerate import Accelerator
+    accelerator = Accelerator(cpu=True)
+    rank = accelerator.process_index
+    torch.manual_seed(0)
+    module = TanhNet().double()
+    x_in, y_in, x_aux = rank_batch(rank)
+    clf = AcceleratedGradRegOODClassifier(copy.deepcopy(module), accelerator=accelerator,
+                                          penalty=penalty, lambda_grad=lambda_grad,
+                                          fd_step=1e-5, **PARAMS).initialize()
+    clf.sampler_, clf.aux_ = FixedOutliers(x_aux), None
+    clf.history.new_epoch()
+    clf.history.new_batch()
+    clf.module_.zero_grad()
+    clf.train_step_single((x_in, y_in))          # DDP averages the gradients in backward
+    params = accelerator.unwrap_model(clf.module_).parameters()
+    grads = [p.grad.detach().numpy() for p in params]
+    reference = [local_gradients(module, r, penalty=penalty, lambda_grad=lambda_grad,
+                                 fd_step=1e-5) for r in range(accelerator.num_processes)]
+    np.savez(os.path.join(out_dir, f"rank{rank}.npz"),
+             world=accelerator.num_processes,
+             wrapped=type(clf.module_).__name__,
+             penalty=clf.history[-1, "batches", -1, "train_grad_penalty"],
+             **{f"ddp_{i}": g for i, g in enumerate(grads)},
+             **{f"rank{r}_{i}": g.numpy() for r, ref in enumerate(reference)
+                for i, g in enumerate(ref)})
+
+
+@pytest.mark.parametrize("penalty", ["exact", "fd"])
+def test_two_processes_average_the_greg_gradients(tmp_path, penalty):
+    from accelerate import debug_launcher
+    debug_launcher(_worker, args=(str(tmp_path), penalty, 1.0), num_processes=2)
+    results = [np.load(tmp_path / f"rank{r}.npz") for r in range(2)]
+    assert all(int(r["world"]) == 2 for r in results)
+    assert all(str(r["wrapped"]) == "DistributedDataParallel" for r in results)
+    assert all(float(r["penalty"]) > 0 for r in results)        # the penalty was applied
+    n_params = len([k for k in results[0].files if k.startswith("ddp_")])
+    for i in range(n_params):
+        expected = (results[0][f"rank0_{i}"] + results[0][f"rank1_{i}"]) / 2
+        for r in results:
+            np.testing.assert_allclose(r[f"ddp_{i}"], expected, rtol=1e-6, atol=1e-10)
+
+
+def test_the_penalty_changes_the_averaged_gradients(tmp_path):
+    """Guards against the plain AccelerateMixin step, which would drop the penalty."""
+    from accelerate import debug_launcher
+    with_penalty, without = tmp_path / "with", tmp_path / "without"
+    with_penalty.mkdir()
+    without.mkdir()
+    debug_launcher(_worker, args=(str(with_penalty), "exact", 1.0), num_processes=2)
+    debug_launcher(_worker, args=(str(without), "exact", 0.0), num_processes=2)
+    a, b = np.load(with_penalty / "rank0.npz"), np.load(without / "rank0.npz")
+    assert not np.allclose(a["ddp_0"], b["ddp_0"])
+    assert AcceleratedGradRegOODClassifier.train_step_single is \
+        GradRegOODClassifier.train_step_single
+
+
+def test_exact_penalty_refuses_static_graph(blobs):
+    from accelerate import Accelerator, DistributedDataParallelKwargs
+    from skood.models import MLP
+    X, y, X_aux = blobs
+    accelerator = Accelerator(cpu=True, kwargs_handlers=[
+        DistributedDataParallelKwargs(static_graph=True)])
+    clf = AcceleratedGradRegOODClassifier(MLP, module__n_features=4, module__n_classes=2,
+                                          accelerator=accelerator, penalty="exact", verbose=0)
+    with pytest.raises(ValueError, match="static_graph=True"):
+        clf.fit(X, y, X_aux=X_aux)
+    clf.set_params(penalty="fd", max_epochs=1)
+    clf.fit(X, y, X_aux=X_aux)      # fd has no double backward: allowed
+
+
+def test_amp_is_refused_in_favour_of_the_accelerator(blobs):
+    from accelerate import Accelerator
+    from skood.models import MLP
+    X, y, X_aux = blobs
+    clf = AcceleratedGradRegOODClassifier(MLP, module__n_features=4, module__n_classes=2,
+                                          accelerator=Accelerator(cpu=True), amp="bf16",
+                                          verbose=0)
+    with pytest.raises(ValueError, match="mixed_precision"):
+        clf.fit(X, y, X_aux=X_aux)
