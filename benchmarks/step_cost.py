@@ -178,9 +178,9 @@ def make_estimator(module_factory, device, **params):
 
 def prepare_step(clf, aux, seed=0):
     """Set up the per-fit state that fit() would (outliers and sampler)."""
-    clf.sampler_ = clf._make_sampler()
-    clf.sampler_.reset(len(aux), seed, clf.device)
     clf.aux_ = AuxiliaryData(aux).to_device(clf.device)
+    clf.sampler_ = clf._make_sampler()
+    clf.sampler_.reset(len(aux), seed, clf.device, index_device=clf.aux_.device)
 
 
 def skood_step_fn(clf, x_in, y):

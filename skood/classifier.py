@@ -387,10 +387,10 @@ class GradRegOODClassifier(NeuralNetClassifier):
             self.__dict__.pop("offset_", None)
         with self._seeded(torch_seed):
             if aux is not None:
+                self.aux_ = aux.to_device(self._training_device)
                 self.sampler_ = self._make_sampler()
                 self.sampler_.reset(len(aux), torch_seed + self._process_index,
-                                    self._training_device)
-                self.aux_ = aux.to_device(self._training_device)
+                                    self._training_device, index_device=self.aux_.device)
             if self.amp == "fp16":
                 self.grad_scaler_ = torch.amp.GradScaler(self._training_device.type)
             try:

@@ -130,13 +130,14 @@ class EnergySampler(BaseEstimator):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"EnergySampler's {name} must be a positive int, got {value!r}.")
 
-    def reset(self, n_outliers, seed, device):
-        """Start the candidate stream of a fit and the device-side random generator."""
+    def reset(self, n_outliers, seed, device, index_device="cpu"):
+        """Start the candidate stream of a fit (on ``index_device``, where the outliers
+        are kept) and the random generator of k-means and the fill (on ``device``)."""
         self.check_params()
         if self.random_state is not None:
             seed = int(self.random_state)
         self.stream_ = RandomOutlierSampler()
-        self.stream_.reset(n_outliers, seed, "cpu")
+        self.stream_.reset(n_outliers, seed, device, index_device=index_device)
         device = torch.device(device)
         self.generator_ = torch.Generator(device=device).manual_seed(seed)
         self.n_outliers_ = n_outliers

@@ -44,6 +44,11 @@ class AuxiliaryData:
     def __len__(self):
         return len(self.data)
 
+    @property
+    def device(self):
+        """Where the outliers are kept: a tensor's device, or the CPU for a Dataset."""
+        return self.data.device if isinstance(self.data, torch.Tensor) else torch.device("cpu")
+
     def to_device(self, device):
         """Place a tensor for fast per-step gathers on ``device``; return self."""
         device = torch.device(device)
@@ -54,7 +59,7 @@ class AuxiliaryData:
         return self
 
     def take(self, indices, device):
-        """Return the outliers at ``indices`` (a CPU long tensor) on ``device``.
+        """Return the outliers at ``indices`` (a long tensor) on ``device``.
 
         For a tensor this is one gather and one (asynchronous when pinned)
         host-to-device copy; a Dataset is read item by item, as a DataLoader
@@ -90,19 +95,30 @@ class RandomOutlierSampler:
         """Outliers per in-distribution sample when ``aux_batch_ratio`` is None."""
         return 1.0
 
-    def reset(self, n_outliers, seed, device):
-        """Start a new stream for a fit, seeded with the int ``seed`` (drawn on the CPU)."""
+    def reset(self, n_outliers, seed, device, index_device="cpu"):
+        """Start a new stream for a fit, seeded with the int ``seed``.
+
+        The permutations are drawn on ``index_device``, where the outliers are
+        kept (:attr:`AuxiliaryData.device`), so that gathering a batch needs no
+        host-to-device copy of indices. ``device`` (the training device) is not
+        needed by the random draw.
+        """
+        index_device = torch.device(index_device)
         self.n_outliers_ = n_outliers
-        self.generator_ = torch.Generator().manual_seed(seed)
-        self.order_ = torch.randperm(n_outliers, generator=self.generator_)
+        self.generator_ = torch.Generator(device=index_device).manual_seed(seed)
+        self.order_ = self._permutation()
         self.position_ = 0
 
+    def _permutation(self):
+        return torch.randperm(self.n_outliers_, generator=self.generator_,
+                              device=self.generator_.device)
+
     def next_indices(self, n):
-        """Indices (CPU long tensor) of the next ``n`` outliers of the stream."""
+        """Indices (long tensor on the index device) of the next ``n`` outliers of the stream."""
         chunks, needed = [], n
         while needed > 0:
             if self.position_ == self.n_outliers_:
-                self.order_ = torch.randperm(self.n_outliers_, generator=self.generator_)
+                self.order_ = self._permutation()
                 self.position_ = 0
             stop = min(self.position_ + needed, self.n_outliers_)
             chunks.append(self.order_[self.position_:stop])
