@@ -34,7 +34,8 @@ def check_features(estimator, X, *, reset):
 
     On ``reset=True`` (fit) it records ``n_features_in_``, ``feature_names_in_``
     (for DataFrames) and ``input_shape_`` (the shape of one sample, which may be
-    an image shape); otherwise it checks ``X`` against them. float64 input is
+    an image shape); otherwise it checks ``X`` against them (those that were
+    recorded: an estimator rebuilt from saved weights may have none). float64 input is
     cast to float32; NaN and inf are refused.
 
     Examples
@@ -55,7 +56,7 @@ def check_features(estimator, X, *, reset):
                       allow_nd=True, ensure_all_finite=True, order="C")
     if reset:
         estimator.input_shape_ = tuple(X.shape[1:])
-    elif tuple(X.shape[1:]) != estimator.input_shape_:
+    elif hasattr(estimator, "input_shape_") and tuple(X.shape[1:]) != estimator.input_shape_:
         raise ValueError(
             f"X has samples of shape {tuple(X.shape[1:])}, but {type(estimator).__name__} "
             f"was fitted on samples of shape {estimator.input_shape_}.")
