@@ -11,31 +11,7 @@ from skorch.callbacks import Callback, EarlyStopping, LRScheduler, ProgressBar
 from skood import GradRegOODClassifier, NonFiniteLossError
 from skood.models import MLP
 
-
-class FixedOutliers:
-    """A sampler stub that always returns the same outlier batch."""
-
-    def __init__(self, x_aux):
-        self.x_aux = x_aux
-
-    def default_ratio(self):
-        return 1.0
-
-    def draw(self, net, aux, batch_size, n_outliers, device):
-        assert n_outliers == self.x_aux.shape[0]
-        return self.x_aux.to(device)
-
-
-class BNNet(torch.nn.Module):
-    """Linear + BatchNorm + Tanh: smooth, with batch-coupled statistics as in a ResNet."""
-
-    def __init__(self):
-        super().__init__()
-        self.body = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.BatchNorm1d(16),
-                                        torch.nn.Tanh(), torch.nn.Linear(16, 3))
-
-    def forward(self, x):
-        return 6.0 * self.body(x)
+from helpers import BNNet, run_one_step
 
 
 def paper_reference_gradients(module, x_in, y_in, x_aux, lam_e, lam_g, m_in, m_out):
@@ -75,11 +51,7 @@ def test_training_step_matches_the_papers_loss_and_gradients(device):
         e = -torch.logsumexp(reference.eval()(torch.cat([x_in, x_aux])), 1)
     assert 0 < int((e[:8] < -6).sum()) < 8 or 0 < int((e[8:] > -3).sum()) < 8
 
-    clf.sampler_, clf.aux_ = FixedOutliers(x_aux), None
-    clf.history.new_epoch()
-    clf.history.new_batch()
-    clf.module_.zero_grad()
-    step = clf.train_step_single((x_in, y_in))
+    step = run_one_step(clf, x_in, y_in, x_aux)
     assert step["loss"].item() == pytest.approx(ref_loss.item(), rel=1e-9)
     for p, g in zip(clf.module_.parameters(), ref_grads):
         np.testing.assert_allclose(p.grad.cpu().numpy(), g.numpy(), rtol=1e-7, atol=1e-10)
@@ -90,10 +62,7 @@ def test_lambda_grad_zero_is_energy_outlier_exposure(device):
     torch.manual_seed(0)
     x_in, y_in, x_aux = torch.randn(6, 4), torch.randint(0, 3, (6,)), torch.randn(6, 4)
     clf = GradRegOODClassifier(BNNet, lambda_grad=0.0, verbose=0, device=device).initialize()
-    clf.sampler_, clf.aux_ = FixedOutliers(x_aux), None
-    clf.history.new_epoch()
-    clf.history.new_batch()
-    step = clf.train_step_single((x_in, y_in))
+    step = run_one_step(clf, x_in, y_in, x_aux)
     module = copy.deepcopy(clf.module_).cpu()
     logit = module(torch.cat([x_in, x_aux]))
     e = -torch.logsumexp(logit, 1)

@@ -11,28 +11,9 @@ accelerate = pytest.importorskip("accelerate", reason="needs the [accelerate] ex
 from skood import GradRegOODClassifier  # noqa: E402
 from skood.distributed import AcceleratedGradRegOODClassifier  # noqa: E402
 
+from helpers import TanhNet, run_one_step  # noqa: E402
+
 B, N_FEATURES = 8, 4
-
-
-class TanhNet(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.body = torch.nn.Sequential(torch.nn.Linear(N_FEATURES, 16), torch.nn.Tanh(),
-                                        torch.nn.Linear(16, 3))
-
-    def forward(self, x):
-        return 6.0 * self.body(x)
-
-
-class FixedOutliers:
-    def __init__(self, x_aux):
-        self.x_aux = x_aux
-
-    def default_ratio(self):
-        return 1.0
-
-    def draw(self, net, aux, batch_size, n_outliers, device):
-        return self.x_aux.to(device)
 
 
 def rank_batch(rank):
@@ -50,11 +31,7 @@ def local_gradients(module, rank, **params):
     """One process's gradient of the GReg loss on its batch, without any parallelism."""
     x_in, y_in, x_aux = rank_batch(rank)
     clf = GradRegOODClassifier(copy.deepcopy(module), **PARAMS, **params).initialize()
-    clf.sampler_, clf.aux_ = FixedOutliers(x_aux), None
-    clf.history.new_epoch()
-    clf.history.new_batch()
-    clf.module_.zero_grad()
-    clf.train_step_single((x_in, y_in))
+    run_one_step(clf, x_in, y_in, x_aux)
     return [p.grad.clone() for p in clf.module_.parameters()]
 
 
@@ -63,16 +40,12 @@ def _worker(out_dir, penalty, lambda_grad):
     accelerator = Accelerator(cpu=True)
     rank = accelerator.process_index
     torch.manual_seed(0)
-    module = TanhNet().double()
+    module = TanhNet(hidden=16).double()
     x_in, y_in, x_aux = rank_batch(rank)
     clf = AcceleratedGradRegOODClassifier(copy.deepcopy(module), accelerator=accelerator,
                                           penalty=penalty, lambda_grad=lambda_grad,
                                           fd_step=1e-5, **PARAMS).initialize()
-    clf.sampler_, clf.aux_ = FixedOutliers(x_aux), None
-    clf.history.new_epoch()
-    clf.history.new_batch()
-    clf.module_.zero_grad()
-    clf.train_step_single((x_in, y_in))          # DDP averages the gradients in backward
+    run_one_step(clf, x_in, y_in, x_aux)          # DDP averages the gradients in backward
     params = accelerator.unwrap_model(clf.module_).parameters()
     grads = [p.grad.detach().numpy() for p in params]
     reference = [local_gradients(module, r, penalty=penalty, lambda_grad=lambda_grad,

@@ -1,44 +1,11 @@
 """penalty="fd" against penalty="exact", and the mixed-precision modes."""
-import copy
-
 import numpy as np
 import pytest
 import torch
 
 from skood import GradRegOODClassifier
 
-
-class FixedOutliers:
-    def __init__(self, x_aux):
-        self.x_aux = x_aux
-
-    def default_ratio(self):
-        return 1.0
-
-    def draw(self, net, aux, batch_size, n_outliers, device):
-        return self.x_aux.to(device)
-
-
-class TanhNet(torch.nn.Module):
-    """No batch-coupled layers; optional dropout."""
-
-    def __init__(self, dropout=0.0):
-        super().__init__()
-        self.body = torch.nn.Sequential(torch.nn.Linear(4, 32), torch.nn.Tanh(),
-                                        torch.nn.Dropout(dropout), torch.nn.Linear(32, 3))
-
-    def forward(self, x):
-        return 6.0 * self.body(x)
-
-
-class BNNet(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.body = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.BatchNorm1d(16),
-                                        torch.nn.Tanh(), torch.nn.Linear(16, 3))
-
-    def forward(self, x):
-        return 6.0 * self.body(x)
+from helpers import BNNet, TanhNet, run_one_step
 
 
 def one_step_penalty(module_cls, penalty, device, dtype=torch.float64, seed=0, **params):
@@ -51,11 +18,8 @@ def one_step_penalty(module_cls, penalty, device, dtype=torch.float64, seed=0, *
     torch.manual_seed(seed)
     clf.initialize()
     clf.module_.to(dtype)
-    clf.sampler_, clf.aux_ = FixedOutliers(x_aux), None
-    clf.history.new_epoch()
-    clf.history.new_batch()
     torch.manual_seed(seed + 1)
-    clf.train_step_single((x_in, y_in))
+    run_one_step(clf, x_in, y_in, x_aux)
     return clf.history[-1, "batches", -1, "train_grad_penalty"], clf
 
 

@@ -1,0 +1,49 @@
+"""Small networks and stubs shared by the tests that look inside one training step."""
+import torch
+
+
+class FixedOutliers:
+    """A sampler stub that always returns the same outlier batch."""
+
+    def __init__(self, x_aux):
+        self.x_aux = x_aux
+
+    def default_ratio(self):
+        return 1.0
+
+    def draw(self, net, aux, batch_size, n_outliers, device):
+        assert n_outliers == self.x_aux.shape[0]
+        return self.x_aux.to(device)
+
+
+class BNNet(torch.nn.Module):
+    """Linear + BatchNorm + Tanh: smooth, with batch-coupled statistics as in a ResNet."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.BatchNorm1d(16),
+                                        torch.nn.Tanh(), torch.nn.Linear(16, 3))
+
+    def forward(self, x):
+        return 6.0 * self.body(x)
+
+
+class TanhNet(torch.nn.Module):
+    """No batch-coupled layers; optional dropout."""
+
+    def __init__(self, dropout=0.0, hidden=32):
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Linear(4, hidden), torch.nn.Tanh(),
+                                        torch.nn.Dropout(dropout), torch.nn.Linear(hidden, 3))
+
+    def forward(self, x):
+        return 6.0 * self.body(x)
+
+
+def run_one_step(clf, x_in, y_in, x_aux):
+    """One train_step_single of an initialized estimator on a given ID and outlier batch."""
+    clf.sampler_, clf.aux_ = FixedOutliers(x_aux), None
+    clf.history.new_epoch()
+    clf.history.new_batch()
+    clf.module_.zero_grad()
+    return clf.train_step_single((x_in, y_in))
