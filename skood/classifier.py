@@ -354,8 +354,10 @@ class GradRegOODClassifier(NeuralNetClassifier):
     def partial_fit(self, X, y=None, classes=None, X_aux=None, **fit_params):
         """Continue training (one call of ``max_epochs`` epochs) without re-initialising.
 
-        Same arguments as :meth:`fit`; ``classes`` is accepted for scikit-learn
-        compatibility and must agree with the ``classes`` parameter when both are set.
+        Same arguments as :meth:`fit`. ``classes`` is accepted for scikit-learn
+        compatibility and not used: the classes are those of the first fit (or of
+        the ``classes`` parameter), and later calls must not add new ones.
+        ``offset_`` is calibrated again after each call.
         """
         return self._fit(X, y, X_aux, reinitialize=not self.initialized_, **fit_params)
 
