@@ -15,8 +15,10 @@ batch 2B, candidate pool ``pool_factor * B``):
   same batches) and ``score_samples`` over 10,000 samples against a bare
   no-grad loop with the same batch size.
 
-Each figure is a median over ``--reps`` runs after ``--warmup`` runs. Ratios
-are to skood's energy-OE step of the same run. Peak memory is reported on CUDA.
+Each step figure is a median over ``--reps`` rounds, each round running every
+variant once (after ``--warmup`` runs of each), so that a slow spell of a shared
+machine hits all variants alike. Ratios are to skood's energy-OE step of the
+same run. Peak memory is reported on CUDA.
 
 Run: python benchmarks/step_cost.py [--device cpu|cuda] [--models resnet18 smallcnn]
      [--resnet-width 64] [--reps 10] [--out results.md]
@@ -60,6 +62,33 @@ def median_seconds(fn, sync, reps, warmup):
         sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def measure_interleaved(pending, device, sync):
+    """Median time of each variant, measured in rounds that run every variant once,
+    so that a slow spell of a shared machine hits all variants alike; then the
+    peak memory of one more run of each (CUDA only)."""
+    for _, _, fn, _, warmup in pending:
+        for _ in range(warmup):
+            fn()
+    sync()
+    times = {key: [] for key, *_ in pending}
+    for round_index in range(max(reps for *_, reps, _ in pending)):
+        for key, _, fn, reps, _ in pending:
+            if round_index < reps:
+                start = time.perf_counter()
+                fn()
+                sync()
+                times[key].append(time.perf_counter() - start)
+    rows = {}
+    for key, label, fn, _, _ in pending:
+        entry = {"label": label, "s": statistics.median(times[key])}
+        if device.type == "cuda":
+            with peak_memory(device, entry):
+                fn()
+        rows[key] = entry
+        print(f"  {label}: {1000 * entry['s']:.1f} ms", file=sys.stderr, flush=True)
+    return rows
 
 
 @contextlib.contextmanager
@@ -205,14 +234,10 @@ def bench_model(name, module_factory, input_shape, args, device):
     aux = torch.randn(max(4 * pool_size, 2048), *input_shape, generator=generator)
     pool = aux[:pool_size].to(device)
     n_clusters = min(64, batch)
-    rows = {}
+    rows, pending = {}, []
 
     def record(key, label, fn, reps=args.reps, warmup=args.warmup):
-        entry = {"label": label}
-        with peak_memory(device, entry):
-            entry["s"] = median_seconds(fn, sync, reps, warmup)
-        rows[key] = entry
-        print(f"  {label}: {1000 * entry['s']:.1f} ms", file=sys.stderr, flush=True)
+        pending.append((key, label, fn, reps, warmup))
 
     def bare(fn):
         torch.manual_seed(0)
@@ -263,6 +288,7 @@ def bench_model(name, module_factory, input_shape, args, device):
     run, net = bare(bare_pool_forward)
     record("bare_pool_forward", "bare torch pool forward", lambda: bare_pool_forward(net, pool))
 
+    rows.update(measure_interleaved(pending, device, sync))
     base = rows["energy_oe"]["s"]
     for entry in rows.values():
         entry["ratio"] = entry["s"] / base
