@@ -16,6 +16,34 @@ from helpers import TanhNet, run_one_step  # noqa: E402
 B, N_FEATURES = 8, 4
 
 
+def launch_two_processes(function, args):
+    """accelerate's debug_launcher, but with spawned processes: forking a process
+    whose OpenMP thread pool is already running (as it is after the rest of the
+    suite) can hang the child."""
+    import os
+    import shutil
+    import socket
+    import tempfile
+
+    from accelerate.utils import PrepareForLaunch, patch_environment
+    from torch.multiprocessing import start_processes
+    with socket.socket() as sock:                  # a free port on loopback
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    folder = tempfile.mkdtemp()
+    # torch's file store removes the rendezvous file itself when it is done
+    rendezvous = os.path.join(folder, "rendezvous")
+    try:
+        with patch_environment(
+                world_size=2, master_addr="127.0.0.1", master_port=str(port),
+                accelerate_mixed_precision="no", accelerate_debug_rdv_file=rendezvous,
+                accelerate_use_cpu="yes", gloo_socket_ifname="lo", omp_num_threads="1"):
+            start_processes(PrepareForLaunch(function, debug=True), args=args, nprocs=2,
+                            start_method="spawn")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def rank_batch(rank):
     generator = torch.Generator().manual_seed(100 + rank)
     x_in = torch.randn(B, N_FEATURES, generator=generator, dtype=torch.float64)
@@ -61,8 +89,7 @@ def _worker(out_dir, penalty, lambda_grad):
 
 @pytest.mark.parametrize("penalty", ["exact", "fd"])
 def test_two_processes_average_the_greg_gradients(tmp_path, penalty):
-    from accelerate import debug_launcher
-    debug_launcher(_worker, args=(str(tmp_path), penalty, 1.0), num_processes=2)
+    launch_two_processes(_worker, (str(tmp_path), penalty, 1.0))
     results = [np.load(tmp_path / f"rank{r}.npz") for r in range(2)]
     assert all(int(r["world"]) == 2 for r in results)
     assert all(str(r["wrapped"]) == "DistributedDataParallel" for r in results)
@@ -76,12 +103,11 @@ def test_two_processes_average_the_greg_gradients(tmp_path, penalty):
 
 def test_the_penalty_changes_the_averaged_gradients(tmp_path):
     """Guards against the plain AccelerateMixin step, which would drop the penalty."""
-    from accelerate import debug_launcher
     with_penalty, without = tmp_path / "with", tmp_path / "without"
     with_penalty.mkdir()
     without.mkdir()
-    debug_launcher(_worker, args=(str(with_penalty), "exact", 1.0), num_processes=2)
-    debug_launcher(_worker, args=(str(without), "exact", 0.0), num_processes=2)
+    launch_two_processes(_worker, (str(with_penalty), "exact", 1.0))
+    launch_two_processes(_worker, (str(without), "exact", 0.0))
     a, b = np.load(with_penalty / "rank0.npz"), np.load(without / "rank0.npz")
     assert not np.allclose(a["ddp_0"], b["ddp_0"])
     assert AcceleratedGradRegOODClassifier.train_step_single is \
