@@ -18,7 +18,6 @@ import time
 import joblib
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch, check_random_state

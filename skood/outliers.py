@@ -7,9 +7,7 @@ at random (:class:`RandomOutlierSampler`), GReg+ selects them by energy
 (:class:`skood.EnergySampler`) through the same methods: ``default_ratio``,
 ``reset``, ``draw`` and ``clear``.
 """
-import numpy as np
 import torch
-from torch.utils.data import Dataset
 from torch.utils.data._utils.collate import default_collate
 
 __all__ = ["AuxiliaryData", "RandomOutlierSampler"]

@@ -38,11 +38,6 @@ def blobs():
     return X.astype(np.float32), y, X_aux.astype(np.float32)
 
 
-def make_mlp(n_features=4, n_classes=2, hidden=16):
-    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(n_features, hidden),
-                               torch.nn.ReLU(), torch.nn.Linear(hidden, n_classes))
-
-
 @pytest.fixture
 def make_clf(device):
     """Build a small, fast GradRegOODClassifier with margins that suit a tiny MLP."""

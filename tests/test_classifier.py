@@ -9,7 +9,6 @@ import torch.nn.functional as F
 from skorch.callbacks import Callback, EarlyStopping, LRScheduler, ProgressBar
 
 from skood import GradRegOODClassifier, NonFiniteLossError
-from skood.models import MLP
 
 from helpers import BNNet, run_one_step
 

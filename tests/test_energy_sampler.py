@@ -6,7 +6,7 @@ import pytest
 import torch
 from sklearn.base import clone
 
-from skood import EnergySampler, GradRegOODClassifier
+from skood import EnergySampler
 from skood.energy_sampler import select_by_energy
 from skood.models import MLP
 from skood.outliers import AuxiliaryData

@@ -3,7 +3,6 @@ import math
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from skood.losses import detected_score, energy, energy_margin_loss, input_gradient_penalty
 

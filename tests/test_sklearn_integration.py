@@ -13,7 +13,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_sco
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skood import GradRegOODClassifier, make_ood_scorer
+from skood import make_ood_scorer
 
 
 def with_outlier_rows(X, y, X_aux):
