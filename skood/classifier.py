@@ -395,6 +395,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
                                     self._training_device, index_device=self.aux_.device)
             if self.amp == "fp16":
                 self.grad_scaler_ = torch.amp.GradScaler(self._training_device.type)
+            self.calibration_dataset_ = None   # set by get_split_datasets
             try:
                 if reinitialize:
                     self.initialize()
@@ -476,8 +477,10 @@ class GradRegOODClassifier(NeuralNetClassifier):
 
     def get_split_datasets(self, X, y=None, **fit_params):
         dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
-        # Held-out ID rows for the calibration of offset_ after training.
-        self.calibration_dataset_ = dataset_valid
+        # During fit, keep the held-out ID rows for the calibration of offset_;
+        # a call outside fit leaves no state behind.
+        if "calibration_dataset_" in self.__dict__:
+            self.calibration_dataset_ = dataset_valid
         return dataset_train, dataset_valid
 
     # ------------------------------------------------------------ training step

@@ -132,6 +132,9 @@ def resize_images(images, image_shape):
 
 def _load_source(name):
     """Greyscale image in [0, 1] as float32 from scikit-image's or scikit-learn's bundled files."""
+    if name not in NATURAL_IMAGE_SOURCES + TEXTURE_SOURCES:
+        raise ValueError(f"Unknown image source {name!r}; choose from "
+                         f"{list(NATURAL_IMAGE_SOURCES)} (outliers) or {list(TEXTURE_SOURCES)}.")
     if name in ("china", "flower"):
         from sklearn.datasets import load_sample_image
         image = load_sample_image(f"{name}.jpg")

@@ -144,7 +144,7 @@ class EnergySampler(BaseEstimator):
 
     def clear(self):
         """Drop per-fit state so that nothing of it is pickled with the model."""
-        for name in ("stream_", "generator_", "n_outliers_"):
+        for name in ("stream_", "generator_", "n_outliers_", "hook_target_"):
             self.__dict__.pop(name, None)
 
     def _feature_hook_target(self, module):
@@ -167,7 +167,13 @@ class EnergySampler(BaseEstimator):
 
     def score_pool(self, net, x_pool):
         """Energies and features of the candidates: eval mode, no gradients."""
-        target, kind = self._feature_hook_target(net.module_)
+        # the feature layer is looked up once per fit, not at every step
+        hook_target = self.__dict__.get("hook_target_")
+        if hook_target is None or hook_target[0] is not net.module_:
+            hook_target = (net.module_, *self._feature_hook_target(net.module_))
+            if "stream_" in self.__dict__:   # inside a fit: keep it until clear()
+                self.hook_target_ = hook_target
+        _, target, kind = hook_target
         captured = {}
 
         def hook(module, args, output):

@@ -99,6 +99,7 @@ def test_offset_accepts_ood_tpr_of_the_validation_split(make_clf, blobs):
         X_valid = X[valid.indices] if hasattr(valid, "indices") else valid.X
         accepted = np.mean(clf.decision_function(X_valid) >= 0)
         assert tpr <= accepted <= tpr + 1.0 / len(X_valid) + 1e-9
+        assert "calibration_dataset_" not in vars(clf)
 
 
 def test_offset_uses_a_held_out_slice_without_train_split(make_clf, blobs):

@@ -23,6 +23,11 @@ def test_every_outlier_source_loads():
         assert np.isfinite(image).all(), name
 
 
+def test_unknown_source_is_refused():
+    with pytest.raises(ValueError, match="Unknown image source 'lena'"):
+        make_natural_image_outliers(2, (8, 8), random_state=0, sources=("lena",))
+
+
 def test_ood_test_sources_are_not_among_the_outlier_sources():
     assert not set(TEXTURE_SOURCES) & set(NATURAL_IMAGE_SOURCES)
 
