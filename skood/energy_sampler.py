@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator
 
-from .kmeans import kmeans
+from .kmeans import GraphedKMeans, kmeans
 from .losses import energy
 from .outliers import RandomOutlierSampler
 
@@ -103,6 +103,11 @@ class EnergySampler(BaseEstimator):
         k-means (Lloyd) iterations.
     random_state : int or None, default=None
         Seeds the sampler; by default it follows the estimator's ``random_state``.
+    cuda_graph : bool, default=True
+        When training on CUDA, replay k-means from a CUDA graph (captured once
+        per pool shape in each fit) instead of launching its few hundred small
+        kernels one by one at every step. Same result either way; ignored off
+        CUDA. Turn it off if a capture fails in your setup (a warning says so).
 
     Examples
     --------
@@ -111,7 +116,7 @@ class EnergySampler(BaseEstimator):
     """
 
     def __init__(self, n_clusters=64, pool_factor=6, two_way=True, feature_layer=None,
-                 n_init=3, max_iter=10, random_state=None):
+                 n_init=3, max_iter=10, random_state=None, cuda_graph=True):
         self.n_clusters = n_clusters
         self.pool_factor = pool_factor
         self.two_way = two_way
@@ -119,6 +124,7 @@ class EnergySampler(BaseEstimator):
         self.n_init = n_init
         self.max_iter = max_iter
         self.random_state = random_state
+        self.cuda_graph = cuda_graph
 
     #: outliers per in-distribution sample when the estimator's aux_batch_ratio is None
     def default_ratio(self):
@@ -129,6 +135,9 @@ class EnergySampler(BaseEstimator):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"EnergySampler's {name} must be a positive int, got {value!r}.")
+        if not isinstance(self.cuda_graph, bool):
+            raise ValueError(f"EnergySampler's cuda_graph must be True or False, "
+                             f"got {self.cuda_graph!r}.")
 
     def reset(self, n_outliers, seed, device, index_device="cpu"):
         """Start the candidate stream of a fit (on ``index_device``, where the outliers
@@ -141,10 +150,12 @@ class EnergySampler(BaseEstimator):
         device = torch.device(device)
         self.generator_ = torch.Generator(device=device).manual_seed(seed)
         self.n_outliers_ = n_outliers
+        self.graphed_kmeans_ = (GraphedKMeans(self.n_init, self.max_iter)
+                                if self.cuda_graph and device.type == "cuda" else None)
 
     def clear(self):
         """Drop per-fit state so that nothing of it is pickled with the model."""
-        for name in ("stream_", "generator_", "n_outliers_", "hook_target_"):
+        for name in ("stream_", "generator_", "n_outliers_", "hook_target_", "graphed_kmeans_"):
             self.__dict__.pop(name, None)
 
     def _feature_hook_target(self, module):
@@ -200,8 +211,13 @@ class EnergySampler(BaseEstimator):
         x_pool = aux.take(self.stream_.next_indices(pool_size), device)
         energies, features = self.score_pool(net, x_pool)
         n_clusters = max(1, min(self.n_clusters, batch_size, pool_size))
-        labels, _ = kmeans(F.normalize(features, dim=1), n_clusters, n_init=self.n_init,
-                           max_iter=self.max_iter, generator=self.generator_)
+        features = F.normalize(features, dim=1)
+        graphed = self.__dict__.get("graphed_kmeans_")
+        if graphed is not None and features.is_cuda:
+            labels, _ = graphed(features, n_clusters, self.generator_)
+        else:
+            labels, _ = kmeans(features, n_clusters, n_init=self.n_init,
+                               max_iter=self.max_iter, generator=self.generator_)
         per_cluster = max(1, batch_size // n_clusters)
         picked = select_by_energy(labels, energies, n_clusters, per_cluster, self.two_way,
                                   min(n_outliers, pool_size), self.generator_)

@@ -173,3 +173,15 @@ def test_bad_sampler_parameters(make_clf, blobs):
     X, y, X_aux = blobs
     with pytest.raises(ValueError, match="n_clusters must be a positive int"):
         make_clf(sampler=EnergySampler(n_clusters=0)).fit(X, y, X_aux=X_aux)
+    with pytest.raises(ValueError, match="cuda_graph must be True or False"):
+        make_clf(sampler=EnergySampler(cuda_graph="yes")).fit(X, y, X_aux=X_aux)
+
+
+def test_cuda_graph_state_is_made_only_on_cuda_and_dropped_by_clear(device):
+    sampler = EnergySampler()
+    sampler.reset(100, seed=0, device=device)
+    assert (sampler.graphed_kmeans_ is not None) == device.startswith("cuda")
+    sampler.clear()
+    assert "graphed_kmeans_" not in sampler.__dict__
+    sampler.set_params(cuda_graph=False).reset(100, seed=0, device=device)
+    assert sampler.graphed_kmeans_ is None
