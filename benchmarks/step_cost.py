@@ -5,7 +5,8 @@ batch 2B, candidate pool ``pool_factor * B``):
 
 - skood steps (``GradRegOODClassifier.train_step``): cross-entropy only,
   energy outlier exposure (``lambda_grad=0``), GReg exact / fd, GReg+ exact / fd
-  (energy sampler included) and the energy sampler alone;
+  (energy sampler included), the energy sampler alone and its k-means alone (on
+  CUDA also with k-means not replayed from a CUDA graph);
 - the paper's code re-stated in plain torch: the penalty through a second
   forward inside ``torch.autograd.functional.jacobian``, and its sampler
   (pool forward, then scikit-learn's KMeans on the CPU, then a per-cluster loop);
@@ -36,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from skood import EnergySampler, GradRegOODClassifier
+from skood.kmeans import GraphedKMeans, kmeans
 from skood.models import ResNet18, SmallCNN
 from skood.outliers import AuxiliaryData
 
@@ -269,6 +271,22 @@ def bench_model(name, module_factory, input_shape, args, device):
     prepare_step(clf, aux)
     record("sampler", "energy sampler alone (skood)",
            lambda: clf.sampler_.draw(clf, clf.aux_, batch, 2 * batch, device))
+    # where the sampler's time goes: its k-means alone, on the pool's features
+    _, features = clf.sampler_.score_pool(clf, pool)
+    features = F.normalize(features, dim=1)
+    kmeans_generator = torch.Generator(device=device).manual_seed(0)
+    record("kmeans", "k-means alone, eager (skood)",
+           lambda: kmeans(features, n_clusters, n_init=3, generator=kmeans_generator))
+    if device.type == "cuda":
+        eager_clf = make_estimator(module_factory, device, sampler=EnergySampler(
+            pool_factor=args.pool_factor, cuda_graph=False))
+        prepare_step(eager_clf, aux)
+        record("sampler_eager", "energy sampler alone, k-means not graphed (skood)",
+               lambda: eager_clf.sampler_.draw(eager_clf, eager_clf.aux_, batch, 2 * batch,
+                                               device))
+        graphed = GraphedKMeans(n_init=3)
+        record("kmeans_graphed", "k-means alone, CUDA graph (skood)",
+               lambda: graphed(features, n_clusters, kmeans_generator))
 
     # the paper's code
     run, _ = bare(paper_step)
