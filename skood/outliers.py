@@ -59,15 +59,21 @@ class AuxiliaryData:
     def take(self, indices, device):
         """Return the outliers at ``indices`` (a long tensor) on ``device``.
 
-        For a tensor this is one gather and one (asynchronous when pinned)
-        host-to-device copy; a Dataset is read item by item, as a DataLoader
-        would.
+        For a tensor, and for the samples of a ``TensorDataset``, this is one
+        gather and one (asynchronous when pinned) host-to-device copy. Another
+        Dataset is read as a DataLoader reads it: with one ``__getitems__(indices)``
+        call when it defines that batched read, else item by item.
         """
-        if isinstance(self.data, torch.Tensor):
-            if self.data.device != indices.device:
-                indices = indices.to(self.data.device, non_blocking=True)
-            return self.data[indices].to(device, non_blocking=True)
-        items = [self.data[i] for i in indices.tolist()]
+        data = self.data
+        if isinstance(data, torch.utils.data.TensorDataset):
+            data = data.tensors[0]
+        if isinstance(data, torch.Tensor):
+            if data.device != indices.device:
+                indices = indices.to(data.device, non_blocking=True)
+            return data[indices].to(device, dtype=torch.float32, non_blocking=True)
+        read_many = getattr(data, "__getitems__", None)
+        positions = indices.tolist()
+        items = read_many(positions) if callable(read_many) else [data[i] for i in positions]
         items = [item[0] if isinstance(item, (tuple, list)) else item for item in items]
         batch = default_collate(items)
         return torch.as_tensor(batch, dtype=torch.float32).to(device, non_blocking=True)
