@@ -374,3 +374,12 @@ def test_non_finite_loss_stops_with_the_last_finite_weights(blobs, device):
     for name, value in clf.module_.state_dict().items():
         assert torch.isfinite(value).all()
         assert torch.equal(value, snapshots[-1][name])
+
+
+def test_a_non_finite_outlier_read_from_a_dataset_stops_the_fit(make_clf, blobs):
+    # Dataset outliers are read during training, not checked up front
+    X, y, X_aux = blobs
+    X_aux = X_aux.copy()
+    X_aux[:, 0] = np.nan
+    with pytest.raises(NonFiniteLossError, match="epoch 1, batch 1"):
+        make_clf().fit(X, y, X_aux=torch.utils.data.TensorDataset(torch.from_numpy(X_aux)))
