@@ -53,19 +53,6 @@ def sync_for(device):
     return lambda: None
 
 
-def median_seconds(fn, sync, reps, warmup):
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def measure_interleaved(pending, device, sync):
     """Median time of each variant, measured in rounds that run every variant once,
     so that a slow spell of a shared machine hits all variants alike; then the
@@ -408,9 +395,16 @@ def bench_scoring(module_factory, input_shape, args, device, n=10_000):
         return torch.cat(out).cpu().numpy()
 
     np.testing.assert_allclose(clf.score_samples(X), bare(), rtol=1e-4, atol=1e-4)
-    reps = max(3, args.reps // 2)
-    bare_s = median_seconds(bare, sync, reps, 1)
-    skood_s = median_seconds(lambda: clf.score_samples(X), sync, reps, 1)
+    # alternate the two, as the steps are, so that a slow spell hits both alike
+    times = {"bare": [], "skood": []}
+    for _ in range(max(3, args.reps // 2)):
+        for key, fn in (("bare", bare), ("skood", lambda: clf.score_samples(X))):
+            sync()
+            start = time.perf_counter()
+            fn()
+            sync()
+            times[key].append(time.perf_counter() - start)
+    bare_s, skood_s = statistics.median(times["bare"]), statistics.median(times["skood"])
     return {"bare_s": bare_s, "skood_s": skood_s, "ratio": skood_s / bare_s, "batch": batch}
 
 

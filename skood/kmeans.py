@@ -4,10 +4,13 @@ The paper's code runs scikit-learn's KMeans on the CPU for every training batch,
 which costs more than the training step itself (DESIGN.md: 14x an energy-OE step
 on an H100). This version runs all restarts at once as batched tensor
 operations on the device the features already live on, with a fixed number of
-iterations, so that nothing inside it waits for the host. Written here rather
-than taken from a library because no maintained one does batched restarts on
-the GPU without host synchronisation; its inertia is tested against
-scikit-learn's.
+iterations, so that nothing inside it waits for the host. Its random draws
+are made first (:func:`draw_seeding`), so the rest (:func:`kmeans_from_draws`)
+is a fixed function of tensors that :class:`GraphedKMeans` replays from a CUDA
+graph: at the sampler's sizes k-means is bound by kernel launches, not
+arithmetic. Written here rather than taken from a library because no
+maintained one does batched restarts on the GPU without host synchronisation;
+its inertia is tested against scikit-learn's.
 """
 import math
 import warnings
