@@ -26,7 +26,7 @@ from .classifier import GradRegOODClassifier
 from .datasets import (load_fashion_mnist, make_natural_image_outliers, make_noise_images,
                        make_texture_images, resize_images)
 from .energy_sampler import EnergySampler
-from .metrics import aupr_in, aupr_out, auroc, fpr_at_tpr
+from .metrics import ood_report
 from .models import MLP, ResNet18, SmallCNN
 
 __all__ = ["METHODS", "DEFAULTS", "load_benchmark_data", "run_benchmark", "summarize",
@@ -151,6 +151,26 @@ def run_benchmark(dataset="digits", *, model=None, epochs=None, device="cpu", se
                   penalty="exact", **overrides):
     """Train every method for every seed and score it on every OOD set.
 
+    Parameters
+    ----------
+    dataset : {"digits", "fashion-mnist"}
+    model, epochs : optional
+        Default per dataset (:data:`DEFAULTS`).
+    device : str
+    seeds : sequence of int
+        One training run per seed and method (the estimator's ``random_state``).
+    methods : subset of :data:`METHODS`
+    save_models : str or None
+        Folder to save every fitted model in with joblib.
+    progress : bool
+        Progress bars.
+    data_home : str or None
+        Folder with Fashion-MNIST's files (see :func:`skood.datasets.load_fashion_mnist`).
+    penalty : {"exact", "fd"}
+    **overrides
+        ``n_train, n_test, n_aux, n_ood, batch_size, lr, m_in, m_out``: replace
+        the dataset's default (None keeps it); any other name is an error.
+
     Returns
     -------
     results : pandas.DataFrame
@@ -169,6 +189,16 @@ def run_benchmark(dataset="digits", *, model=None, epochs=None, device="cpu", se
     >>> sorted(results["method"].unique())
     ['ce_energy', 'ce_msp']
     """
+    if dataset not in DEFAULTS:
+        raise ValueError(f"dataset must be one of {sorted(DEFAULTS)}, got {dataset!r}.")
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown or not methods:
+        raise ValueError(f"methods must be a non-empty subset of {list(METHODS)}, got "
+                         f"{list(methods)!r}.")
+    settable = set(DEFAULTS[dataset]) - {"model", "epochs"}
+    if set(overrides) - settable:
+        raise TypeError(f"run_benchmark got unknown settings {sorted(set(overrides) - settable)}; "
+                        f"it takes {sorted(settable)} (and model=, epochs=).")
     config = {**DEFAULTS[dataset], **{k: v for k, v in overrides.items() if v is not None}}
     model = model or config["model"]
     epochs = epochs or config["epochs"]
@@ -207,9 +237,8 @@ def run_benchmark(dataset="digits", *, model=None, epochs=None, device="cpu", se
                 y_true = np.r_[np.ones(len(sets["id"])), np.zeros(len(sets[ood_name]))]
                 score = np.r_[sets["id"], sets[ood_name]]
                 rows.append(dict(seed=seed, method=name, ood_set=ood_name,
-                                 fpr95=fpr_at_tpr(y_true, score), auroc=auroc(y_true, score),
-                                 aupr_in=aupr_in(y_true, score), aupr_out=aupr_out(y_true, score),
-                                 accuracy=accuracy, train_s=train_s))
+                                 **ood_report(y_true, score), accuracy=accuracy,
+                                 train_s=train_s))
             scores.setdefault(seed, {})[name] = sets
         bar.update(1)
     bar.close()

@@ -88,3 +88,20 @@ def test_resnet18_option_builds_a_network_for_the_images():
     module = params["module"](**{k.split("__", 1)[1]: v for k, v in params.items()
                                  if k.startswith("module__")}, width=8)
     assert module(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(dataset="cifar10"), ValueError, "dataset must be one of"),
+    (dict(methods=("greg", "oe")), ValueError, "methods must be a non-empty subset"),
+    (dict(methods=()), ValueError, "methods must be a non-empty subset"),
+    (dict(n_trian=100), TypeError, r"unknown settings \['n_trian'\]"),
+])
+def test_bad_arguments_are_refused_before_any_training(kwargs, error, message, monkeypatch):
+    import skood.benchmark as benchmark
+
+    def no_training(*args, **kw):
+        raise AssertionError("data was loaded before the arguments were checked")
+
+    monkeypatch.setattr(benchmark, "load_benchmark_data", no_training)
+    with pytest.raises(error, match=message):
+        benchmark.run_benchmark(**kwargs)
