@@ -7,6 +7,7 @@ The auxiliary outliers and the texture OOD set come from disjoint sources, so
 a model never sees an OOD test source during training.
 """
 import gzip
+import hashlib
 import os
 import struct
 
@@ -207,7 +208,7 @@ def make_natural_image_outliers(n, image_shape=(28, 28), *, value_range=1.0, ran
         ``np.uint8`` keeps a large set at a quarter of the memory; scale it to
         the range of your in-distribution data before fitting.
     cache_dir : str or None
-        With an int ``random_state``, the images are kept there as a uint8
+        Needs an int ``random_state``. The images are kept there as a uint8
         ``.npy`` file and read back on the next call with the same arguments
         (float32 output then comes from those uint8 values: within 1/510 of the
         uncached float32 images).
@@ -226,8 +227,10 @@ def make_natural_image_outliers(n, image_shape=(28, 28), *, value_range=1.0, ran
     if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.uint8)):
         raise ValueError(f"dtype must be np.float32 or np.uint8, got {dtype!r}.")
     cache_path = None
-    if cache_dir is not None and isinstance(random_state, (int, np.integer)):
-        import hashlib
+    if cache_dir is not None:
+        if not isinstance(random_state, (int, np.integer)) or isinstance(random_state, bool):
+            raise ValueError(f"cache_dir needs an int random_state (it names the cached file), "
+                             f"got random_state={random_state!r}.")
         key = hashlib.sha1(repr((tuple(sources),)).encode()).hexdigest()[:10]
         cache_path = os.path.join(
             cache_dir, f"natural_{n}_{image_shape[0]}x{image_shape[1]}_{random_state}_{key}.npy")

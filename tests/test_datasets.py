@@ -135,3 +135,5 @@ def test_outliers_as_uint8_and_cached(tmp_path):
     np.testing.assert_allclose(uncached, as_float, atol=0.5 / 255 + 1e-6)
     with pytest.raises(ValueError, match="dtype must be"):
         make_natural_image_outliers(2, dtype=np.float64)
+    with pytest.raises(ValueError, match="cache_dir needs an int random_state"):
+        make_natural_image_outliers(2, cache_dir=str(tmp_path))
