@@ -20,7 +20,8 @@ class AuxiliaryData:
     ----------
     data : torch.Tensor or torch.utils.data.Dataset
         A tensor of shape ``(n_outliers, *input_shape)``, or a Dataset whose
-        items are samples (or tuples whose first element is the sample).
+        items are samples (or tuples whose first element is the sample). A
+        ``TensorDataset`` is kept as its first tensor.
 
     Examples
     --------
@@ -31,6 +32,10 @@ class AuxiliaryData:
     """
 
     def __init__(self, data):
+        # A TensorDataset's samples are a tensor: keep that, so that it is
+        # gathered in one step and moved to the training device like one.
+        if isinstance(data, torch.utils.data.TensorDataset):
+            data = data.tensors[0]
         self.data = data
 
     #: Tensors up to this size are moved to a CUDA training device once per fit,
@@ -65,8 +70,6 @@ class AuxiliaryData:
         call when it defines that batched read, else item by item.
         """
         data = self.data
-        if isinstance(data, torch.utils.data.TensorDataset):
-            data = data.tensors[0]
         if isinstance(data, torch.Tensor):
             if data.device != indices.device:
                 indices = indices.to(data.device, non_blocking=True)
@@ -75,8 +78,8 @@ class AuxiliaryData:
         positions = indices.tolist()
         items = read_many(positions) if callable(read_many) else [data[i] for i in positions]
         items = [item[0] if isinstance(item, (tuple, list)) else item for item in items]
-        batch = default_collate(items)
-        return torch.as_tensor(batch, dtype=torch.float32).to(device, non_blocking=True)
+        return torch.as_tensor(default_collate(items)).to(device, dtype=torch.float32,
+                                                          non_blocking=True)
 
 
 class RandomOutlierSampler:
