@@ -59,6 +59,15 @@ def _kmeans_plus_plus(pairwise, first, uniform):
     return torch.stack(chosen, 1)
 
 
+def _check_inputs(points, n_clusters):
+    if points.dim() != 2:
+        raise ValueError(f"points must be 2-D (n_samples, n_features), got shape "
+                         f"{tuple(points.shape)}.")
+    if not 1 <= n_clusters <= points.shape[0]:
+        raise ValueError(f"n_clusters must be between 1 and the number of points "
+                         f"({points.shape[0]}), got {n_clusters}.")
+
+
 def draw_seeding(n_samples, n_clusters, n_init, generator, device):
     """The random draws of one :func:`kmeans` call, made before any of its arithmetic.
 
@@ -186,13 +195,10 @@ def kmeans(points, n_clusters, *, n_init=3, max_iter=10, generator=None):
     >>> bool(labels[0] == labels[1]) and bool(labels[2] == labels[3]) and bool(labels[0] != labels[2])
     True
     """
-    n, dim = points.shape
-    if not 1 <= n_clusters <= n:
-        raise ValueError(f"n_clusters must be between 1 and the number of points ({n}), "
-                         f"got {n_clusters}.")
+    _check_inputs(points, n_clusters)
     if generator is None:
         generator = torch.Generator()
-    first, uniform = draw_seeding(n, n_clusters, n_init, generator, points.device)
+    first, uniform = draw_seeding(points.shape[0], n_clusters, n_init, generator, points.device)
     return kmeans_from_draws(points, first, uniform, max_iter)
 
 
@@ -235,10 +241,8 @@ class GraphedKMeans:
         if not points.is_cuda:
             raise ValueError(f"GraphedKMeans needs CUDA tensors, got points on {points.device}; "
                              "use skood.kmeans.kmeans elsewhere.")
+        _check_inputs(points, n_clusters)
         n, dim = points.shape
-        if not 1 <= n_clusters <= n:
-            raise ValueError(f"n_clusters must be between 1 and the number of points ({n}), "
-                             f"got {n_clusters}.")
         first, uniform = draw_seeding(n, n_clusters, self.n_init, generator, points.device)
         key = (n, dim, n_clusters, points.device)
         if key not in self._graphs:

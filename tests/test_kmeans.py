@@ -59,6 +59,8 @@ def test_separated_blobs_are_found():
 def test_too_many_clusters_is_refused():
     with pytest.raises(ValueError, match="n_clusters must be between 1"):
         kmeans(torch.zeros(3, 2), 4)
+    with pytest.raises(ValueError, match="points must be 2-D"):
+        kmeans(torch.zeros(3), 1)
 
 
 def test_kmeans_is_its_draws_then_a_fixed_function_of_them(features):
