@@ -4,7 +4,7 @@ A scikit-learn-style estimator built on skorch; see
 :class:`skood.GradRegOODClassifier` and :mod:`skood.metrics`.
 """
 from . import metrics
-from .classifier import GradRegOODClassifier
+from ._classifier import GradRegOODClassifier
 from .energy_sampler import EnergySampler
 from .exceptions import NonFiniteLossError
 from .metrics import make_ood_scorer

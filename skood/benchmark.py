@@ -22,7 +22,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch, check_random_state
 
-from .classifier import GradRegOODClassifier
+from ._classifier import GradRegOODClassifier
 from .datasets import (load_fashion_mnist, make_natural_image_outliers, make_noise_images,
                        make_texture_images, resize_images)
 from .energy_sampler import EnergySampler

@@ -13,7 +13,7 @@ import torch
 from skorch.hf import AccelerateMixin
 from skorch.utils import to_tensor
 
-from .classifier import GradRegOODClassifier
+from ._classifier import GradRegOODClassifier
 
 __all__ = ["AcceleratedGradRegOODClassifier"]
 
@@ -76,6 +76,8 @@ class AcceleratedGradRegOODClassifier(AccelerateMixin, GradRegOODClassifier):
         # A criterion without parameters (cross-entropy) must not be prepared:
         # under several processes Accelerate would wrap it in DDP, which refuses
         # modules without trainable parameters.
+        # skorch keeps both the "already prepared" flag and the list of criteria
+        # private (_wrapped_with_accelerator, _criteria); there are no public ones.
         if self._wrapped_with_accelerator:
             return self
         parameterless = {}

@@ -1,6 +1,6 @@
 """GReg+'s energy-based outlier sampler.
 
-For each in-distribution batch of size B (DESIGN.md, the paper's rule):
+For each in-distribution batch of size B (the paper's rule, ``docs/method.md``):
 
 1. take a candidate pool of ``pool_factor * B`` auxiliary samples, walking
    through the auxiliary data without replacement;
@@ -15,15 +15,16 @@ For each in-distribution batch of size B (DESIGN.md, the paper's rule):
 Everything after the pool's host-to-device copy runs on the training device
 with fixed shapes, so a step never waits for the host.
 """
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator
 
 from .kmeans import GraphedKMeans, kmeans
-from .losses import energy
-from .outliers import RandomOutlierSampler
+from ._outliers import OutlierStream
 
-__all__ = ["EnergySampler", "select_by_energy"]
+__all__ = ["EnergySampler", "EnergySamplerState", "select_by_energy"]
 
 
 def select_by_energy(labels, energies, n_clusters, per_cluster, two_way, n_select, generator):
@@ -126,11 +127,12 @@ class EnergySampler(BaseEstimator):
         self.random_state = random_state
         self.cuda_graph = cuda_graph
 
-    #: outliers per in-distribution sample when the estimator's aux_batch_ratio is None
     def default_ratio(self):
+        """Outliers per in-distribution sample when the estimator's ``aux_batch_ratio`` is None."""
         return 2.0 if self.two_way else 1.0
 
     def check_params(self):
+        """Raise a ValueError for a parameter out of its range."""
         for name in ("n_clusters", "pool_factor", "n_init", "max_iter"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -139,24 +141,42 @@ class EnergySampler(BaseEstimator):
             raise ValueError(f"EnergySampler's cuda_graph must be True or False, "
                              f"got {self.cuda_graph!r}.")
 
-    def reset(self, n_outliers, seed, device, index_device="cpu"):
-        """Start the candidate stream of a fit (on ``index_device``, where the outliers
-        are kept) and the random generator of k-means and the fill (on ``device``)."""
+    def reset(self, n_outliers, seed, device, *, index_device="cpu", pool_scorer=None):
+        """Start a fit: return its state (the sampler itself keeps none).
+
+        Parameters
+        ----------
+        n_outliers : int
+            Size of the auxiliary set.
+        seed : int
+            Seeds the candidate stream and k-means; ``random_state``, when set, wins.
+        device : torch.device or str
+            The training device, where k-means and the selection run.
+        index_device : torch.device or str, default="cpu"
+            Where the outliers are kept; the candidate stream is drawn there.
+        pool_scorer : skood._outliers.PoolScorer
+            The network of the fit and how to score candidates with it; the
+            estimator passes it.
+
+        Returns
+        -------
+        EnergySamplerState
+        """
         self.check_params()
+        if pool_scorer is None:
+            raise ValueError("EnergySampler.reset needs the pool_scorer of the fit (the "
+                             "estimator passes it).")
         if self.random_state is not None:
             seed = int(self.random_state)
-        self.stream_ = RandomOutlierSampler()
-        self.stream_.reset(n_outliers, seed, device, index_device=index_device)
         device = torch.device(device)
-        self.generator_ = torch.Generator(device=device).manual_seed(seed)
-        self.n_outliers_ = n_outliers
-        self.graphed_kmeans_ = (GraphedKMeans(self.n_init, self.max_iter)
-                                if self.cuda_graph and device.type == "cuda" else None)
-
-    def clear(self):
-        """Drop per-fit state so that nothing of it is pickled with the model."""
-        for name in ("stream_", "generator_", "n_outliers_", "hook_target_", "graphed_kmeans_"):
-            self.__dict__.pop(name, None)
+        graphed = (GraphedKMeans(self.n_init, self.max_iter)
+                   if self.cuda_graph and device.type == "cuda" else None)
+        return EnergySamplerState(
+            stream=OutlierStream(n_outliers, seed, index_device),
+            generator=torch.Generator(device=device).manual_seed(seed),
+            pool_scorer=pool_scorer,
+            feature_target=self._feature_hook_target(pool_scorer.module),
+            graphed_kmeans=graphed)
 
     def _feature_hook_target(self, module):
         if self.feature_layer is not None:
@@ -176,53 +196,99 @@ class EnergySampler(BaseEstimator):
                 f"with EnergySampler(feature_layer=...); its submodules: {names}.")
         return linears[-1], "input"
 
-    def score_pool(self, net, x_pool):
-        """Energies and features of the candidates: eval mode, no gradients."""
-        # the feature layer is looked up once per fit, not at every step
-        hook_target = self.__dict__.get("hook_target_")
-        if hook_target is None or hook_target[0] is not net.module_:
-            hook_target = (net.module_, *self._feature_hook_target(net.module_))
-            if "stream_" in self.__dict__:   # inside a fit: keep it until clear()
-                self.hook_target_ = hook_target
-        _, target, kind = hook_target
+    def score_pool(self, pool_scorer, x_pool, feature_target=None):
+        """Energies and features of the candidates ``x_pool``.
+
+        Parameters
+        ----------
+        pool_scorer : skood._outliers.PoolScorer
+            Forwards the pool in eval mode without gradients.
+        x_pool : torch.Tensor of shape (n_pool, ...)
+        feature_target : tuple, optional
+            ``(layer, "input" or "output")``, as looked up once per fit; by
+            default looked up from ``feature_layer``.
+
+        Returns
+        -------
+        energies : torch.Tensor of shape (n_pool,), float32
+        features : torch.Tensor of shape (n_pool, n_features), float32
+        """
+        if feature_target is None:
+            feature_target = self._feature_hook_target(pool_scorer.module)
+        target, kind = feature_target
         captured = {}
 
         def hook(module, args, output):
             captured["features"] = args[0] if kind == "input" else output
 
         handle = target.register_forward_hook(hook)
-        net._set_training(False)
         try:
-            with torch.no_grad(), net._autocast():
-                logits = net.infer(x_pool)
-                if isinstance(logits, (tuple, list)):
-                    logits = logits[0]
+            energies = pool_scorer.energies(x_pool)
         finally:
             handle.remove()
-            net._set_training(True)
         features = captured["features"]
         if isinstance(features, (tuple, list)):
             features = features[0]
-        return energy(logits.float(), net.temperature), features.flatten(1).float()
+        return energies.float(), features.flatten(1).float()
 
-    def draw(self, net, aux, batch_size, n_outliers, device):
-        """Return ``n_outliers`` outliers for an in-distribution batch of ``batch_size``."""
-        pool_size = min(self.pool_factor * batch_size, self.n_outliers_)
-        x_pool = aux.take(self.stream_.next_indices(pool_size), device)
-        energies, features = self.score_pool(net, x_pool)
+    def draw(self, state, aux, batch_size, n_outliers, device):
+        """Return ``n_outliers`` outliers for an in-distribution batch of ``batch_size``.
+
+        Parameters
+        ----------
+        state : EnergySamplerState
+            What :meth:`reset` returned for this fit.
+        aux : skood._outliers.AuxiliaryData
+        batch_size : int
+            Size of the in-distribution batch: the pool is ``pool_factor *
+            batch_size`` candidates and ``n_clusters`` is clipped to it.
+        n_outliers : int
+        device : torch.device or str
+
+        Returns
+        -------
+        torch.Tensor of shape (n_outliers, ...), float32
+        """
+        pool_size = min(self.pool_factor * batch_size, state.stream.n_outliers)
+        x_pool = aux.take(state.stream.next_indices(pool_size), device)
+        energies, features = self.score_pool(state.pool_scorer, x_pool, state.feature_target)
         n_clusters = max(1, min(self.n_clusters, batch_size, pool_size))
         features = F.normalize(features, dim=1)
-        graphed = self.__dict__.get("graphed_kmeans_")
-        if graphed is not None and features.is_cuda:
-            labels, _ = graphed(features, n_clusters, self.generator_)
+        if state.graphed_kmeans is not None and features.is_cuda:
+            labels, _ = state.graphed_kmeans(features, n_clusters, state.generator)
         else:
             labels, _ = kmeans(features, n_clusters, n_init=self.n_init,
-                               max_iter=self.max_iter, generator=self.generator_)
+                               max_iter=self.max_iter, generator=state.generator)
         per_cluster = max(1, batch_size // n_clusters)
         picked = select_by_energy(labels, energies, n_clusters, per_cluster, self.two_way,
-                                  min(n_outliers, pool_size), self.generator_)
+                                  min(n_outliers, pool_size), state.generator)
         if n_outliers > pool_size:  # fewer outliers than one step needs: repeat some
             extra = torch.randint(pool_size, (n_outliers - pool_size,),
-                                  generator=self.generator_, device=self.generator_.device)
+                                  generator=state.generator, device=state.generator.device)
             picked = torch.cat([picked, extra.to(picked.device)])
         return x_pool[picked]
+
+
+class EnergySamplerState(NamedTuple):
+    """The state of one fit of :class:`EnergySampler`, returned by its ``reset``.
+
+    ``stream`` walks through the candidates; ``generator`` seeds k-means and
+    the random fill; ``feature_target`` is the layer whose input or output are
+    the features; ``graphed_kmeans`` is set when k-means replays a CUDA graph.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skood._outliers import PoolScorer
+    >>> module = torch.nn.Linear(4, 3)
+    >>> state = EnergySampler().reset(100, seed=0, device="cpu",
+    ...                               pool_scorer=PoolScorer(module, lambda x: x.sum(1)))
+    >>> state.feature_target[1], state.graphed_kmeans is None
+    ('input', True)
+    """
+
+    stream: OutlierStream
+    generator: torch.Generator
+    pool_scorer: object
+    feature_target: tuple
+    graphed_kmeans: object

@@ -1,8 +1,7 @@
 """k-means in torch on the training device, for the energy sampler of GReg+.
 
 The paper's code runs scikit-learn's KMeans on the CPU for every training batch,
-which costs more than the training step itself (DESIGN.md: 14x an energy-OE step
-on an H100). This version runs all restarts at once as batched tensor
+which costs more than the training step itself (``docs/performance.md``). This version runs all restarts at once as batched tensor
 operations on the device the features already live on, with a fixed number of
 iterations, so that nothing inside it waits for the host. Its random draws
 are made first (:func:`draw_seeding`), so the rest (:func:`kmeans_from_draws`)

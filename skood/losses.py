@@ -1,6 +1,6 @@
 """The GReg training objective, as plain tensor functions.
 
-Conventions (DESIGN.md): the energy of a sample is
+Conventions (``docs/method.md``): the energy of a sample is
 ``E(x) = -T * logsumexp(f(x) / T)``; *low* energy means in-distribution (ID).
 All functions take the logits of ONE concatenated forward whose first
 ``n_in`` rows are the ID batch and whose remaining rows are the auxiliary
@@ -14,6 +14,8 @@ __all__ = [
     "energy_margin_loss",
     "detected_score",
     "input_gradient_penalty",
+    "detected_weights",
+    "finite_difference_penalty",
 ]
 
 

@@ -1,6 +1,6 @@
 """OOD detection metrics and scikit-learn scorers.
 
-Conventions (the paper's, DESIGN.md):
+Conventions (the paper's, see ``docs/conventions.md``):
 
 - ``y_true`` is 1 for in-distribution (ID) and 0 for out-of-distribution (OOD):
   **ID is the positive class**.
@@ -28,6 +28,9 @@ __all__ = [
     "ood_report",
     "ood_report_frame",
     "make_ood_scorer",
+    "id_accuracy",
+    "is_outlier_label",
+    "OODScorer",
     "OUTLIER_LABEL",
 ]
 
@@ -226,6 +229,20 @@ def is_outlier_label(y):
 
     Works for numeric arrays and for object arrays that mix class labels
     (strings, say) with the integer -1.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+
+    Returns
+    -------
+    ndarray of shape (n_samples,), bool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> is_outlier_label(np.array(["cat", -1, "dog"], dtype=object)).tolist()
+    [False, True, False]
     """
     y = np.asarray(y)
     if y.dtype.kind in "biuf":
@@ -254,6 +271,15 @@ class OODScorer:
     ``estimator.predict`` on the ID rows. Metrics where lower is better are
     returned negated (scikit-learn's ``neg_*`` convention), so that a search
     always maximises.
+
+    Parameters
+    ----------
+    metric : {"fpr95", "auroc", "aupr_in", "aupr_out", "id_accuracy"}
+
+    Examples
+    --------
+    >>> OODScorer("auroc")
+    make_ood_scorer('auroc')
     """
 
     def __init__(self, metric):
@@ -267,11 +293,7 @@ class OODScorer:
             raise ValueError("OOD scorers do not support sample_weight.")
         is_id = ~is_outlier_label(y)
         if self.metric == "id_accuracy":
-            if not is_id.any():
-                raise ValueError("id_accuracy needs rows whose label is not -1.")
-            X_id = X.iloc[is_id] if hasattr(X, "iloc") else X[is_id]
-            y_id = np.asarray(y)[is_id]
-            return float(np.mean(estimator.predict(X_id) == y_id))
+            return id_accuracy(estimator, X, y)
         if is_id.all() or not is_id.any():
             raise ValueError(
                 f"The {self.metric!r} scorer needs both in-distribution rows and OOD rows "
@@ -280,6 +302,43 @@ class OODScorer:
         metric, greater_is_better = _SCORERS[self.metric]
         value = metric(is_id.astype(int), estimator.score_samples(X))
         return value if greater_is_better else 0.0 - value  # 0.0 - x: no "-0.0"
+
+
+def id_accuracy(estimator, X, y, sample_weight=None):
+    """Accuracy of ``estimator.predict`` on the rows of ``X`` whose label is not -1.
+
+    What :meth:`skood.GradRegOODClassifier.score` and the ``"id_accuracy"``
+    scorer return. With ``reject_ood=True`` a rejected ID row counts as an error.
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+    X : array-like of shape (n_samples, ...)
+    y : array-like of shape (n_samples,)
+        Class labels; -1 marks OOD rows, which are left out.
+    sample_weight : array-like of shape (n_samples,), optional
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> class Constant:
+    ...     def predict(self, X):
+    ...         return np.zeros(len(X), dtype=int)
+    >>> id_accuracy(Constant(), np.zeros((4, 2)), np.array([0, 1, -1, 0]))
+    0.6666666666666666
+    """
+    y = np.asarray(y)
+    is_id = ~is_outlier_label(y)
+    if not is_id.any():
+        raise ValueError("Accuracy needs rows whose label is not -1 (in-distribution rows).")
+    X_id = X.iloc[is_id] if hasattr(X, "iloc") else X[is_id]
+    correct = estimator.predict(X_id) == y[is_id]
+    weights = None if sample_weight is None else np.asarray(sample_weight)[is_id]
+    return float(np.average(correct, weights=weights))
 
 
 def make_ood_scorer(metric):

@@ -11,7 +11,10 @@ class FixedOutliers:
     def default_ratio(self):
         return 1.0
 
-    def draw(self, net, aux, batch_size, n_outliers, device):
+    def reset(self, n_outliers, seed, device, **kwargs):
+        return None
+
+    def draw(self, state, aux, batch_size, n_outliers, device):
         assert n_outliers == self.x_aux.shape[0]
         return self.x_aux.to(device)
 
@@ -41,9 +44,12 @@ class TanhNet(torch.nn.Module):
 
 
 def run_one_step(clf, x_in, y_in, x_aux):
-    """One train_step_single of an initialized estimator on a given ID and outlier batch."""
-    clf.sampler_, clf.aux_ = FixedOutliers(x_aux), None
-    clf.history.new_epoch()
-    clf.history.new_batch()
-    clf.module_.zero_grad()
-    return clf.train_step_single((x_in, y_in))
+    """One train_step_single of an initialized estimator on a given ID and outlier batch,
+    inside the per-fit state that fit creates (the GradScaler under amp="fp16")."""
+    with clf._fit_state_for(None, seed=0) as state:
+        state.sampler = FixedOutliers(x_aux)
+        state.outliers_per_id_sample = x_aux.shape[0] / x_in.shape[0]
+        clf.history.new_epoch()
+        clf.history.new_batch()
+        clf.module_.zero_grad()
+        return clf.train_step_single((x_in, y_in))

@@ -9,27 +9,15 @@ import torch.nn.functional as F
 from skorch.callbacks import Callback, EarlyStopping, LRScheduler, ProgressBar
 
 from skood import GradRegOODClassifier, NonFiniteLossError
+from skood._paper_reference import paper_greg_loss
 
 from helpers import BNNet, run_one_step
 
 
 def paper_reference_gradients(module, x_in, y_in, x_aux, lam_e, lam_g, m_in, m_out):
-    """The loss as the paper's code computes it: a second forward inside
-    torch.autograd.functional.jacobian, then the mean row norm of the jacobian."""
-    n = x_in.shape[0]
-    data = torch.cat([x_in, x_aux])
-    logit = module(data)
-
-    def masked_score(inp):
-        out = module(inp)
-        e = -torch.logsumexp(out, 1)
-        return -F.relu(m_in - e[:n]).mean() + F.relu(e[n:] - m_out).mean()
-
-    e = -torch.logsumexp(logit, 1)
-    loss = (F.cross_entropy(logit[:n], y_in)
-            + lam_e * (F.relu(e[:n] - m_in).pow(2).mean() + F.relu(m_out - e[n:]).pow(2).mean()))
-    jac = torch.autograd.functional.jacobian(masked_score, data, create_graph=True)
-    loss = loss + lam_g * torch.linalg.norm(jac.reshape(jac.shape[0], -1), 2, 1).mean()
+    """The loss and parameter gradients as the paper's code computes them."""
+    loss = paper_greg_loss(module, x_in, y_in, x_aux, lambda_energy=lam_e, lambda_grad=lam_g,
+                           m_in=m_in, m_out=m_out)
     loss.backward()
     return loss.detach(), [p.grad.clone() for p in module.parameters()]
 
@@ -99,7 +87,7 @@ def test_offset_accepts_ood_tpr_of_the_validation_split(make_clf, blobs):
         X_valid = X[valid.indices] if hasattr(valid, "indices") else valid.X
         accepted = np.mean(clf.decision_function(X_valid) >= 0)
         assert tpr <= accepted <= tpr + 1.0 / len(X_valid) + 1e-9
-        assert "calibration_dataset_" not in vars(clf)
+        assert "_fit_state" not in vars(clf)   # no calibration rows kept after fit
 
 
 def test_offset_uses_a_held_out_slice_without_train_split(make_clf, blobs):
@@ -163,7 +151,7 @@ def test_both_outlier_forms_together_and_as_tensor_dataframe_or_dataset(make_clf
 
 
 def test_random_sampler_uses_every_outlier(make_clf, blobs, monkeypatch):
-    from skood.outliers import AuxiliaryData
+    from skood._outliers import AuxiliaryData
     X, y, X_aux = blobs
     seen = []
     original = AuxiliaryData.take

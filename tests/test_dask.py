@@ -49,4 +49,5 @@ def test_grid_search_on_a_dask_cluster_equals_the_serial_search(make_clf, blobs)
     np.testing.assert_allclose(remote_scores, fitted.decision_function(X), rtol=1e-6)
     np.testing.assert_allclose(refitted.decision_function(X), fitted.decision_function(X),
                                rtol=1e-5, atol=1e-5)
-    assert not hasattr(refitted, "aux_") and not hasattr(refitted.sampler, "stream_")
+    assert "_fit_state" not in vars(refitted)
+    assert set(vars(refitted.sampler)) == set(refitted.sampler.get_params())

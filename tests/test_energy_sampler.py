@@ -9,7 +9,7 @@ from sklearn.base import clone
 from skood import EnergySampler
 from skood.energy_sampler import select_by_energy
 from skood.models import MLP
-from skood.outliers import AuxiliaryData
+from skood._outliers import AuxiliaryData, PoolScorer
 
 
 def test_selection_keeps_lowest_and_highest_energy_per_cluster():
@@ -49,23 +49,15 @@ def test_selection_random_subset_when_too_many_are_chosen():
     assert set(picked.tolist()) <= {0, 1, 2, 7, 8, 9} and len(set(picked.tolist())) == 4
 
 
-class FakeNet:
-    """Just what EnergySampler needs from the estimator."""
-
-    def __init__(self, module, temperature=1.0):
-        self.module_, self.temperature = module, temperature
-        self.modes = []
-
-    def _set_training(self, training):
-        self.modes.append(training)
-        self.module_.train(training)
-
-    def _autocast(self):
-        import contextlib
-        return contextlib.nullcontext()
-
-    def infer(self, x):
-        return self.module_(x)
+def scorer(module, temperature=1.0):
+    """What the estimator hands the sampler: the module and an eval-mode energy forward."""
+    def energies(x):
+        module.eval()
+        with torch.no_grad():
+            out = -temperature * torch.logsumexp(module(x) / temperature, 1)
+        module.train()
+        return out
+    return PoolScorer(module, energies)
 
 
 @pytest.fixture
@@ -79,22 +71,38 @@ def test_draw_returns_the_asked_number_and_is_deterministic(pool):
     draws = []
     for _ in range(2):
         sampler = EnergySampler(n_clusters=4, pool_factor=6)
-        sampler.reset(len(pool), 0, "cpu")
-        draws.append(torch.cat([sampler.draw(FakeNet(module), pool, 16, 32, "cpu")
-                                for _ in range(3)]))
+        state = sampler.reset(len(pool), 0, "cpu", pool_scorer=scorer(module))
+        draws.append(torch.cat([sampler.draw(state, pool, 16, 32, "cpu") for _ in range(3)]))
     assert draws[0].shape == (96, 4)
     assert torch.equal(draws[0], draws[1])
     sampler = EnergySampler(n_clusters=4)
-    sampler.reset(len(pool), 1, "cpu")
-    assert not torch.equal(sampler.draw(FakeNet(module), pool, 16, 32, "cpu"), draws[0][:32])
+    state = sampler.reset(len(pool), 1, "cpu", pool_scorer=scorer(module))
+    assert not torch.equal(sampler.draw(state, pool, 16, 32, "cpu"), draws[0][:32])
 
 
-def test_draw_forwards_the_pool_in_eval_mode_and_restores_training(pool):
-    net = FakeNet(MLP(4, 3, hidden=(8,)))
-    sampler = EnergySampler(n_clusters=4)
-    sampler.reset(len(pool), 0, "cpu")
-    sampler.draw(net, pool, 8, 16, "cpu")
-    assert net.modes == [False, True]
+class ModeRecorder(torch.nn.Module):
+    """Records, at each forward, the batch size, train mode and whether grad is on."""
+
+    def __init__(self, n_features, n_classes, hidden):
+        super().__init__()
+        self.body = MLP(n_features, n_classes, hidden=hidden)
+        self.calls = []
+
+    def forward(self, x):
+        self.calls.append((x.shape[0], self.training, torch.is_grad_enabled()))
+        return self.body(x)
+
+
+def test_fit_scores_the_pool_in_eval_mode_and_trains_in_train_mode(make_clf, blobs):
+    X, y, X_aux = blobs
+    clf = make_clf(module=ModeRecorder, max_epochs=1, batch_size=20,
+                   sampler=EnergySampler(n_clusters=4, pool_factor=5))
+    clf.fit(X, y, X_aux=X_aux)
+    calls = clf.module_.calls
+    pool_forwards = [c for c in calls if c[0] == 100]   # 5 x batch 20
+    training_forwards = [c for c in calls if c[2]]
+    assert pool_forwards and all(not training and not grad for _, training, grad in pool_forwards)
+    assert training_forwards and all(training for _, training, _ in training_forwards)
 
 
 def test_n_clusters_is_clipped_to_the_batch(pool, monkeypatch):
@@ -108,20 +116,21 @@ def test_n_clusters_is_clipped_to_the_batch(pool, monkeypatch):
 
     monkeypatch.setattr(module, "kmeans", spy)
     sampler = EnergySampler(n_clusters=64, pool_factor=6)
-    sampler.reset(len(pool), 0, "cpu")
-    sampler.draw(FakeNet(MLP(4, 3, hidden=(8,))), pool, 10, 20, "cpu")
+    state = sampler.reset(len(pool), 0, "cpu", pool_scorer=scorer(MLP(4, 3, hidden=(8,))))
+    sampler.draw(state, pool, 10, 20, "cpu")
     assert seen == [(60, 10)]
 
 
 def test_features_default_to_the_input_of_the_last_linear(pool):
     module = MLP(4, 3, hidden=(8,))
-    energies, features = EnergySampler().score_pool(FakeNet(module), pool.data[:5])
+    energies, features = EnergySampler().score_pool(scorer(module), pool.data[:5])
     with torch.no_grad():
         expected = module.features(pool.data[:5])
         logits = module.classifier(expected)
     assert torch.allclose(features, expected)
     assert torch.allclose(energies, -torch.logsumexp(logits, 1))
-    named = EnergySampler(feature_layer="features.1").score_pool(FakeNet(module), pool.data[:5])
+    named = EnergySampler(feature_layer="features.1").score_pool(scorer(module),
+                                                                 pool.data[:5])
     with torch.no_grad():
         assert torch.allclose(named[1], module.features[1](pool.data[:5]))
 
@@ -129,9 +138,9 @@ def test_features_default_to_the_input_of_the_last_linear(pool):
 def test_module_without_linear_needs_a_feature_layer(pool):
     module = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Identity())
     with pytest.raises(ValueError, match="feature_layer="):
-        EnergySampler().score_pool(FakeNet(module), pool.data[:5])
+        EnergySampler().score_pool(scorer(module), pool.data[:5])
     with pytest.raises(ValueError, match="no submodule of that name"):
-        EnergySampler(feature_layer="head").score_pool(FakeNet(module), pool.data[:5])
+        EnergySampler(feature_layer="head").score_pool(scorer(module), pool.data[:5])
 
 
 def test_greg_plus_fit_is_deterministic_clonable_and_picklable(make_clf, blobs):
@@ -140,7 +149,8 @@ def test_greg_plus_fit_is_deterministic_clonable_and_picklable(make_clf, blobs):
     second = make_clf(sampler=EnergySampler(n_clusters=8, pool_factor=4)).fit(X, y, X_aux=X_aux)
     np.testing.assert_array_equal(first.decision_function(X), second.decision_function(X))
     # no fit state on the parameter or the estimator
-    assert not hasattr(first.sampler, "stream_") and not hasattr(first, "sampler_")
+    assert set(vars(first.sampler)) == set(first.sampler.get_params())
+    assert "_fit_state" not in vars(first)
     assert clone(first).get_params()["sampler"].get_params()["n_clusters"] == 8
     loaded = pickle.loads(pickle.dumps(first))
     np.testing.assert_array_equal(loaded.decision_function(X), first.decision_function(X))
@@ -154,9 +164,9 @@ def test_paper_default_ratio_is_two_outliers_per_sample_when_two_way(make_clf, b
     sizes = []
     original = EnergySampler.draw
 
-    def spy(self, net, aux, batch_size, n_outliers, device):
+    def spy(self, state, aux, batch_size, n_outliers, device):
         sizes.append((batch_size, n_outliers))
-        return original(self, net, aux, batch_size, n_outliers, device)
+        return original(self, state, aux, batch_size, n_outliers, device)
 
     monkeypatch.setattr(EnergySampler, "draw", spy)
     make_clf(max_epochs=1, sampler="energy").fit(X, y, X_aux=X_aux)
@@ -177,11 +187,12 @@ def test_bad_sampler_parameters(make_clf, blobs):
         make_clf(sampler=EnergySampler(cuda_graph="yes")).fit(X, y, X_aux=X_aux)
 
 
-def test_cuda_graph_state_is_made_only_on_cuda_and_dropped_by_clear(device):
+def test_cuda_graph_state_is_made_only_on_cuda_and_kept_in_the_fit_state(device):
     sampler = EnergySampler()
-    sampler.reset(100, seed=0, device=device)
-    assert (sampler.graphed_kmeans_ is not None) == device.startswith("cuda")
-    sampler.clear()
-    assert "graphed_kmeans_" not in sampler.__dict__
-    sampler.set_params(cuda_graph=False).reset(100, seed=0, device=device)
-    assert sampler.graphed_kmeans_ is None
+    scorer = PoolScorer(MLP(4, 3, hidden=(8,)), lambda x: x.sum(1))
+    state = sampler.reset(100, seed=0, device=device, pool_scorer=scorer)
+    assert (state.graphed_kmeans is not None) == device.startswith("cuda")
+    assert set(vars(sampler)) == set(sampler.get_params())
+    state = sampler.set_params(cuda_graph=False).reset(100, seed=0, device=device,
+                                                       pool_scorer=scorer)
+    assert state.graphed_kmeans is None

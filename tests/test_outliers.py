@@ -1,12 +1,11 @@
 import torch
 
-from skood.outliers import AuxiliaryData, RandomOutlierSampler
+from skood._outliers import AuxiliaryData, RandomOutlierSampler
 
 
 def test_random_sampler_walks_through_permutations():
-    sampler = RandomOutlierSampler()
-    sampler.reset(10, 0, "cpu")
-    drawn = torch.cat([sampler.next_indices(4) for _ in range(5)])   # 20 draws = 2 walks
+    stream = RandomOutlierSampler().reset(10, 0, "cpu")
+    drawn = torch.cat([stream.next_indices(4) for _ in range(5)])   # 20 draws = 2 walks
     assert sorted(drawn[:10].tolist()) == list(range(10))
     assert sorted(drawn[10:].tolist()) == list(range(10))
     assert drawn[:10].tolist() != list(range(10))                     # shuffled
@@ -14,18 +13,17 @@ def test_random_sampler_walks_through_permutations():
 
 def test_random_sampler_is_deterministic_for_a_seed():
     def draws(seed):
-        sampler = RandomOutlierSampler()
-        sampler.reset(50, seed, "cpu")
-        return torch.cat([sampler.next_indices(7) for _ in range(10)])
+        stream = RandomOutlierSampler().reset(50, seed, "cpu")
+        return torch.cat([stream.next_indices(7) for _ in range(10)])
     assert torch.equal(draws(3), draws(3))
     assert not torch.equal(draws(3), draws(4))
 
 
-def test_sampler_clear_drops_per_fit_state():
+def test_sampler_keeps_no_per_fit_state():
     sampler = RandomOutlierSampler()
-    sampler.reset(5, 0, "cpu")
-    sampler.clear()
-    assert vars(sampler) == {}
+    stream = sampler.reset(5, 0, "cpu")
+    sampler.draw(stream, AuxiliaryData(torch.zeros(5, 2)), 2, 2, "cpu")
+    assert vars(sampler) == {} and stream.position == 2
 
 
 def test_auxiliary_data_from_tensor_and_dataset_agree():

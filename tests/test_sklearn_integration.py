@@ -44,7 +44,7 @@ def test_clone_and_params(make_clf):
 def test_fitted_state_does_not_leak_into_params(make_clf, blobs):
     X, y, X_aux = blobs
     clf = make_clf(max_epochs=1).fit(X, y, X_aux=X_aux)
-    assert not hasattr(clf, "aux_") and not hasattr(clf, "sampler_")
+    assert "_fit_state" not in vars(clf) and clf._fit_state is None
     clone(clf).fit(X, y, X_aux=X_aux)   # clone of a fitted model works
 
 

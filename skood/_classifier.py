@@ -1,11 +1,15 @@
-"""GradRegOODClassifier: GReg training inside skorch, with scikit-learn's OOD API."""
+"""GradRegOODClassifier: GReg training inside skorch, with scikit-learn's OOD API.
+
+The loss of a step lives in :mod:`skood._objective`, the per-fit state in
+:mod:`skood._fit_state`, the outlier samplers in :mod:`skood._outliers` and
+:mod:`skood.energy_sampler`; this module wires them into skorch's fit loop and
+adds the OOD scoring.
+"""
 import contextlib
-import copy
 import numbers
 
 import numpy as np
 import torch
-from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
@@ -14,62 +18,20 @@ from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, Print
 from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator, to_tensor
 
-from .exceptions import NonFiniteLossError
+from ._fit_state import FitState
+from ._objective import AMP_DTYPES, HISTORY_KEYS, PENALTIES, GRegObjective, amp_autocast, first_output
+from ._outliers import (AuxiliaryData, PoolScorer, RandomOutlierSampler, check_sampler,
+                        default_ratio)
+from ._validation import check_features, check_labels, check_non_negative, check_outliers
 from .energy_sampler import EnergySampler
-from .losses import (detected_score, detected_weights, energy, energy_margin_loss,
-                     finite_difference_penalty, input_gradient_penalty)
-from .metrics import OUTLIER_LABEL, is_outlier_label, threshold_at_tpr
-from .outliers import AuxiliaryData, RandomOutlierSampler
-from .validation import check_features, check_labels, check_non_negative, check_outliers
+from .exceptions import NonFiniteLossError
+from .losses import energy
+from .metrics import OUTLIER_LABEL, id_accuracy, is_outlier_label, threshold_at_tpr
 
 __all__ = ["GradRegOODClassifier"]
 
-# Per-batch quantities recorded in the history, in the order of the stacked
-# tensor that is copied to the host once per batch.
-_BATCH_TERMS = ("train_ce", "train_energy_loss", "train_grad_penalty",
-                "train_energy_in", "train_energy_aux")
-
-
-def _full_precision(tensor):
-    """Upcast half-precision results of autocast to float32; leave float32/64 alone."""
-    return tensor.float() if tensor.dtype in (torch.float16, torch.bfloat16) else tensor
-
-
-class _RandomState:
-    """Host-side copy of the CPU and current-device generator states (no device sync)."""
-
-    def __init__(self, cpu, cuda):
-        self.cpu, self.cuda = cpu, cuda
-
-    @classmethod
-    def capture(cls, device):
-        cuda = None
-        if device.type == "cuda":
-            cuda = (device, torch.cuda.get_rng_state(device))
-        return cls(torch.get_rng_state(), cuda)
-
-    def restore(self):
-        torch.set_rng_state(self.cpu)
-        if self.cuda is not None:
-            torch.cuda.set_rng_state(self.cuda[1], self.cuda[0])
-
-
-@contextlib.contextmanager
-def _frozen_batchnorm_statistics(module):
-    """Run a train-mode forward without updating BatchNorm's running statistics."""
-    saved = []
-    for layer in module.modules():
-        if isinstance(layer, torch.nn.modules.batchnorm._BatchNorm) and layer.training:
-            saved.append((layer, layer.momentum, layer.num_batches_tracked.clone()
-                          if layer.num_batches_tracked is not None else None))
-            layer.momentum = 0.0
-    try:
-        yield
-    finally:
-        for layer, momentum, tracked in saved:
-            layer.momentum = momentum
-            if tracked is not None:
-                layer.num_batches_tracked.copy_(tracked)
+# The step's terms whose finiteness is checked before the optimizer step.
+_CHECKED_TERMS = ("loss", "cross_entropy", "energy_loss", "grad_penalty")
 
 
 def _valid_accuracy(net, X, y):
@@ -194,6 +156,9 @@ class GradRegOODClassifier(NeuralNetClassifier):
     (3,)
     """
 
+    # Set only during fit (see _fit_state_for); None outside it.
+    _fit_state = None
+
     def __init__(
             self,
             module,
@@ -239,7 +204,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
         return [
             ("epoch_timer", EpochTimer()),
             ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
-            *[(name, PassthroughScoring(name=name, on_train=True)) for name in _BATCH_TERMS],
+            *[(name, PassthroughScoring(name=name, on_train=True))
+              for name in HISTORY_KEYS.values()],
             ("valid_loss", PassthroughScoring(name="valid_loss")),
             ("valid_acc", EpochScoring(_valid_accuracy, name="valid_acc",
                                        lower_is_better=False)),
@@ -269,16 +235,17 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 0 < self.calibration_fraction < 1):
             raise ValueError(
                 f"calibration_fraction must be in (0, 1), got {self.calibration_fraction!r}.")
-        if not (self.sampler in (None, "random", "energy") or (
-                hasattr(self.sampler, "draw") and hasattr(self.sampler, "reset"))):
+        if isinstance(self.sampler, str) and self.sampler not in ("random", "energy"):
             raise ValueError(
-                "sampler must be None, 'random', 'energy' or an EnergySampler, "
+                f"sampler must be None, 'random', 'energy' or an EnergySampler, "
                 f"got {self.sampler!r}.")
-        if self.penalty not in ("exact", "fd"):
-            raise ValueError(f"penalty must be 'exact' or 'fd', got {self.penalty!r}.")
+        if self.sampler is not None and not isinstance(self.sampler, str):
+            check_sampler(self.sampler)
+        if self.penalty not in PENALTIES:
+            raise ValueError(f"penalty must be one of {sorted(PENALTIES)}, got {self.penalty!r}.")
         if not isinstance(self.fd_step, numbers.Real) or not self.fd_step > 0:
             raise ValueError(f"fd_step must be a positive number, got {self.fd_step!r}.")
-        if self.amp not in (None, "bf16", "fp16"):
+        if self.amp not in AMP_DTYPES:
             raise ValueError(f"amp must be None, 'bf16' or 'fp16', got {self.amp!r}.")
 
     @property
@@ -292,32 +259,62 @@ class GradRegOODClassifier(NeuralNetClassifier):
         process draws different outliers."""
         return 0
 
-    def _make_sampler(self):
+    def _objective(self):
+        """The loss of a training step, from this estimator's parameters."""
+        return GRegObjective(
+            lambda_energy=self.lambda_energy, lambda_grad=self.lambda_grad, m_in=self.m_in,
+            m_out=self.m_out, temperature=self.temperature, penalty=self.penalty,
+            fd_step=self.fd_step, amp=self.amp)
+
+    def _resolve_sampler(self):
+        # Samplers keep no state of their own (reset returns it), so the
+        # parameter itself is used.
         if self.sampler in (None, "random"):
             return RandomOutlierSampler()
         if self.sampler == "energy":
             return EnergySampler()
-        # a per-fit copy, so that the parameter itself never holds fit state
-        if isinstance(self.sampler, EnergySampler):
-            return clone(self.sampler)
-        return copy.deepcopy(self.sampler)
-
-    def _outliers_per_step(self, n_in):
-        ratio = self.aux_batch_ratio
-        if ratio is None:
-            ratio = self.sampler_.default_ratio()
-        return max(1, int(round(ratio * n_in)))
+        return self.sampler
 
     def _autocast(self):
         """Mixed-precision context for training forwards (a no-op with amp=None)."""
-        if self.amp is None:
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.amp == "bf16" else torch.float16
-        return torch.autocast(self._training_device.type, dtype=dtype)
+        return amp_autocast(self._training_device.type, self.amp)
+
+    def _pool_energies(self, x):
+        """Energies of candidate outliers: eval mode, no gradients, the training precision."""
+        self.module_.train(False)
+        try:
+            with torch.no_grad(), self._autocast():
+                logits = first_output(self.infer(x))
+        finally:
+            self.module_.train(True)
+        return energy(logits.float(), self.temperature)
 
     @property
     def _uses_outliers(self):
         return self.lambda_energy > 0 or self.lambda_grad > 0
+
+    @contextlib.contextmanager
+    def _fit_state_for(self, aux, seed):
+        """Create the per-fit state (outliers, sampler state, GradScaler) and drop it
+        when the fit ends, however it ends; ``seed`` seeds the sampler."""
+        state = FitState()
+        if aux is not None:
+            device = self._training_device
+            state.outliers = aux.to_device(device)
+            state.sampler = self._resolve_sampler()
+            state.outliers_per_id_sample = (self.aux_batch_ratio if self.aux_batch_ratio
+                                            is not None else default_ratio(state.sampler))
+            state.sampler_state = state.sampler.reset(
+                len(aux), seed + self._process_index, device,
+                index_device=state.outliers.device,
+                pool_scorer=PoolScorer(self.module_, self._pool_energies))
+        if self.amp == "fp16":
+            state.grad_scaler = torch.amp.GradScaler(self._training_device.type)
+        self._fit_state = state
+        try:
+            yield state
+        finally:
+            del self._fit_state
 
     # --------------------------------------------------------------------- fit
 
@@ -388,30 +385,15 @@ class GradRegOODClassifier(NeuralNetClassifier):
         if reinitialize:
             self.__dict__.pop("offset_", None)
         with self._seeded(torch_seed):
-            if aux is not None:
-                self.aux_ = aux.to_device(self._training_device)
-                self.sampler_ = self._make_sampler()
-                self.sampler_.reset(len(aux), torch_seed + self._process_index,
-                                    self._training_device, index_device=self.aux_.device)
-            if self.amp == "fp16":
-                self.grad_scaler_ = torch.amp.GradScaler(self._training_device.type)
-            self.calibration_dataset_ = None   # set by get_split_datasets
-            try:
-                if reinitialize:
-                    self.initialize()
+            if reinitialize:
+                self.initialize()
+            with self._fit_state_for(aux, torch_seed) as state:
                 super().partial_fit(X_id, y_encoded, **fit_params)
                 # skorch inferred the classes from the encoded labels; keep the real ones.
                 self.classes_inferred_ = classes
-                calibration = (self.calibration_dataset_ if X_calibration is None
+                calibration = (state.calibration_dataset if X_calibration is None
                                else X_calibration)
                 self.offset_ = threshold_at_tpr(self._energy_scores(calibration), self.ood_tpr)
-            finally:
-                # The outliers and the sampler's state live for this fit only, so
-                # that they are never pickled with the model.
-                if "sampler_" in self.__dict__:
-                    self.sampler_.clear()
-                for name in ("aux_", "sampler_", "calibration_dataset_", "grad_scaler_"):
-                    self.__dict__.pop(name, None)
         return self
 
     @contextlib.contextmanager
@@ -479,8 +461,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
         dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
         # During fit, keep the held-out ID rows for the calibration of offset_;
         # a call outside fit leaves no state behind.
-        if "calibration_dataset_" in self.__dict__:
-            self.calibration_dataset_ = dataset_valid
+        if self._fit_state is not None:
+            self._fit_state.calibration_dataset = dataset_valid
         return dataset_train, dataset_valid
 
     # ------------------------------------------------------------ training step
@@ -491,60 +473,42 @@ class GradRegOODClassifier(NeuralNetClassifier):
         Xi, yi = unpack_data(batch)
         x_in = to_tensor(Xi, device=self.device)
         y_in = to_tensor(yi, device=self.device)
-        n_in = x_in.shape[0]
-        if self._uses_outliers:
-            x_aux = self.sampler_.draw(self, self.aux_, n_in, self._outliers_per_step(n_in),
-                                       x_in.device)
-            x = torch.cat([x_in, x_aux.to(x_in.dtype)])
-        else:
-            x = x_in
-        if self.lambda_grad > 0:
-            x = x.detach().requires_grad_(True)
-        scaler = getattr(self, "grad_scaler_", None)
-
-        rng_before = _RandomState.capture(x.device) if self._fd_penalty else None
-        with self._autocast():
-            logits = self.infer(x, **fit_params)
-            if isinstance(logits, (tuple, list)):
-                logits = logits[0]
-            cross_entropy = self.get_loss(_full_precision(logits[:n_in]), y_in, X=x_in,
-                                          training=True)
-        zero = cross_entropy.new_zeros(())
-        energy_loss = penalty = zero
-        energy_in = energy_aux = zero
-        loss = cross_entropy
-        if self._uses_outliers:
-            energies = energy(_full_precision(logits), self.temperature)
-            energy_in, energy_aux = energies[:n_in], energies[n_in:]
-            energy_loss = energy_margin_loss(energy_in, energy_aux, self.m_in, self.m_out)
-            loss = loss + self.lambda_energy * energy_loss
-            if self.lambda_grad > 0:
-                score = detected_score(energy_in, energy_aux, self.m_in, self.m_out)
-                if self._fd_penalty:
-                    penalty = self._fd_gradient_penalty(score, x, energies, n_in, rng_before,
-                                                        **fit_params)
-                else:
-                    penalty = self._exact_gradient_penalty(score, x, scaler)
-                loss = loss + self.lambda_grad * penalty
-            energy_in, energy_aux = energy_in.mean(), energy_aux.mean()
-        self._backward(loss if scaler is None else scaler.scale(loss))
-
-        grads = [p.grad for p in self.module_.parameters() if p.grad is not None]
-        grad_norm = torch.nn.utils.get_total_norm(grads) if grads else zero
-        # One host copy per batch for all logged values and the finiteness check.
-        values = torch.stack([loss, cross_entropy, energy_loss, penalty, energy_in,
-                              energy_aux, grad_norm]).detach().double().tolist()
-        # Under fp16 an infinite (scaled) gradient is the GradScaler's business:
-        # it skips that step and lowers the scale.
-        if not all(np.isfinite(values[:4])) or (scaler is None and not np.isfinite(values[-1])):
-            self._raise_non_finite(values)
-        for name, value in zip(_BATCH_TERMS, values[1:6]):
-            self.history.record_batch(name, value)
+        objective = self._objective()
+        state = self._fit_state
+        x_aux = (state.draw_outliers(x_in.shape[0], x_in.device)
+                 if objective.uses_outliers else None)
+        terms = objective.step_terms(
+            self.module_, lambda x: self.infer(x, **fit_params), x_in, y_in, x_aux,
+            lambda logits, y: self.get_loss(logits, y, X=x_in, training=True),
+            autocast=self._autocast,
+            penalty_forward=lambda x: self._penalty_forward(x, **fit_params),
+            grad_scaler=state.grad_scaler)
+        scaler = state.grad_scaler
+        self._backward(terms.loss if scaler is None else scaler.scale(terms.loss))
+        logged = self._record_step(terms, check_gradients=scaler is None)
         # The loss handed back to skorch is a host copy of the value already read,
         # so that skorch's own ``loss.item()`` does not synchronise with the
         # device a second time; the graph is no longer needed after backward.
-        return {"loss": torch.tensor(values[0], dtype=loss.dtype),
-                "y_pred": _full_precision(logits[:n_in].detach())}
+        return {"loss": torch.tensor(logged["loss"], dtype=terms.loss.dtype),
+                "y_pred": terms.logits_in}
+
+    def _record_step(self, terms, check_gradients):
+        """Copy the step's terms and gradient norm to the host in one go, stop on a
+        non-finite value, and record the terms in the history; return the host values."""
+        grads = [p.grad for p in self.module_.parameters() if p.grad is not None]
+        grad_norm = (torch.nn.utils.get_total_norm(grads) if grads
+                     else terms.loss.new_zeros(()))
+        names = ("loss", *HISTORY_KEYS, "grad_norm")
+        tensors = [getattr(terms, name) for name in names[:-1]] + [grad_norm]
+        values = dict(zip(names, torch.stack(tensors).detach().double().tolist()))
+        # Under fp16 an infinite (scaled) gradient is the GradScaler's business:
+        # it skips that step and lowers the scale.
+        if not all(np.isfinite(values[name]) for name in _CHECKED_TERMS) or (
+                check_gradients and not np.isfinite(values["grad_norm"])):
+            self._raise_non_finite(values)
+        for name, key in HISTORY_KEYS.items():
+            self.history.record_batch(key, values[name])
+        return values
 
     def _backward(self, loss):
         """Backpropagate the step's loss (a seam for data-parallel subclasses)."""
@@ -555,67 +519,39 @@ class GradRegOODClassifier(NeuralNetClassifier):
         the unwrapped module, so that the wrapper sees one forward per backward."""
         return self.infer(x, **fit_params)
 
-    @property
-    def _fd_penalty(self):
-        return self.penalty == "fd" and self._uses_outliers and self.lambda_grad > 0
-
-    def _exact_gradient_penalty(self, score, x, scaler):
-        if scaler is None:
-            return input_gradient_penalty(score, x)
-        # fp16 gradient-penalty recipe: differentiate the scaled score so that
-        # small gradients do not underflow, then unscale before the norm.
-        scaled_score = scaler.scale(score)      # creates the scale tensor on first use
-        # the scale as a device tensor: get_scale() would synchronise with the host
-        scale = scaler._get_scale_async()
-        return input_gradient_penalty(scaled_score, x) / scale
-
-    def _fd_gradient_penalty(self, score, x, energies, n_in, rng_before, **fit_params):
-        # First-order input gradient only (no create_graph), for the direction.
-        (grad,) = torch.autograd.grad(score, x, retain_graph=True)
-        norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12)
-        direction = grad / norms.view(-1, *([1] * (grad.dim() - 1)))
-        weights = detected_weights(energies[:n_in], energies[n_in:], self.m_in, self.m_out)
-        # The shifted forward sees the same dropout masks as the first one and
-        # leaves BatchNorm's running statistics alone.
-        rng_after = _RandomState.capture(x.device)
-        rng_before.restore()
-        try:
-            with _frozen_batchnorm_statistics(self.module_), self._autocast():
-                shifted = self._penalty_forward(x.detach() + self.fd_step * direction,
-                                                **fit_params)
-                if isinstance(shifted, (tuple, list)):
-                    shifted = shifted[0]
-        finally:
-            rng_after.restore()
-        shifted_energies = energy(_full_precision(shifted), self.temperature)
-        return finite_difference_penalty(energies, shifted_energies, weights, self.fd_step)
+    def _optimizer_instances(self):
+        # skorch lists its optimizers only in the private ``_optimizers``; there is
+        # no public registry to step each one through the GradScaler.
+        return [getattr(self, name + "_") for name in self._optimizers]
 
     def train_step(self, batch, **fit_params):
         """skorch's step, or under ``amp="fp16"`` a GradScaler step (which takes no closure)."""
-        scaler = getattr(self, "grad_scaler_", None)
+        scaler = self._fit_state.grad_scaler if self._fit_state is not None else None
         if scaler is None:
             return super().train_step(batch, **fit_params)
-        self._zero_grad_optimizer()
+        optimizers = self._optimizer_instances()
+        for optimizer in optimizers:
+            optimizer.zero_grad()
         step = self.train_step_single(batch, **fit_params)
-        for name in self._optimizers:
-            scaler.unscale_(getattr(self, name + "_"))
+        for optimizer in optimizers:
+            scaler.unscale_(optimizer)
         self.notify("on_grad_computed", named_parameters=TeeGenerator(
             self.get_all_learnable_params()), batch=batch, training=True)
-        for name in self._optimizers:
-            scaler.step(getattr(self, name + "_"))
+        for optimizer in optimizers:
+            scaler.step(optimizer)
         scaler.update()
         return step
 
     def _raise_non_finite(self, values):
         epoch = len(self.history)
         batch = len(self.history[-1, "batches"])
-        loss, ce, energy_loss, penalty, _, _, grad_norm = values
         raise NonFiniteLossError(
             f"Training stopped: the loss or its gradient became non-finite at epoch {epoch}, "
-            f"batch {batch} (loss={loss:.4g}, cross-entropy={ce:.4g}, energy loss="
-            f"{energy_loss:.4g}, gradient penalty={penalty:.4g}, gradient norm={grad_norm:.4g}). "
-            "The module keeps the weights from before this batch. Lower lr or lambda_grad, "
-            "standardise the inputs, or clip the gradients with "
+            f"batch {batch} (loss={values['loss']:.4g}, cross-entropy="
+            f"{values['cross_entropy']:.4g}, energy loss={values['energy_loss']:.4g}, "
+            f"gradient penalty={values['grad_penalty']:.4g}, gradient norm="
+            f"{values['grad_norm']:.4g}). The module keeps the weights from before this batch. "
+            "Lower lr or lambda_grad, standardise the inputs, or clip the gradients with "
             "skorch.callbacks.GradientNormClipping.")
 
     # ---------------------------------------------------------------- inference
@@ -647,6 +583,10 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 f"This {type(self).__name__} instance is not fitted yet; call "
                 f"fit(X, y, X_aux=...) before {method}.")
 
+    def _ood_decision(self, scores):
+        """``scores - offset_``, in float32 as the scores: ``>= 0`` means accepted as ID."""
+        return scores - np.float32(self.offset_)
+
     def score_samples(self, X):
         """Minus the energy of each sample: higher means more in-distribution.
 
@@ -674,7 +614,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
         ndarray of shape (n_samples,)
         """
         self._check_calibrated("decision_function")
-        return self._energy_scores(X) - np.float32(self.offset_)
+        return self._ood_decision(self._energy_scores(X))
 
     def predict_ood(self, X):
         """+1 for samples accepted as in-distribution, -1 for out-of-distribution ones.
@@ -708,7 +648,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
             return labels
         self._check_calibrated("predict with reject_ood=True")
         scores = (-energy(logits, self.temperature)).float().cpu().numpy()
-        rejected = scores - np.float32(self.offset_) < 0
+        rejected = self._ood_decision(scores) < 0
         if labels.dtype.kind not in "iuf":
             labels = labels.astype(object)
         labels[rejected] = OUTLIER_LABEL
@@ -719,11 +659,4 @@ class GradRegOODClassifier(NeuralNetClassifier):
 
         With ``reject_ood=True`` a rejected ID row counts as an error.
         """
-        y = np.asarray(y)
-        is_id = ~is_outlier_label(y)
-        if not is_id.any():
-            raise ValueError("score needs rows whose label is not -1.")
-        X_id = X.iloc[is_id] if hasattr(X, "iloc") else X[is_id]
-        correct = self.predict(X_id) == y[is_id]
-        weights = None if sample_weight is None else np.asarray(sample_weight)[is_id]
-        return float(np.average(correct, weights=weights))
+        return id_accuracy(self, X, y, sample_weight=sample_weight)

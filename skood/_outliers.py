@@ -1,0 +1,231 @@
+"""Auxiliary outliers: where they are kept during fit and how a step draws them.
+
+The estimator keeps the auxiliary data here for the duration of one ``fit``
+only (it is dropped afterwards, so it never travels with a pickled model).
+A *sampler* decides which outliers each training step sees; GReg draws them
+at random (:class:`RandomOutlierSampler`), GReg+ selects them by energy
+(:class:`skood.EnergySampler`) through the same methods: ``reset`` returns the
+state of one fit, ``draw`` takes it back at each step, and the optional
+``default_ratio`` gives the outliers per ID sample.
+"""
+from typing import Callable, NamedTuple
+
+import torch
+from torch.utils.data import default_collate
+
+__all__ = ["AuxiliaryData", "OutlierStream", "PoolScorer", "RandomOutlierSampler",
+           "check_sampler", "default_ratio"]
+
+
+class AuxiliaryData:
+    """Outliers held either as one float32 tensor on the host or as a torch Dataset.
+
+    Parameters
+    ----------
+    data : torch.Tensor or torch.utils.data.Dataset
+        A tensor of shape ``(n_outliers, ...)``, or a Dataset whose
+        items are samples (or tuples whose first element is the sample). A
+        ``TensorDataset`` is kept as its first tensor.
+
+    Examples
+    --------
+    >>> import torch
+    >>> aux = AuxiliaryData(torch.arange(6.0).reshape(3, 2))
+    >>> aux.take(torch.tensor([2, 0]), "cpu").tolist()
+    [[4.0, 5.0], [0.0, 1.0]]
+    """
+
+    def __init__(self, data):
+        # A TensorDataset's samples are a tensor: keep that, so that it is
+        # gathered in one step and moved to the training device like one.
+        if isinstance(data, torch.utils.data.TensorDataset):
+            data = data.tensors[0]
+        self.data = data
+
+    #: Tensors up to this size are moved to a CUDA training device once per fit,
+    #: so that a step gathers its outliers there without a host-to-device copy;
+    #: larger ones stay on the host and are copied batch by batch, as skorch
+    #: copies the in-distribution batches.
+    max_device_bytes = 1 << 30
+
+    def __len__(self):
+        return len(self.data)
+
+    @property
+    def device(self):
+        """Where the outliers are kept: a tensor's device, or the CPU for a Dataset."""
+        return self.data.device if isinstance(self.data, torch.Tensor) else torch.device("cpu")
+
+    def to_device(self, device):
+        """Place a tensor for fast per-step gathers on ``device``; return self."""
+        device = torch.device(device)
+        if device.type != "cuda" or not isinstance(self.data, torch.Tensor):
+            return self
+        if self.data.numel() * self.data.element_size() <= self.max_device_bytes:
+            self.data = self.data.to(device)
+        return self
+
+    def take(self, indices, device):
+        """Return the outliers at ``indices`` (a long tensor) on ``device``.
+
+        For a tensor, and for the samples of a ``TensorDataset``, this is one
+        gather and one (asynchronous when pinned) host-to-device copy. Another
+        Dataset is read as a DataLoader reads it: with one ``__getitems__(indices)``
+        call when it defines that batched read, else item by item.
+        """
+        data = self.data
+        if isinstance(data, torch.Tensor):
+            if data.device != indices.device:
+                indices = indices.to(data.device, non_blocking=True)
+            return data[indices].to(device, dtype=torch.float32, non_blocking=True)
+        read_many = getattr(data, "__getitems__", None)
+        positions = indices.tolist()
+        items = read_many(positions) if callable(read_many) else [data[i] for i in positions]
+        items = [item[0] if isinstance(item, (tuple, list)) else item for item in items]
+        return torch.as_tensor(default_collate(items)).to(device, dtype=torch.float32,
+                                                          non_blocking=True)
+
+
+class PoolScorer(NamedTuple):
+    """What the estimator hands a sampler to score candidate outliers with during a fit.
+
+    ``module`` is the network being trained (for hooks on its layers);
+    ``energies(x)`` forwards ``x`` in eval mode, without gradients and in the
+    training precision, and returns the energy of each row (lower = more
+    in-distribution).
+    """
+
+    module: torch.nn.Module
+    energies: Callable[[torch.Tensor], torch.Tensor]
+
+
+class OutlierStream:
+    """A stream of random permutations of ``n_outliers`` indices: every index once
+    before any is used again. The per-fit state of :class:`RandomOutlierSampler`.
+
+    Parameters
+    ----------
+    n_outliers : int
+    seed : int
+    index_device : torch.device or str, default="cpu"
+        Where the permutations are drawn: where the outliers are kept
+        (:attr:`AuxiliaryData.device`), so that gathering a batch needs no
+        host-to-device copy of indices.
+
+    Examples
+    --------
+    >>> stream = OutlierStream(4, seed=0)
+    >>> sorted(stream.next_indices(4).tolist())   # one walk through all outliers
+    [0, 1, 2, 3]
+    """
+
+    def __init__(self, n_outliers, seed, index_device="cpu"):
+        self.n_outliers = n_outliers
+        self.generator = torch.Generator(device=torch.device(index_device)).manual_seed(seed)
+        self.order = self._permutation()
+        self.position = 0
+
+    def _permutation(self):
+        return torch.randperm(self.n_outliers, generator=self.generator,
+                              device=self.generator.device)
+
+    def next_indices(self, n):
+        """Indices (long tensor on the index device) of the next ``n`` outliers of the stream."""
+        chunks, needed = [], n
+        while needed > 0:
+            if self.position == self.n_outliers:
+                self.order = self._permutation()
+                self.position = 0
+            stop = min(self.position + needed, self.n_outliers)
+            chunks.append(self.order[self.position:stop])
+            needed -= stop - self.position
+            self.position = stop
+        return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
+
+
+class RandomOutlierSampler:
+    """Draw outliers uniformly without replacement, walking through all of them.
+
+    The draw is a stream of random permutations of the auxiliary set
+    (:class:`OutlierStream`): every outlier is used once before any is used
+    again, and a new permutation starts when one is exhausted. This is GReg's
+    sampler (no energy-based selection).
+
+    A sampler holds no state of its own: :meth:`reset` returns the state of one
+    fit, which the estimator hands back to every :meth:`draw` and drops at the
+    end of the fit.
+
+    Examples
+    --------
+    >>> import torch
+    >>> sampler = RandomOutlierSampler()
+    >>> aux = AuxiliaryData(torch.arange(4.0).reshape(4, 1))
+    >>> state = sampler.reset(4, seed=0, device="cpu")
+    >>> sorted(sampler.draw(state, aux, 2, 4, "cpu").flatten().tolist())
+    [0.0, 1.0, 2.0, 3.0]
+    """
+
+    def default_ratio(self):
+        """Outliers per in-distribution sample when ``aux_batch_ratio`` is None."""
+        return 1.0
+
+    def reset(self, n_outliers, seed, device, *, index_device="cpu", pool_scorer=None):
+        """Start the stream of a fit, seeded with the int ``seed``; return the fit's state.
+
+        Parameters
+        ----------
+        n_outliers : int
+            Size of the auxiliary set.
+        seed : int
+        device : torch.device or str
+            The training device (not needed by the random draw).
+        index_device : torch.device or str, default="cpu"
+            Where the outliers are kept; the permutations are drawn there.
+        pool_scorer : PoolScorer, optional
+            Not used by the random sampler.
+
+        Returns
+        -------
+        OutlierStream
+        """
+        return OutlierStream(n_outliers, seed, index_device)
+
+    def draw(self, state, aux, batch_size, n_outliers, device):
+        """Return ``n_outliers`` outliers on ``device`` for an ID batch of ``batch_size``.
+
+        Parameters
+        ----------
+        state : OutlierStream
+            What :meth:`reset` returned for this fit.
+        aux : AuxiliaryData
+        batch_size : int
+            Size of the in-distribution batch (not used by the random draw).
+        n_outliers : int
+        device : torch.device or str
+
+        Returns
+        -------
+        torch.Tensor of shape (n_outliers, ...), float32
+        """
+        return aux.take(state.next_indices(n_outliers), device)
+
+
+def check_sampler(sampler):
+    """Raise a ValueError unless ``sampler`` has the methods a fit calls.
+
+    ``reset`` and ``draw`` are required (see :class:`RandomOutlierSampler` for
+    their signatures); ``default_ratio`` is optional (1 outlier per ID sample).
+    """
+    missing = [name for name in ("reset", "draw") if not callable(getattr(sampler, name, None))]
+    if missing:
+        raise ValueError(
+            "sampler must be None, 'random', 'energy' or an object with reset(n_outliers, "
+            "seed, device, *, index_device, pool_scorer) and draw(state, aux, batch_size, "
+            f"n_outliers, device) methods (like skood.EnergySampler); {sampler!r} has no "
+            f"{' or '.join(missing)}.")
+
+
+def default_ratio(sampler):
+    """Outliers per ID sample for ``aux_batch_ratio=None``: the sampler's, else 1."""
+    method = getattr(sampler, "default_ratio", None)
+    return float(method()) if callable(method) else 1.0
