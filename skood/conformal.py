@@ -212,8 +212,9 @@ def conformal_threshold(calibration_scores, tpr=0.95):
         for training. Finite; any order.
     tpr : float in (0, 1), default=0.95
         Fraction of ID samples to accept. It is read as the decimal it prints
-        as, in exact rational arithmetic (``0.95`` is 19/20, so ``n = 19`` gives
-        ``k = 1`` although ``20 * (1 - 0.95) < 1`` in floating point).
+        as, in exact rational arithmetic (``0.9`` is 9/10, so ``n = 9`` gives
+        ``k = 1`` although ``10 * (1 - 0.9)`` is 0.9999999999999998 in floating
+        point).
 
     Returns
     -------
