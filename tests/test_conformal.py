@@ -1,4 +1,4 @@
-"""skood.conformal: the guarantees hold by Monte Carlo, and the rules match hand-worked and brute-force values.
+"""skood.conformal: the guarantees hold by Monte Carlo, and the rules match hand-worked values.
 
 Monte Carlo checks use synthetic scores (ID ~ N(0, 1), OOD ~ N(-2, 1)), fixed
 seeds and a margin of 3 standard errors of the mean over repetitions. Expected
