@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The public modules (the others are _-prefixed).
 MODULES = ["skood", "skood.energy_sampler", "skood.kmeans", "skood.losses", "skood.metrics",
            "skood.models", "skood.datasets", "skood.exceptions", "skood.benchmark",
-           "skood.distributed"]
+           "skood.distributed", "skood.conformal"]
 
 
 def public_objects():
