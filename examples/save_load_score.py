@@ -28,7 +28,7 @@ def main():
     model_path, batch_path = os.path.join(folder, "digits.joblib"), os.path.join(folder, "x.npy")
     joblib.dump(clf, model_path)
     np.save(batch_path, X[:5])
-    expected = clf.decision_function(X[:5])
+    expected = clf.ood_decision_function(X[:5])
 
     # A fresh interpreter: nothing from this process is shared but the files.
     # joblib.load runs code from the file: load only files you trust.
@@ -36,13 +36,13 @@ def main():
         import joblib, numpy as np
         clf = joblib.load({model_path!r})
         x = np.load({batch_path!r})
-        print(" ".join(f"{{v:.6f}}" for v in clf.decision_function(x)))
+        print(" ".join(f"{{v:.6f}}" for v in clf.ood_decision_function(x)))
         print(" ".join(str(v) for v in clf.predict(x)))
     """)
     lines = subprocess.run([sys.executable, "-c", scorer], check=True, capture_output=True,
                            text=True).stdout.split("\n")
     loaded = np.array([float(v) for v in lines[0].split()])
-    print("decision_function in the fresh process:", np.round(loaded, 4))
+    print("ood_decision_function in the fresh process:", np.round(loaded, 4))
     print("predicted labels in the fresh process:", lines[1])
     print("same as before saving:", bool(np.allclose(loaded, expected, atol=1e-5)))
 

@@ -1,10 +1,13 @@
-"""A tabular detector: a pandas DataFrame through StandardScaler and GradRegOODClassifier.
+"""A tabular detector: a pandas DataFrame through StandardScaler and GradRegOODDetector.
 
 In-distribution: scikit-learn's wine data (13 numeric columns, 3 classes).
 Auxiliary outliers: rows of X labelled -1, drawn broadly around the data, so
 that the scaler in the Pipeline transforms them like every other row.
 OOD test data: test rows with five measurements shifted by four standard
 deviations, as a faulty sensor would produce.
+GradRegOODDetector is GradRegOODClassifier's training with an outlier
+detector's methods, so the Pipeline's predict and decision_function give the
+OOD decision (+1 in-distribution, -1 OOD).
 
 Run: python examples/tabular_pipeline.py
 """
@@ -15,7 +18,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skood import GradRegOODClassifier
+from skood import GradRegOODDetector
 from skood.metrics import ood_report
 from skood.models import MLP
 
@@ -36,10 +39,10 @@ def main():
 
     pipe = make_pipeline(
         StandardScaler(),
-        GradRegOODClassifier(MLP, module__n_features=X.shape[1], module__n_classes=3,
-                             module__hidden=(64, 64), m_in=-10.0, m_out=-3.0, max_epochs=40,
-                             lr=0.02, optimizer__momentum=0.9, batch_size=32, random_state=0,
-                             verbose=0))
+        GradRegOODDetector(MLP, module__n_features=X.shape[1], module__n_classes=3,
+                           module__hidden=(64, 64), m_in=-10.0, m_out=-3.0, max_epochs=40,
+                           lr=0.02, optimizer__momentum=0.9, batch_size=32, random_state=0,
+                           verbose=0))
     pipe.fit(X_all, y_all)
     print("classes:", list(pipe[-1].classes_))
     print(f"test accuracy: {pipe.score(X_test, y_test.to_numpy(dtype=object)):.3f}")
@@ -50,9 +53,9 @@ def main():
     labels = np.r_[np.ones(len(X_test)), np.zeros(len(shifted))]
     report = ood_report(labels, np.r_[pipe.score_samples(X_test), pipe.score_samples(shifted)])
     print("shifted rows vs test rows:", {k: round(v, 4) for k, v in report.items()})
-    # Pipeline exposes decision_function: >= 0 means accepted as in-distribution
-    print(f"accepted: {np.mean(pipe.decision_function(X_test) >= 0):.1%} of test rows, "
-          f"{np.mean(pipe.decision_function(shifted) >= 0):.1%} of shifted rows")
+    # the Pipeline's predict is the detector's: +1 accepted as in-distribution, -1 OOD
+    print(f"accepted: {np.mean(pipe.predict(X_test) == 1):.1%} of test rows, "
+          f"{np.mean(pipe.predict(shifted) == 1):.1%} of shifted rows")
 
 
 if __name__ == "__main__":

@@ -5,11 +5,12 @@ A scikit-learn-style estimator built on skorch; see
 """
 from . import metrics
 from ._classifier import GradRegOODClassifier
+from ._detector import GradRegOODDetector
 from .energy_sampler import EnergySampler
 from .exceptions import NonFiniteLossError
 from .metrics import make_ood_scorer
 
 __version__ = "0.1.0"
 
-__all__ = ["EnergySampler", "GradRegOODClassifier", "NonFiniteLossError", "make_ood_scorer", "metrics",
+__all__ = ["EnergySampler", "GradRegOODClassifier", "GradRegOODDetector", "NonFiniteLossError", "make_ood_scorer", "metrics",
            "__version__"]

@@ -6,6 +6,8 @@ The loss of a step lives in :mod:`skood._objective`, the per-fit state in
 adds the OOD scoring.
 """
 import contextlib
+import inspect
+import math
 import numbers
 
 import numpy as np
@@ -13,6 +15,9 @@ import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import (HasMethods, Interval, StrOptions,
+                                             validate_parameter_constraints)
+from sklearn.utils.multiclass import check_classification_targets
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
 from skorch.dataset import unpack_data
@@ -20,9 +25,8 @@ from skorch.utils import TeeGenerator, to_tensor
 
 from ._fit_state import FitState
 from ._objective import AMP_DTYPES, HISTORY_KEYS, PENALTIES, GRegObjective, amp_autocast, first_output
-from ._outliers import (AuxiliaryData, PoolScorer, RandomOutlierSampler, check_sampler,
-                        default_ratio)
-from ._validation import check_features, check_labels, check_non_negative, check_outliers
+from ._outliers import AuxiliaryData, PoolScorer, RandomOutlierSampler, default_ratio
+from ._validation import check_features, check_labels, check_outliers
 from .energy_sampler import EnergySampler
 from .exceptions import NonFiniteLossError
 from .losses import energy
@@ -212,41 +216,92 @@ class GradRegOODClassifier(NeuralNetClassifier):
             ("print_log", PrintLog()),
         ]
 
+    # Checked at fit by scikit-learn's validate_parameter_constraints. (That function
+    # lives in a private sklearn module and is called directly because skorch's own
+    # _validate_params shadows BaseEstimator's method of that name.) skorch's
+    # parameters (module, optimizer, lr, ...) are skorch's to check.
+    _parameter_constraints = {
+        "lambda_energy": [Interval(numbers.Real, 0, None, closed="left")],
+        "lambda_grad": [Interval(numbers.Real, 0, None, closed="left")],
+        "m_in": [Interval(numbers.Real, None, None, closed="neither")],
+        "m_out": [Interval(numbers.Real, None, None, closed="neither")],
+        "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
+        "ood_tpr": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "reject_ood": ["boolean"],
+        "aux_batch_ratio": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "sampler": [None, StrOptions({"random", "energy"}), HasMethods(["reset", "draw"])],
+        "penalty": [StrOptions(set(PENALTIES))],
+        "fd_step": [Interval(numbers.Real, 0, None, closed="neither")],
+        "amp": [None, StrOptions({name for name in AMP_DTYPES if name is not None})],
+        "calibration_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "random_state": ["random_state"],
+    }
+
     def _check_hyperparameters(self):
-        for name in ("lambda_energy", "lambda_grad"):
-            check_non_negative(name, getattr(self, name))
-        for name in ("m_in", "m_out"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or not np.isfinite(value):
-                raise ValueError(f"{name} must be a finite number, got {value!r}.")
+        params = {name: getattr(self, name) for name in self._parameter_constraints}
+        validate_parameter_constraints(self._parameter_constraints, params,
+                                       caller_name=type(self).__name__)
+        for name, constraints in self._parameter_constraints.items():
+            # Interval(Real) admits bools (True is an int); a bool here is a mistake.
+            if isinstance(params[name], bool) and "boolean" not in constraints:
+                raise ValueError(f"{name} must be a number, got {params[name]!r}.")
         if self.m_in >= self.m_out:
             raise ValueError(
                 f"m_in must be lower than m_out (ID energies are pushed below m_in, outlier "
                 f"energies above m_out), got m_in={self.m_in} and m_out={self.m_out}.")
-        if not isinstance(self.temperature, numbers.Real) or not self.temperature > 0:
-            raise ValueError(f"temperature must be positive, got {self.temperature!r}.")
-        if not isinstance(self.ood_tpr, numbers.Real) or not 0 < self.ood_tpr < 1:
-            raise ValueError(f"ood_tpr must be in (0, 1), got {self.ood_tpr!r}.")
-        if self.aux_batch_ratio is not None and (
-                not isinstance(self.aux_batch_ratio, numbers.Real) or not self.aux_batch_ratio > 0):
-            raise ValueError(
-                f"aux_batch_ratio must be a positive number or None, got {self.aux_batch_ratio!r}.")
-        if not isinstance(self.calibration_fraction, numbers.Real) or not (
-                0 < self.calibration_fraction < 1):
-            raise ValueError(
-                f"calibration_fraction must be in (0, 1), got {self.calibration_fraction!r}.")
-        if isinstance(self.sampler, str) and self.sampler not in ("random", "energy"):
-            raise ValueError(
-                f"sampler must be None, 'random', 'energy' or an EnergySampler, "
-                f"got {self.sampler!r}.")
-        if self.sampler is not None and not isinstance(self.sampler, str):
-            check_sampler(self.sampler)
-        if self.penalty not in PENALTIES:
-            raise ValueError(f"penalty must be one of {sorted(PENALTIES)}, got {self.penalty!r}.")
-        if not isinstance(self.fd_step, numbers.Real) or not self.fd_step > 0:
-            raise ValueError(f"fd_step must be a positive number, got {self.fd_step!r}.")
-        if self.amp not in AMP_DTYPES:
-            raise ValueError(f"amp must be None, 'bf16' or 'fp16', got {self.amp!r}.")
+
+    # ------------------------------------------------------------ parameters
+
+    def get_params(self, deep=True, **kwargs):
+        # skorch lists every attribute not ending in "_" as a parameter, including
+        # its own bookkeeping (_params_to_validate) and this class's _fit_state.
+        params = super().get_params(deep=deep, **kwargs)
+        return {name: value for name, value in params.items() if not name.startswith("_")}
+
+    def set_params(self, **params):
+        """Set parameters; ``sampler__<name>`` reaches an estimator-valued ``sampler``."""
+        nested = {name[len("sampler__"):]: params.pop(name)
+                  for name in list(params) if name.startswith("sampler__")}
+        if nested:
+            if not hasattr(self.sampler, "set_params"):
+                raise ValueError(
+                    f"sampler__ parameters ({sorted(nested)}) need an estimator-valued "
+                    f"sampler such as sampler=EnergySampler(); sampler is {self.sampler!r}.")
+            self.sampler.set_params(**nested)
+        if params:
+            super().set_params(**params)
+        return self
+
+    def initialize_module(self):
+        """Initialize the module; fill ``n_features`` / ``n_classes`` from the data at fit.
+
+        When the module is a class (or callable) whose signature takes
+        ``n_features`` or ``n_classes`` and they are not given as
+        ``module__n_features`` / ``module__n_classes``, a fit passes the number
+        of input values per sample (the product of a sample's shape: the
+        columns of a 2-D ``X``) and of classes, so the network adapts to the
+        data (as SciKeras does with its model builder). What was passed is kept
+        in ``inferred_module_params_``.
+        """
+        kwargs = self.get_params_for("module")
+        data_shape = self.__dict__.get("_data_shape")
+        if data_shape is not None:       # in fit: from the data
+            self.inferred_module_params_ = self._inferred_module_params(data_shape, kwargs)
+        # outside fit (set_params on a fitted net re-initializes): as the last fit did
+        inferred = getattr(self, "inferred_module_params_", {})
+        kwargs.update({name: value for name, value in inferred.items() if name not in kwargs})
+        self.module_ = self.initialized_instance(self.module, kwargs)
+        return self
+
+    def _inferred_module_params(self, data_shape, given):
+        if isinstance(self.module, torch.nn.Module):
+            return {}
+        try:
+            accepted = inspect.signature(self.module).parameters
+        except (TypeError, ValueError):     # a builtin or C callable: nothing to infer
+            return {}
+        return {name: value for name, value in data_shape.items()
+                if value is not None and name in accepted and name not in given}
 
     @property
     def _training_device(self):
@@ -342,8 +397,11 @@ class GradRegOODClassifier(NeuralNetClassifier):
         Raises
         ------
         NonFiniteLossError
-            When the loss or the gradients become NaN or inf; the module keeps
-            the weights from before the failing batch.
+            When the loss or the gradients become NaN or inf. The estimator is
+            then fitted with the weights from before the failing batch: labels
+            are decoded, ``offset_`` is calibrated on the held-out rows, and
+            every method works (BatchNorm's running statistics include the
+            failing batch's forward).
         """
         reinitialize = not self.warm_start or not self.initialized_
         return self._fit(X, y, X_aux, reinitialize=reinitialize, **fit_params)
@@ -368,13 +426,21 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 "y has no in-distribution rows: every label is -1. Pass the class "
                 "labels of the in-distribution rows; -1 marks auxiliary outliers only.")
         X_id, y_id = X[~outlier_rows], y[~outlier_rows]
+        check_classification_targets(y_id)
         classes = self.classes_ if fitted_before else self._infer_classes(y_id)
+        if len(classes) < 2:
+            raise ValueError(
+                f"y has a single in-distribution class ({classes.tolist()}); a classifier "
+                "needs at least two. -1 marks auxiliary-outlier rows, so labels in {-1, +1} "
+                "read as one class plus outliers: if -1 is a class of yours, recode it, e.g. "
+                "y = (y == 1).astype(int).")
         y_encoded = self._encode_labels(y_id, classes)
         aux = self._collect_outliers(X[outlier_rows], X_aux)
 
         random_state = check_random_state(self.random_state)
         torch_seed = int(random_state.randint(np.iinfo(np.int32).max))
         if self.train_split is None:
+            self._check_calibration_split(y_encoded, len(classes))
             X_id, X_calibration, y_encoded, _ = train_test_split(
                 X_id, y_encoded, test_size=self.calibration_fraction,
                 stratify=y_encoded if np.bincount(y_encoded).min() > 1 else None,
@@ -386,15 +452,58 @@ class GradRegOODClassifier(NeuralNetClassifier):
             self.__dict__.pop("offset_", None)
         with self._seeded(torch_seed):
             if reinitialize:
-                self.initialize()
+                self._data_shape = {"n_features": int(np.prod(X.shape[1:])),
+                                    "n_classes": len(classes)}
+                try:
+                    self.initialize()
+                finally:
+                    del self._data_shape
+            self._check_module_outputs(X_id[:2], len(classes))
             with self._fit_state_for(aux, torch_seed) as state:
-                super().partial_fit(X_id, y_encoded, **fit_params)
-                # skorch inferred the classes from the encoded labels; keep the real ones.
-                self.classes_inferred_ = classes
-                calibration = (state.calibration_dataset if X_calibration is None
-                               else X_calibration)
-                self.offset_ = threshold_at_tpr(self._energy_scores(calibration), self.ood_tpr)
+                try:
+                    super().partial_fit(X_id, y_encoded, **fit_params)
+                except NonFiniteLossError:
+                    # The model stays usable with the last finite weights (see fit).
+                    self._finish_fit(classes, state, X_calibration)
+                    raise
+                self._finish_fit(classes, state, X_calibration)
         return self
+
+    def _finish_fit(self, classes, state, X_calibration):
+        # skorch inferred the classes from the encoded labels; keep the real ones.
+        self.classes_inferred_ = classes
+        calibration = state.calibration_dataset if X_calibration is None else X_calibration
+        self.offset_ = threshold_at_tpr(self._energy_scores(calibration), self.ood_tpr)
+
+    def _check_calibration_split(self, y_encoded, n_classes):
+        """Say which parameter to change when the calibration rows cannot be held out."""
+        n_rows = len(y_encoded)
+        n_held_out = math.ceil(self.calibration_fraction * n_rows)
+        stratified = np.bincount(y_encoded).min() > 1
+        if n_held_out >= n_rows or (stratified and (n_held_out < n_classes
+                                                    or n_rows - n_held_out < n_classes)):
+            raise ValueError(
+                f"train_split=None holds out calibration_fraction={self.calibration_fraction} "
+                f"of the {n_rows} in-distribution rows ({n_held_out} rows) to calibrate "
+                f"offset_, and a stratified split needs at least one row per class "
+                f"({n_classes} classes) on each side. Pass more rows or change "
+                "calibration_fraction.")
+
+    def _check_module_outputs(self, X_sample, n_classes):
+        """Refuse a module whose logits do not have one column per class, before training."""
+        training = self.module_.training
+        self.module_.train(False)
+        try:
+            with torch.no_grad():
+                logits = first_output(self.infer(to_tensor(X_sample, device=self.device)))
+        finally:
+            self.module_.train(training)
+        if logits.ndim != 2 or logits.shape[1] != n_classes:
+            raise ValueError(
+                f"The module returns logits of shape {tuple(logits.shape)} for "
+                f"{X_sample.shape[0]} samples, but y has {n_classes} classes: it must return "
+                f"(n_samples, {n_classes}). Set the module's number of outputs, e.g. "
+                f"module__n_classes={n_classes}.")
 
     @contextlib.contextmanager
     def _seeded(self, seed):
@@ -603,27 +712,61 @@ class GradRegOODClassifier(NeuralNetClassifier):
         return self._energy_scores(X)
 
     def decision_function(self, X):
+        """Class scores, as every scikit-learn classifier returns them.
+
+        For OOD decisions use :meth:`ood_decision_function` (or
+        :meth:`score_samples`); scikit-learn's scorers (``"roc_auc"``,
+        ``"average_precision"``) and ``CalibratedClassifierCV`` read this method
+        as class scores.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes), float32
+            With two classes, the logit margin ``logit[classes_[1]] -
+            logit[classes_[0]]`` (larger = ``classes_[1]``); otherwise the
+            logits, columns in the order of ``classes_``.
+        """
+        self._check_calibrated("decision_function")
+        logits = self._logits(X).float().cpu().numpy()
+        if logits.shape[1] == 2:
+            return logits[:, 1] - logits[:, 0]
+        return logits
+
+    def ood_decision_function(self, X):
         """``score_samples(X) - offset_``: ``>= 0`` means accepted as in-distribution.
 
         ``offset_`` was set at fit so that a fraction ``ood_tpr`` of held-out ID
         samples gets a value ``>= 0`` (the validation split, or a held-out
         ``calibration_fraction`` of the ID rows when ``train_split=None``).
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
         Returns
         -------
-        ndarray of shape (n_samples,)
+        ndarray of shape (n_samples,), float32
         """
-        self._check_calibrated("decision_function")
+        self._check_calibrated("ood_decision_function")
         return self._ood_decision(self._energy_scores(X))
 
     def predict_ood(self, X):
         """+1 for samples accepted as in-distribution, -1 for out-of-distribution ones.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
         Returns
         -------
         ndarray of shape (n_samples,), int
         """
-        return np.where(self.decision_function(X) >= 0, 1, -1)
+        self._check_calibrated("predict_ood")
+        return np.where(self._ood_decision(self._energy_scores(X)) >= 0, 1, -1)
 
     def predict_proba(self, X):
         """Class probabilities over the ID classes (softmax of the logits).
@@ -632,6 +775,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
         -------
         ndarray of shape (n_samples, n_classes), columns in the order of ``classes_``
         """
+        self._check_calibrated("predict_proba")
         nonlinearity = self._get_predict_nonlinearity()
         return nonlinearity(self._logits(X)).float().cpu().numpy()
 
@@ -642,11 +786,11 @@ class GradRegOODClassifier(NeuralNetClassifier):
         -------
         ndarray of shape (n_samples,)
         """
+        self._check_calibrated("predict")
         logits = self._logits(X)
         labels = self.classes_[logits.argmax(dim=1).cpu().numpy()]
         if not self.reject_ood:
             return labels
-        self._check_calibrated("predict with reject_ood=True")
         scores = (-energy(logits, self.temperature)).float().cpu().numpy()
         rejected = self._ood_decision(scores) < 0
         if labels.dtype.kind not in "iuf":
@@ -658,5 +802,16 @@ class GradRegOODClassifier(NeuralNetClassifier):
         """Accuracy of :meth:`predict` on the rows of ``X`` whose label is not -1.
 
         With ``reject_ood=True`` a rejected ID row counts as an error.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        y : array-like of shape (n_samples,)
+            Class labels; rows labelled -1 are left out.
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        float
         """
         return id_accuracy(self, X, y, sample_weight=sample_weight)

@@ -1,9 +1,10 @@
 """Input checks that turn user data into float32 arrays, with errors that say what to do."""
-import numbers
+import warnings
 
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
@@ -119,19 +120,26 @@ def check_labels(y, n_samples):
     """
     if y is None:
         raise ValueError(
-            "y is required: the class of each in-distribution row of X, and -1 for rows "
-            "that are auxiliary outliers.")
+            "This estimator requires y to be passed, but the target y is None: pass the "
+            "class of each in-distribution row of X, and -1 for rows that are auxiliary "
+            "outliers.")
     y = np.asarray(_to_numpy(y))
     hint = ("If you passed the auxiliary outliers as the second argument, pass them by "
             "keyword instead: fit(X, y, X_aux=outliers).")
     if y.ndim == 2 and y.shape[1] == 1:
-        raise ValueError(f"y must be 1-D, got shape {y.shape}; use y.ravel().")
+        # scikit-learn's convention for a column vector: warn, then use it as 1-D
+        warnings.warn(f"A column-vector y was passed when a 1d array was expected (shape "
+                      f"{y.shape}); it is used as 1-D. Pass y.ravel() to silence this warning.",
+                      DataConversionWarning, stacklevel=3)
+        y = y.ravel()
     if y.ndim != 1:
         raise ValueError(f"y must be 1-D with one label per row of X, got shape {y.shape}. {hint}")
     if y.shape[0] != n_samples:
         raise ValueError(
             f"y has {y.shape[0]} labels but X has {n_samples} rows; they must match. {hint}")
-    if y.dtype.kind in "US" and np.any(y == "-1"):
+    if (y.dtype.kind in "US" and np.any(y == "-1")) or (
+            y.dtype.kind == "O" and any(isinstance(label, str) and label == "-1"
+                                        for label in y.tolist())):
         raise ValueError(
             "y contains the string '-1'. Mark auxiliary-outlier rows with the integer -1 "
             "in an object array, e.g. y = np.array(['cat', 'dog', -1], dtype=object).")
@@ -139,7 +147,3 @@ def check_labels(y, n_samples):
         raise ValueError("y contains NaN or inf; use -1 to mark auxiliary-outlier rows.")
     return y, is_outlier_label(y)
 
-
-def check_non_negative(name, value):
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a non-negative finite number, got {value!r}.")

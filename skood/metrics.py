@@ -16,8 +16,9 @@ import numbers
 
 import numpy as np
 import pandas as pd
+from sklearn.base import is_outlier_detector
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
-from sklearn.utils import column_or_1d
+from sklearn.utils import _safe_indexing, check_consistent_length, column_or_1d
 
 __all__ = [
     "fpr_at_tpr",
@@ -304,11 +305,21 @@ class OODScorer:
         return value if greater_is_better else 0.0 - value  # 0.0 - x: no "-0.0"
 
 
+def _is_outlier_detector(estimator):
+    try:
+        return is_outlier_detector(estimator)
+    except AttributeError:    # not a scikit-learn estimator (no tags): its predict gives classes
+        return False
+
+
 def id_accuracy(estimator, X, y, sample_weight=None):
     """Accuracy of ``estimator.predict`` on the rows of ``X`` whose label is not -1.
 
     What :meth:`skood.GradRegOODClassifier.score` and the ``"id_accuracy"``
     scorer return. With ``reject_ood=True`` a rejected ID row counts as an error.
+    For an outlier detector (:class:`skood.GradRegOODDetector`, or a Pipeline
+    ending in one), whose ``predict`` returns +1/-1, the class of a row is the
+    most probable class of ``predict_proba``.
 
     Parameters
     ----------
@@ -325,18 +336,26 @@ def id_accuracy(estimator, X, y, sample_weight=None):
     Examples
     --------
     >>> import numpy as np
-    >>> class Constant:
-    ...     def predict(self, X):
-    ...         return np.zeros(len(X), dtype=int)
-    >>> id_accuracy(Constant(), np.zeros((4, 2)), np.array([0, 1, -1, 0]))
+    >>> from sklearn.dummy import DummyClassifier
+    >>> X, y = np.zeros((4, 2)), np.array([0, 1, -1, 0])
+    >>> always_zero = DummyClassifier(strategy="constant", constant=0).fit(X[:2], y[:2])
+    >>> id_accuracy(always_zero, X, y)   # the -1 row is left out
     0.6666666666666666
     """
     y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D with one label per row of X, got shape {y.shape}.")
+    check_consistent_length(X, y, sample_weight)
     is_id = ~is_outlier_label(y)
     if not is_id.any():
         raise ValueError("Accuracy needs rows whose label is not -1 (in-distribution rows).")
-    X_id = X.iloc[is_id] if hasattr(X, "iloc") else X[is_id]
-    correct = estimator.predict(X_id) == y[is_id]
+    X_id = _safe_indexing(X, np.flatnonzero(is_id))
+    if _is_outlier_detector(estimator):
+        classes = np.asarray(estimator.classes_)
+        predicted = classes[np.argmax(estimator.predict_proba(X_id), axis=1)]
+    else:
+        predicted = estimator.predict(X_id)
+    correct = np.asarray(predicted) == y[is_id]
     weights = None if sample_weight is None else np.asarray(sample_weight)[is_id]
     return float(np.average(correct, weights=weights))
 

@@ -70,7 +70,7 @@ def test_score_conventions_and_offset_calibration(make_clf, blobs):
     # score_samples is minus the energy of the logits
     logits = clf.forward(X).numpy()
     np.testing.assert_allclose(scores, np.log(np.exp(logits).sum(1)), rtol=1e-5)
-    decision = clf.decision_function(X)
+    decision = clf.ood_decision_function(X)
     np.testing.assert_allclose(decision, scores - clf.offset_, rtol=1e-6)
     assert set(np.unique(clf.predict_ood(X))) <= {-1, 1}
     np.testing.assert_array_equal(clf.predict_ood(X) == 1, decision >= 0)
@@ -85,7 +85,7 @@ def test_offset_accepts_ood_tpr_of_the_validation_split(make_clf, blobs):
         # skorch's default ValidSplit(5, stratified=True) holds out the first fold
         _, valid = clf.get_split_datasets(X, y)
         X_valid = X[valid.indices] if hasattr(valid, "indices") else valid.X
-        accepted = np.mean(clf.decision_function(X_valid) >= 0)
+        accepted = np.mean(clf.ood_decision_function(X_valid) >= 0)
         assert tpr <= accepted <= tpr + 1.0 / len(X_valid) + 1e-9
         assert "_fit_state" not in vars(clf)   # no calibration rows kept after fit
 
@@ -297,13 +297,20 @@ def test_outliers_passed_positionally_as_y_are_refused(make_clf, blobs):
 
 
 @pytest.mark.parametrize("params, message", [
-    (dict(lambda_grad=-1.0), "lambda_grad must be a non-negative"),
-    (dict(lambda_energy=-0.1), "lambda_energy must be a non-negative"),
+    (dict(lambda_grad=-1.0), r"'lambda_grad' parameter .* range \[0.0, inf\)"),
+    (dict(lambda_energy=-0.1), r"'lambda_energy' parameter .* range \[0.0, inf\)"),
     (dict(m_in=-5.0, m_out=-7.0), "m_in must be lower than m_out"),
     (dict(m_in=-7.0, m_out=-7.0), "m_in must be lower than m_out"),
-    (dict(ood_tpr=1.5), "ood_tpr must be in"),
-    (dict(aux_batch_ratio=0), "aux_batch_ratio must be a positive"),
-    (dict(sampler="bogus"), "sampler must be"),
+    (dict(m_in=True), "m_in must be a number, got True"),
+    (dict(m_out=float("nan")), r"'m_out' parameter .* Got nan"),
+    (dict(temperature=float("inf")), r"'temperature' parameter .* range \(0.0, inf\)"),
+    (dict(ood_tpr=1.5), r"'ood_tpr' parameter .* range \(0.0, 1.0\)"),
+    (dict(aux_batch_ratio=0), r"'aux_batch_ratio' parameter .* range \(0.0, inf\) or None"),
+    (dict(reject_ood="yes"), r"'reject_ood' parameter .* must be an instance of 'bool'"),
+    (dict(random_state="x"), r"'random_state' parameter .* Got 'x'"),
+    (dict(sampler="bogus"), r"'sampler' parameter .*'energy'.*Got 'bogus'"),
+    (dict(sampler=object()), r"'sampler' parameter .* object implementing 'reset' and 'draw'"),
+    (dict(calibration_fraction=1.0), r"'calibration_fraction' parameter .* range \(0.0, 1.0\)"),
 ])
 def test_bad_hyperparameters_are_refused(make_clf, blobs, params, message):
     X, y, X_aux = blobs
@@ -319,11 +326,16 @@ def test_non_numeric_dataframe_columns_are_refused(make_clf, blobs):
         make_clf().fit(frame, y, X_aux=X_aux)
 
 
-def test_decision_function_before_fit_is_refused(make_clf, blobs):
+@pytest.mark.parametrize("method", ["score_samples", "ood_decision_function", "predict_ood",
+                                    "decision_function", "predict", "predict_proba"])
+def test_methods_before_fit_are_refused_naming_the_method(make_clf, blobs, method):
     from sklearn.exceptions import NotFittedError
     X, _, _ = blobs
     with pytest.raises(NotFittedError, match="call fit"):
-        make_clf().decision_function(X)
+        getattr(make_clf(), method)(X)
+    if method in ("score_samples", "ood_decision_function", "predict_ood"):
+        with pytest.raises(NotFittedError, match=f"before {method}"):
+            getattr(make_clf(), method)(X)
 
 
 class ExplodingMLP(torch.nn.Module):

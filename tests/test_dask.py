@@ -12,7 +12,7 @@ from skood import EnergySampler, make_ood_scorer  # noqa: E402
 
 def score_and_refit(estimator, X, y, X_aux):
     """Runs in a worker process."""
-    scores = estimator.decision_function(X)
+    scores = estimator.ood_decision_function(X)
     return scores, estimator.fit(X, y, X_aux=X_aux)
 
 
@@ -46,7 +46,7 @@ def test_grid_search_on_a_dask_cluster_equals_the_serial_search(make_clf, blobs)
     assert on_dask.best_params_ == serial.best_params_
     np.testing.assert_allclose(on_dask.best_estimator_.decision_function(X),
                                serial.best_estimator_.decision_function(X), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(remote_scores, fitted.decision_function(X), rtol=1e-6)
+    np.testing.assert_allclose(remote_scores, fitted.ood_decision_function(X), rtol=1e-6)
     np.testing.assert_allclose(refitted.decision_function(X), fitted.decision_function(X),
                                rtol=1e-5, atol=1e-5)
     assert "_fit_state" not in vars(refitted)

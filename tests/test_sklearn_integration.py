@@ -146,8 +146,8 @@ def test_dataframe_input_keeps_feature_names(make_clf, blobs):
     frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
     clf = make_clf().fit(frame, pd.Series(y), X_aux=pd.DataFrame(X_aux, columns=list("abcd")))
     np.testing.assert_array_equal(clf.feature_names_in_, list("abcd"))
-    np.testing.assert_allclose(clf.score_samples(frame), clf.decision_function(frame) + clf.offset_,
-                               rtol=1e-6)
+    np.testing.assert_allclose(clf.score_samples(frame),
+                               clf.ood_decision_function(frame) + clf.offset_, rtol=1e-6)
     with pytest.raises(ValueError, match="X_aux's columns differ"):
         make_clf().fit(frame, y, X_aux=pd.DataFrame(X_aux, columns=list("dcba")))
 
