@@ -140,7 +140,11 @@ def _image_shape(dataset):
 def _load_far(dataset, *, n_aux, n_ood, data_home, seed):
     """Far OOD sets, the reasons for any skipped, and the auxiliary outliers: all
     independent of the class split."""
-    rng = check_random_state(seed)
+    # One seed per part, drawn up front: the outliers (training data) and each
+    # OOD set are the same whether or not another set could be loaded.
+    other_seed, texture_seed, gaussian_seed, uniform_seed, aux_seed = (
+        check_random_state(seed).randint(2**31, size=5))
+    rng = check_random_state(other_seed)
     image_shape = _image_shape(dataset)
     ood, skipped = {}, {}
     if dataset == "digits":
@@ -156,12 +160,12 @@ def _load_far(dataset, *, n_aux, n_ood, data_home, seed):
         digits = load_digits().images / 16.0
         pick = rng.choice(len(digits), size=min(n_ood, len(digits)), replace=False)
         ood["digits"] = np.clip(resize_images(digits[pick], image_shape), 0.0, 1.0)
-    ood["textures"] = make_texture_images(n_ood, image_shape, random_state=rng.randint(2**31))
+    ood["textures"] = make_texture_images(n_ood, image_shape, random_state=texture_seed)
     ood["gaussian-noise"] = make_noise_images(n_ood, image_shape, kind="gaussian",
-                                              random_state=rng.randint(2**31))
+                                              random_state=gaussian_seed)
     ood["uniform-noise"] = make_noise_images(n_ood, image_shape, kind="uniform",
-                                             random_state=rng.randint(2**31))
-    X_aux = make_natural_image_outliers(n_aux, image_shape, random_state=rng.randint(2**31))
+                                             random_state=uniform_seed)
+    X_aux = make_natural_image_outliers(n_aux, image_shape, random_state=aux_seed)
     return ood, skipped, X_aux
 
 
@@ -228,7 +232,8 @@ def load_benchmark_data(dataset="digits", *, protocol="heldout", split=0, n_trai
     test images of the other 4 (at most ``n_ood``) form the near OOD set
     ``"<dataset>-heldout"``; the train images of those 4 are not used at all.
     ``n_train`` and ``n_test`` subsample the known classes' images. The far
-    sets and the outliers depend on ``random_state`` only, not on ``split``.
+    sets and the outliers depend on ``random_state`` only: not on ``split``,
+    nor on whether Fashion-MNIST could be loaded.
 
     Returns
     -------

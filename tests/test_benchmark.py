@@ -279,6 +279,27 @@ def test_splits_differ_across_seeds_and_cycle(smoke_run):
     assert per_seed.loc[0][0] == " ".join(map(str, heldout[0].heldout_classes))
 
 
+def test_outliers_do_not_depend_on_whether_fashion_mnist_is_installed(monkeypatch):
+    import skood.benchmark as benchmark
+
+    def missing(data_home=None):
+        raise FileNotFoundError("not here")
+
+    def tiny(data_home=None):
+        rng = np.random.RandomState(0)
+        return Bunch(X_test=rng.randint(0, 256, size=(40, 28, 28)).astype(np.uint8))
+
+    from sklearn.utils import Bunch
+    loaded = {}
+    for name, loader in (("missing", missing), ("tiny", tiny)):
+        monkeypatch.setattr(benchmark, "load_fashion_mnist", loader)
+        loaded[name] = benchmark.load_benchmark_data("digits", n_aux=50, n_ood=30)
+    assert "fashion-mnist" in loaded["tiny"].ood and "fashion-mnist" in loaded["missing"].skipped
+    np.testing.assert_array_equal(loaded["missing"].X_aux, loaded["tiny"].X_aux)
+    for name in ("textures", "gaussian-noise", "uniform-noise", "digits-heldout"):
+        np.testing.assert_array_equal(loaded["missing"].ood[name], loaded["tiny"].ood[name])
+
+
 def test_full_protocol_keeps_all_classes_and_only_far_sets():
     from skood.benchmark import load_benchmark_data
     data = load_benchmark_data("digits", protocol="full", n_aux=20, n_ood=20)
