@@ -42,6 +42,9 @@ def build_parser():
     bench.add_argument("--lr", type=float)
     bench.add_argument("--m-in", type=float)
     bench.add_argument("--m-out", type=float)
+    bench.add_argument("--threads", type=int, dest="n_threads",
+                       help="torch CPU threads (default: 1 for digits, torch's default for "
+                            "fashion-mnist)")
     bench.add_argument("--data-home", help="folder with Fashion-MNIST's IDX files")
     bench.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
@@ -58,7 +61,7 @@ def main(argv=None):
         progress=not args.quiet, data_home=args.data_home, penalty=args.penalty,
         n_train=args.n_train, n_test=args.n_test, n_aux=args.n_aux, n_ood=args.n_ood,
         batch_size=args.batch_size, lr=args.lr, m_in=args.m_in, m_out=args.m_out,
-        log=lambda line: print(line, flush=True))
+        n_threads=args.n_threads, log=lambda line: print(line, flush=True))
     written = write_report(results, scores, args.out,
                            title=f"skood benchmark: {args.dataset} ({args.protocol})",
                            command=command, skipped=data.skipped)

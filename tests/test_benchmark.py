@@ -399,3 +399,25 @@ def test_a_missing_fashion_mnist_is_named_with_the_way_to_get_it(tmp_path, monke
     # one seed: values alone, and no claim in the summary
     assert "±" not in text
     assert "one seed, so no interval and no claim" in text.split("## Tables")[0]
+
+
+def test_digits_train_on_one_torch_thread_and_restore_the_setting(monkeypatch):
+    import torch
+    import skood.benchmark as benchmark
+    assert benchmark.DEFAULTS["digits"]["n_threads"] == 1
+    cls = benchmark.GradRegOODClassifier
+    fit, during = cls.fit, []
+
+    def spy_fit(self, *args, **kwargs):
+        during.append(torch.get_num_threads())
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "fit", spy_fit)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        benchmark.run_benchmark("digits", seeds=(0,), methods=("ce",), epochs=1, progress=False,
+                                n_train=100, n_aux=50, n_ood=20)
+        assert during == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
