@@ -34,11 +34,16 @@ def smoke_run(tmp_path_factory):
 def test_csv_has_every_method_ood_set_and_seed(smoke_run):
     out, _ = smoke_run
     frame = pd.read_csv(out / "results.csv")
-    assert {"seed", "method", "ood_set", "fpr95", "auroc", "aupr_in", "aupr_out", "accuracy",
+    assert {"seed", "method", "ood_set", "group", "protocol", "known_classes",
+            "heldout_classes", "fpr95", "auroc", "aupr_in", "aupr_out", "accuracy",
             "train_s"} <= set(frame.columns)
     assert set(frame["method"]) == set(SCORED_METHODS)
     assert set(frame["seed"]) == {0, 1}
-    assert {"textures", "gaussian-noise", "uniform-noise"} <= set(frame["ood_set"])
+    assert {"digits-heldout", "textures", "gaussian-noise", "uniform-noise"} <= set(
+        frame["ood_set"])
+    assert set(frame.loc[frame["ood_set"] == "digits-heldout", "group"]) == {"near"}
+    assert set(frame.loc[frame["ood_set"] != "digits-heldout", "group"]) == {"far"}
+    assert set(frame["protocol"]) == {"heldout"}
     n_sets = frame["ood_set"].nunique()
     assert len(frame) == 2 * len(SCORED_METHODS) * n_sets
     for column in ("fpr95", "auroc", "aupr_in", "aupr_out", "accuracy"):
@@ -50,10 +55,31 @@ def test_markdown_table_lists_the_methods_with_spread(smoke_run):
     out, _ = smoke_run
     text = (out / "results.md").read_text()
     assert "| method | FPR95 | AUROC | AUPR-In | AUPR-Out | ID accuracy | train s |" in text
-    summary = text.split("OOD set **")[0]
-    rows = [line for line in summary.splitlines() if line.startswith("| ") and "±" in line]
-    assert [row.split("|")[1].strip() for row in rows] == list(SCORED_METHODS)
-    assert "over 2 seed(s)" in text
+    for group in ("Near", "Far"):
+        table = text.split(f"**{group} OOD**")[1].split("\n\n")[1]
+        rows = [line for line in table.splitlines() if line.startswith("| ") and "±" in line]
+        assert [row.split("|")[1].strip() for row in rows] == list(SCORED_METHODS), group
+    assert "2 seed(s): mean ± standard deviation" in text
+    assert "OOD set **digits-heldout** (near)" in text
+
+
+def test_report_has_summary_legend_paired_table_and_embedded_figures(smoke_run):
+    out, _ = smoke_run
+    text = (out / "results.md").read_text()
+    summary = text.split("## Summary")[1].split("##")[0]
+    assert "GReg" in summary and "energy-OE" in summary and "near-OOD FPR95" in summary
+    for method in SCORED_METHODS:
+        assert f"- `{method}`: " in text, method
+    assert "`energy_oe`: energy outlier exposure" in text and "lambda_grad=0" in text
+    assert "Paired differences against energy_oe" in text
+    for name in [f"hist_{m}.png" for m in SCORED_METHODS] + ["roc.png"]:
+        assert f"]({name})" in text, name
+    paired = pd.read_csv(out / "paired.csv")
+    assert {"group", "method", "baseline", "metric", "n_seeds", "mean_diff_points",
+            "ci_low_points", "ci_high_points", "diff_points_seed0",
+            "diff_points_seed1"} <= set(paired.columns)
+    assert set(paired["group"]) == {"near", "far"}
+    assert set(paired["method"]) == set(SCORED_METHODS) - {"energy_oe"}
 
 
 def test_figures_are_pngs(smoke_run):
@@ -78,7 +104,8 @@ def test_command_prints_per_set_and_average_tables(smoke_run, capsys):
           str(smoke_run[0] / "again")])
     out = capsys.readouterr().out
     assert "| method | FPR95 | AUROC | AUPR-In | AUPR-Out | ID accuracy | train s |" in out
-    assert "OOD set **textures**" in out and "| ce_msp |" in out
+    assert "**Near OOD** (mean over digits-heldout)" in out and "**Far OOD**" in out
+    assert "OOD set **textures** (far)" in out and "| ce_msp |" in out
 
 
 def test_resnet18_option_builds_a_network_for_the_images():
@@ -90,18 +117,307 @@ def test_resnet18_option_builds_a_network_for_the_images():
     assert module(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
 
 
+def _never(*args, **kwargs):
+    raise AssertionError("data was loaded or a model trained before the arguments were checked")
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    import skood.benchmark as benchmark
+    for name in ("load_benchmark_data", "_load_far", "_load_id"):
+        monkeypatch.setattr(benchmark, name, _never)
+    monkeypatch.setattr(benchmark.GradRegOODClassifier, "fit", _never)
+    return benchmark
+
+
 @pytest.mark.parametrize("kwargs, error, message", [
     (dict(dataset="cifar10"), ValueError, "dataset must be one of"),
+    (dict(protocol="open"), ValueError, r"protocol must be one of \['heldout', 'full'\]"),
+    (dict(protocol="heldout-classes"), ValueError, "protocol must be one of"),
     (dict(methods=("greg", "oe")), ValueError, "methods must be a non-empty subset"),
     (dict(methods=()), ValueError, "methods must be a non-empty subset"),
+    (dict(seeds=()), ValueError, "seeds must be distinct"),
     (dict(n_trian=100), TypeError, r"unknown settings \['n_trian'\]"),
 ])
-def test_bad_arguments_are_refused_before_any_training(kwargs, error, message, monkeypatch):
+def test_bad_arguments_are_refused_before_any_training(kwargs, error, message, no_training):
+    with pytest.raises(error, match=message):
+        no_training.run_benchmark(**kwargs)
+
+
+def test_command_refuses_an_unknown_protocol_before_any_training(no_training, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["benchmark", "--protocol", "open", "--quiet", "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--protocol" in err and "'open'" in err and "heldout" in err and "full" in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_load_benchmark_data_refuses_an_unknown_protocol():
+    from skood.benchmark import load_benchmark_data
+    with pytest.raises(ValueError, match="protocol must be one of"):
+        load_benchmark_data("digits", protocol="osr")
+
+
+# ---------------------------------------------------------------- held-out classes
+
+
+def _source_labels(images, labels, scale):
+    """Map each source image (as uint8 bytes) to its original label."""
+    table = {}
+    for image, label in zip(images, labels):
+        key = np.rint(np.asarray(image, dtype=np.float64) * scale).astype(np.uint8).tobytes()
+        table[key] = int(label)
+    return table
+
+
+def _labels_of(X, table, scale):
+    """Original labels of the images X (float in [0, 1]); -1 for an image not in the source."""
+    keys = np.rint(np.asarray(X, dtype=np.float64).reshape(len(X), -1) * scale).astype(np.uint8)
+    return np.array([table.get(key.tobytes(), -1) for key in keys])
+
+
+def _digits_table():
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    return _source_labels(X / 16.0, y, 16)
+
+
+def _assert_no_leak(data, table, scale):
+    known = np.asarray(data.known_classes)
+    heldout = np.asarray(data.heldout_classes)
+    assert len(known) == 6 and len(heldout) == 4 and not set(known) & set(heldout)
+    assert data.n_classes == 6
+    for X, y in ((data.X_train, data.y_train), (data.X_test, data.y_test)):
+        original = _labels_of(X, table, scale)
+        assert (original >= 0).all(), "an ID image that is not from the source"
+        assert set(original) <= set(known), f"held-out classes {set(original) - set(known)}"
+        assert set(np.unique(y)) <= set(range(6))
+        np.testing.assert_array_equal(known[y], original)   # relabelling is consistent
+    near = _labels_of(data.ood[next(n for n, g in data.groups.items() if g == "near")],
+                      table, scale)
+    assert (near >= 0).all() and set(near) <= set(heldout) and set(near) == set(heldout)
+    assert (_labels_of(data.X_aux, table, scale) == -1).all(), "a source image among outliers"
+
+
+@pytest.mark.parametrize("split", range(5))
+def test_heldout_classes_never_reach_the_digits_training_arrays(split):
+    from skood.benchmark import HELDOUT_SPLITS, load_benchmark_data
+    data = load_benchmark_data("digits", split=split, n_aux=200, n_ood=1000)
+    assert data.known_classes == HELDOUT_SPLITS[split]
+    _assert_no_leak(data, _digits_table(), 16)
+    # every test image of the 4 held-out classes is in the near set (digits: 30% test split)
+    assert 200 < len(data.ood["digits-heldout"]) < 240
+
+
+def test_heldout_classes_never_reach_the_fashion_mnist_training_arrays():
+    from skood.benchmark import load_benchmark_data
+    from skood.datasets import load_fashion_mnist
+    try:
+        fashion = load_fashion_mnist()
+    except FileNotFoundError:
+        pytest.skip("Fashion-MNIST not installed")
+    table = _source_labels(np.r_[fashion.X_train, fashion.X_test].reshape(70000, -1) / 255.0,
+                           np.r_[fashion.y_train, fashion.y_test], 255)
+    data = load_benchmark_data("fashion-mnist", split=3, n_train=600, n_test=300, n_aux=50,
+                               n_ood=300)
+    assert data.X_train.shape == (600, 1, 28, 28) and len(data.ood["fashion-mnist-heldout"]) == 300
+    _assert_no_leak(data, table, 255)
+
+
+def test_what_fit_sees_holds_no_heldout_class(monkeypatch):
+    """The arrays passed to fit, and skorch's validation rows (which also calibrate
+    offset_), hold only the seed's 6 known classes; the outliers none of the digits."""
+    import skood.benchmark as benchmark
+    from skood.benchmark import HELDOUT_SPLITS
+
+    cls = benchmark.GradRegOODClassifier
+    fit, split_datasets = cls.fit, cls.get_split_datasets
+    seen = []
+
+    def spy_fit(self, X, y=None, **kwargs):
+        seen.append(dict(seed=self.random_state, X=np.asarray(X), y=np.asarray(y),
+                         X_aux=np.asarray(kwargs["X_aux"]), valid=[]))
+        return fit(self, X, y, **kwargs)
+
+    def spy_split(self, X, y=None, **kwargs):
+        train, valid = split_datasets(self, X, y, **kwargs)
+        seen[-1]["valid"] = np.stack([np.asarray(valid[i][0]) for i in range(len(valid))])
+        return train, valid
+
+    monkeypatch.setattr(cls, "fit", spy_fit)
+    monkeypatch.setattr(cls, "get_split_datasets", spy_split)
+    benchmark.run_benchmark("digits", seeds=(0, 1), methods=("energy_oe",), epochs=1,
+                            progress=False, n_aux=100, n_ood=50)
+    table = _digits_table()
+    assert [call["seed"] for call in seen] == [0, 1]
+    for call in seen:
+        known = np.asarray(HELDOUT_SPLITS[call["seed"]])
+        original = _labels_of(call["X"], table, 16)
+        assert set(original) <= set(known) and (original >= 0).all()
+        np.testing.assert_array_equal(known[call["y"]], original)
+        assert len(call["valid"]) > 0
+        assert set(_labels_of(call["valid"], table, 16)) <= set(known)
+        assert (_labels_of(call["X_aux"], table, 16) == -1).all()
+
+
+def test_splits_differ_across_seeds_and_cycle(smoke_run):
+    from skood.benchmark import HELDOUT_SPLITS, load_benchmark_data
+    assert len(set(HELDOUT_SPLITS)) == len(HELDOUT_SPLITS) == 5
+    heldout = {split: load_benchmark_data("digits", split=split, n_aux=20, n_ood=20)
+               for split in (0, 1, 5)}
+    assert heldout[0].heldout_classes != heldout[1].heldout_classes
+    assert heldout[0].heldout_classes == heldout[5].heldout_classes   # seed 5 reuses split 0
+    # the far sets and the outliers do not depend on the split
+    np.testing.assert_array_equal(heldout[0].X_aux, heldout[1].X_aux)
+    np.testing.assert_array_equal(heldout[0].ood["textures"], heldout[1].ood["textures"])
+    # and in a run, each seed trained on its own split
+    frame = pd.read_csv(smoke_run[0] / "results.csv", dtype={"heldout_classes": str})
+    per_seed = frame.groupby("seed")["heldout_classes"].unique()
+    assert [len(v) for v in per_seed] == [1, 1]
+    assert per_seed.loc[0][0] != per_seed.loc[1][0]
+    assert per_seed.loc[0][0] == " ".join(map(str, heldout[0].heldout_classes))
+
+
+def test_outliers_do_not_depend_on_whether_fashion_mnist_is_installed(monkeypatch):
     import skood.benchmark as benchmark
 
-    def no_training(*args, **kw):
-        raise AssertionError("data was loaded before the arguments were checked")
+    def missing(data_home=None):
+        raise FileNotFoundError("not here")
 
-    monkeypatch.setattr(benchmark, "load_benchmark_data", no_training)
-    with pytest.raises(error, match=message):
-        benchmark.run_benchmark(**kwargs)
+    def tiny(data_home=None):
+        rng = np.random.RandomState(0)
+        return Bunch(X_test=rng.randint(0, 256, size=(40, 28, 28)).astype(np.uint8))
+
+    from sklearn.utils import Bunch
+    loaded = {}
+    for name, loader in (("missing", missing), ("tiny", tiny)):
+        monkeypatch.setattr(benchmark, "load_fashion_mnist", loader)
+        loaded[name] = benchmark.load_benchmark_data("digits", n_aux=50, n_ood=30)
+    assert "fashion-mnist" in loaded["tiny"].ood and "fashion-mnist" in loaded["missing"].skipped
+    np.testing.assert_array_equal(loaded["missing"].X_aux, loaded["tiny"].X_aux)
+    for name in ("textures", "gaussian-noise", "uniform-noise", "digits-heldout"):
+        np.testing.assert_array_equal(loaded["missing"].ood[name], loaded["tiny"].ood[name])
+
+
+def test_full_protocol_keeps_all_classes_and_only_far_sets():
+    from skood.benchmark import load_benchmark_data
+    data = load_benchmark_data("digits", protocol="full", n_aux=20, n_ood=20)
+    assert data.n_classes == 10 and data.heldout_classes == ()
+    assert set(data.groups.values()) == {"far"} and "digits-heldout" not in data.ood
+    assert len(data.X_train) + len(data.X_test) == 1797
+
+
+# ---------------------------------------------------------------- paired comparison
+
+
+def _made_up_results():
+    """3 seeds; near = two sets, far = one; energy_oe, greg and ce_msp."""
+    fpr = {  # (method, seed) -> (near set a, near set b, far set)
+        ("energy_oe", 0): (0.50, 0.30, 0.00), ("greg", 0): (0.40, 0.20, 0.00),
+        ("energy_oe", 1): (0.60, 0.40, 0.10), ("greg", 1): (0.30, 0.30, 0.10),
+        ("energy_oe", 2): (0.40, 0.40, 0.00), ("greg", 2): (0.30, 0.20, 0.02),
+        ("ce_msp", 0): (0.70, 0.70, 0.50), ("ce_msp", 1): (0.60, 0.60, 0.40),
+        ("ce_msp", 2): (0.80, 0.60, 0.60),
+    }
+    rows = []
+    for (method, seed), values in fpr.items():
+        for ood_set, group, value in zip(("a", "b", "far"), ("near", "near", "far"), values):
+            rows.append(dict(seed=seed, method=method, ood_set=ood_set, group=group,
+                             fpr95=value, auroc=1.0 - value / 2, aupr_in=0.5, aupr_out=0.5,
+                             accuracy=0.9, train_s=1.0))
+    return pd.DataFrame(rows)
+
+
+def test_paired_differences_match_a_hand_computation():
+    from skood.benchmark import paired_differences, summary_sentences
+    paired = paired_differences(_made_up_results()).set_index(["group", "method", "metric"])
+    # near, greg - energy_oe, per seed: mean over sets a, b, in points
+    # seed 0: (0.40+0.20)/2 - (0.50+0.30)/2 = -0.10; seed 1: 0.30 - 0.50 = -0.20;
+    # seed 2: 0.25 - 0.40 = -0.15  ->  -10, -20, -15 points
+    diffs = np.array([-10.0, -20.0, -15.0])
+    mean = diffs.mean()                                     # -15
+    sd = np.sqrt(((diffs - mean) ** 2).sum() / 2)          # 5
+    half = 4.302652729911275 * sd / np.sqrt(3)              # t_{0.975, 2}
+    row = paired.loc[("near", "greg", "fpr95")]
+    assert row["n_seeds"] == 3 and row["baseline"] == "energy_oe"
+    np.testing.assert_allclose([row[f"diff_points_seed{s}"] for s in range(3)], diffs)
+    np.testing.assert_allclose([row["mean_diff_points"], row["ci_low_points"],
+                                row["ci_high_points"]], [mean, mean - half, mean + half])
+    # AUROC = 1 - FPR95 / 2 here, so its differences are -1/2 of those
+    np.testing.assert_allclose(paired.loc[("near", "greg", "auroc"), "mean_diff_points"],
+                               -mean / 2)
+    # far, greg: 0, 0, +2 points: the interval holds 0
+    far = paired.loc[("far", "greg", "fpr95")]
+    np.testing.assert_allclose(far["mean_diff_points"], 2 / 3)
+    assert far["ci_low_points"] < 0 < far["ci_high_points"]
+    sentences = summary_sentences(paired.reset_index())
+    low, high = -(mean + half), -(mean - half)             # 2.58, 27.42: excludes 0
+    assert 0 < low < high
+    assert (f"GReg lowers near-OOD FPR95 by {-mean:.2f} points (95% interval "
+            f"[{low:.2f}, {high:.2f}]) against energy-OE.") in sentences
+    assert any(s.startswith("GReg against energy-OE, far-OOD FPR95: no difference beyond the "
+                            "seed spread") for s in sentences)
+
+
+def test_paired_differences_with_one_seed_give_no_interval_and_no_claim():
+    from skood.benchmark import markdown_tables, paired_differences, summary_sentences
+    results = _made_up_results()
+    results = results[results["seed"] == 1]
+    paired = paired_differences(results)
+    row = paired[(paired["group"] == "near") & (paired["method"] == "greg")
+                 & (paired["metric"] == "fpr95")].iloc[0]
+    np.testing.assert_allclose(row["mean_diff_points"], -20.0)
+    assert np.isnan(row["ci_low_points"]) and np.isnan(row["ci_high_points"])
+    assert summary_sentences(paired)[0] == ("GReg against energy-OE, near-OOD FPR95: one seed, "
+                                            "so no interval and no claim (difference -20.00 "
+                                            "points).")
+    text = markdown_tables(results)
+    assert "±" not in text and "one seed: no interval" in text
+    assert "| greg | 30.00 | 85.00 |" in text   # the value alone, near: (0.30 + 0.30) / 2
+
+
+# ---------------------------------------------------------------- skipped sets
+
+
+def test_a_missing_fashion_mnist_is_named_with_the_way_to_get_it(tmp_path, monkeypatch, capsys):
+    import skood.datasets
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setattr(skood.datasets, "DEBIAN_FASHION_MNIST", str(empty))
+    monkeypatch.delenv("SKOOD_DATA", raising=False)
+    out = tmp_path / "out"
+    main(["benchmark", "--data-home", str(empty), "--n-train", "150", "--n-aux", "100",
+          "--n-ood", "30", "--epochs", "1", "--seeds", "0", "--methods", "energy_oe", "greg",
+          "--quiet", "--out", str(out)])
+    line = "OOD set fashion-mnist skipped: Fashion-MNIST not installed: apt-get install " \
+           "dataset-fashion-mnist"
+    assert line in capsys.readouterr().out
+    text = (out / "results.md").read_text()
+    assert line in text and "--data-home" in text
+    assert "fashion-mnist" not in set(pd.read_csv(out / "results.csv")["ood_set"])
+    # one seed: values alone, and no claim in the summary
+    assert "±" not in text
+    assert "one seed, so no interval and no claim" in text.split("## Tables")[0]
+
+
+def test_digits_train_on_one_torch_thread_and_restore_the_setting(monkeypatch):
+    import torch
+    import skood.benchmark as benchmark
+    assert benchmark.DEFAULTS["digits"]["n_threads"] == 1
+    cls = benchmark.GradRegOODClassifier
+    fit, during = cls.fit, []
+
+    def spy_fit(self, *args, **kwargs):
+        during.append(torch.get_num_threads())
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "fit", spy_fit)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        benchmark.run_benchmark("digits", seeds=(0,), methods=("ce",), epochs=1, progress=False,
+                                n_train=100, n_aux=50, n_ood=20)
+        assert during == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
