@@ -30,7 +30,9 @@ from ._validation import check_features, check_labels, check_outliers
 from .energy_sampler import EnergySampler
 from .exceptions import NonFiniteLossError
 from .losses import energy
-from .metrics import OUTLIER_LABEL, id_accuracy, is_outlier_label, threshold_at_tpr
+from .conformal import (benjamini_hochberg, class_conditional_pvalues,
+                        class_conditional_thresholds, conformal_pvalues, conformal_threshold)
+from .metrics import OUTLIER_LABEL, id_accuracy, is_outlier_label
 
 __all__ = ["GradRegOODClassifier"]
 
@@ -81,7 +83,9 @@ class GradRegOODClassifier(NeuralNetClassifier):
     temperature : float, default=1.0
         Temperature of the energy.
     ood_tpr : float, default=0.95
-        Fraction of held-out ID samples that ``decision_function >= 0`` accepts.
+        Fraction of in-distribution samples that :meth:`predict_ood` accepts,
+        guaranteed for new ID data exchangeable with the held-out calibration
+        rows (see ``offset_``).
     reject_ood : bool, default=False
         If True, :meth:`predict` returns -1 for the samples that
         :meth:`predict_ood` rejects.
@@ -113,6 +117,15 @@ class GradRegOODClassifier(NeuralNetClassifier):
         held out of training to calibrate ``offset_``. With skorch's validation
         split (the default ``train_split``), ``offset_`` is calibrated on the
         validation rows instead and nothing more is held out.
+    calibration : {"marginal", "class"}, default="marginal"
+        ``"marginal"``: one threshold ``offset_`` for all samples, and p-values
+        against all calibration scores. ``"class"``: one threshold per
+        predicted class (``class_offsets_``) and p-values against the
+        calibration rows of the sample's predicted class (Mondrian conformal),
+        so that each class keeps an acceptance of at least ``ood_tpr``, also
+        on imbalanced data. A class needs ``ceil(1 / (1 - ood_tpr)) - 1``
+        calibration rows (19 at 0.95); a class with fewer gets the marginal
+        threshold, with a warning naming it.
     random_state : int, RandomState or None, default=None
         Seeds the weight initialisation, the batch order, the outlier draw and
         the calibration split, without touching torch's global random state.
@@ -123,8 +136,23 @@ class GradRegOODClassifier(NeuralNetClassifier):
     classes_ : ndarray
         The ID classes (never -1).
     offset_ : float
-        Threshold on :meth:`score_samples`: :meth:`decision_function` is
-        ``score_samples(X) - offset_``.
+        Threshold on :meth:`score_samples`: :meth:`ood_decision_function` is
+        ``score_samples(X) - offset_``. Chosen by the conformal order-statistic
+        rule on the ``n`` held-out calibration scores: with
+        ``k = floor((n + 1) * (1 - ood_tpr))``, ``offset_`` is the ``k``-th
+        smallest (``-inf`` when ``k = 0``, with a ``SmallCalibrationWarning``:
+        use at least ``ceil(1 / (1 - ood_tpr)) - 1`` rows). If new ID samples
+        and the calibration rows are exchangeable (same distribution,
+        calibration rows not used in training), ``P(accepted) >= ood_tpr`` for
+        any ``n``, over the calibration draw and the new sample.
+    calibration_scores_ : ndarray of shape (n_calibration,), float32
+        The held-out ID rows' scores, sorted ascending (4 bytes per row), for
+        :meth:`ood_pvalues`.
+    calibration_classes_ : ndarray of shape (n_calibration,), int32
+        With ``calibration="class"``: the predicted class index of each
+        calibration score (4 bytes per row).
+    class_offsets_ : ndarray of shape (n_classes,)
+        With ``calibration="class"``: the threshold of each predicted class.
     input_shape_ : tuple
         The shape of one sample of ``X``.
     n_features_in_ : int
@@ -181,6 +209,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
             fd_step=1e-2,
             amp=None,
             calibration_fraction=0.1,
+            calibration="marginal",
             random_state=None,
             **kwargs
     ):
@@ -199,6 +228,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
         self.fd_step = fd_step
         self.amp = amp
         self.calibration_fraction = calibration_fraction
+        self.calibration = calibration
         self.random_state = random_state
 
     # ------------------------------------------------------------------ set-up
@@ -234,6 +264,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
         "fd_step": [Interval(numbers.Real, 0, None, closed="neither")],
         "amp": [None, StrOptions({name for name in AMP_DTYPES if name is not None})],
         "calibration_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "calibration": [StrOptions({"marginal", "class"})],
         "random_state": ["random_state"],
     }
 
@@ -473,7 +504,22 @@ class GradRegOODClassifier(NeuralNetClassifier):
         # skorch inferred the classes from the encoded labels; keep the real ones.
         self.classes_inferred_ = classes
         calibration = state.calibration_dataset if X_calibration is None else X_calibration
-        self.offset_ = threshold_at_tpr(self._energy_scores(calibration), self.ood_tpr)
+        self._calibrate(self._logits(calibration))
+
+    def _calibrate(self, logits):
+        """Conformal threshold(s) and the sorted calibration scores, from held-out ID logits."""
+        scores = (-energy(logits, self.temperature)).float().cpu().numpy()
+        order = np.argsort(scores, kind="stable")
+        self.calibration_scores_ = scores[order]
+        self.offset_ = conformal_threshold(self.calibration_scores_, self.ood_tpr)
+        for name in ("calibration_classes_", "class_offsets_"):
+            self.__dict__.pop(name, None)
+        if self.calibration == "class":
+            predicted = logits.argmax(dim=1).cpu().numpy()[order].astype(np.int32)
+            self.calibration_classes_ = predicted
+            self.class_offsets_ = class_conditional_thresholds(
+                self.calibration_scores_, predicted, len(self.classes_), self.ood_tpr,
+                small_class="marginal")
 
     def _check_calibration_split(self, y_encoded, n_classes):
         """Say which parameter to change when the calibration rows cannot be held out."""
@@ -692,8 +738,13 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 f"This {type(self).__name__} instance is not fitted yet; call "
                 f"fit(X, y, X_aux=...) before {method}.")
 
-    def _ood_decision(self, scores):
-        """``scores - offset_``, in float32 as the scores: ``>= 0`` means accepted as ID."""
+    def _ood_decision(self, logits):
+        """``score - threshold`` per row, float32: ``>= 0`` means accepted as ID. The
+        threshold is ``offset_``, or the predicted class's with ``calibration="class"``."""
+        scores = (-energy(logits, self.temperature)).float().cpu().numpy()
+        if hasattr(self, "class_offsets_"):
+            predicted = logits.argmax(dim=1).cpu().numpy()
+            return scores - np.asarray(self.class_offsets_, dtype=np.float32)[predicted]
         return scores - np.float32(self.offset_)
 
     def score_samples(self, X):
@@ -739,9 +790,12 @@ class GradRegOODClassifier(NeuralNetClassifier):
     def ood_decision_function(self, X):
         """``score_samples(X) - offset_``: ``>= 0`` means accepted as in-distribution.
 
-        ``offset_`` was set at fit so that a fraction ``ood_tpr`` of held-out ID
-        samples gets a value ``>= 0`` (the validation split, or a held-out
-        ``calibration_fraction`` of the ID rows when ``train_split=None``).
+        ``offset_`` was set at fit on held-out ID rows (the validation split, or
+        a held-out ``calibration_fraction`` of the ID rows when
+        ``train_split=None``) by the conformal rule, so that new ID samples are
+        accepted with probability at least ``ood_tpr`` (see ``offset_``). With
+        ``calibration="class"`` the threshold is that of the sample's predicted
+        class (``class_offsets_``).
 
         Parameters
         ----------
@@ -752,10 +806,44 @@ class GradRegOODClassifier(NeuralNetClassifier):
         ndarray of shape (n_samples,), float32
         """
         self._check_calibrated("ood_decision_function")
-        return self._ood_decision(self._energy_scores(X))
+        return self._ood_decision(self._logits(X))
 
-    def predict_ood(self, X):
+    def predict_ood(self, X, fdr=None):
         """+1 for samples accepted as in-distribution, -1 for out-of-distribution ones.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        fdr : float in (0, 1), optional
+            Without it, each sample is judged alone: -1 where
+            :meth:`ood_decision_function` is negative (ID samples accepted with
+            probability at least ``ood_tpr``). With ``fdr=q``, the batch ``X``
+            is judged together: -1 for the Benjamini-Hochberg selection at
+            level ``q`` on :meth:`ood_pvalues`, so that the expected fraction
+            of ID samples among those flagged is at most ``q`` when the ID
+            samples of the batch are exchangeable with the calibration rows
+            (Bates et al., "Testing for outliers with conformal p-values",
+            Annals of Statistics, 2023; proved for ``calibration="marginal"``).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), int
+        """
+        self._check_calibrated("predict_ood")
+        if fdr is None:
+            return np.where(self._ood_decision(self._logits(X)) >= 0, 1, -1)
+        flagged = benjamini_hochberg(self.ood_pvalues(X), fdr)
+        return np.where(flagged, -1, 1)
+
+    def ood_pvalues(self, X):
+        """Conformal p-values: small means unlike the in-distribution data.
+
+        ``p(x) = (1 + #{calibration scores <= score(x)}) / (n + 1)`` with the
+        ``n`` held-out calibration scores (``calibration_scores_``); calibration
+        scores equal to ``score(x)`` count (ties make p larger, never smaller).
+        With ``calibration="class"``, only the calibration rows of the sample's
+        predicted class count. For a new ID sample exchangeable with the
+        calibration rows, ``P(p(x) <= a) <= a`` for every ``a``.
 
         Parameters
         ----------
@@ -763,10 +851,20 @@ class GradRegOODClassifier(NeuralNetClassifier):
 
         Returns
         -------
-        ndarray of shape (n_samples,), int
+        ndarray of shape (n_samples,), float64, in ``[1 / (n + 1), 1]``
         """
-        self._check_calibrated("predict_ood")
-        return np.where(self._ood_decision(self._energy_scores(X)) >= 0, 1, -1)
+        self._check_calibrated("ood_pvalues")
+        if not hasattr(self, "calibration_scores_"):
+            raise NotFittedError(
+                "ood_pvalues needs calibration_scores_, which fit sets; an estimator rebuilt "
+                "from saved weights needs them restored too (see the persistence docs).")
+        logits = self._logits(X)
+        scores = (-energy(logits, self.temperature)).float().cpu().numpy()
+        if hasattr(self, "calibration_classes_"):
+            predicted = logits.argmax(dim=1).cpu().numpy()
+            return class_conditional_pvalues(self.calibration_scores_, self.calibration_classes_,
+                                             scores, predicted, len(self.classes_))
+        return conformal_pvalues(self.calibration_scores_, scores)
 
     def predict_proba(self, X):
         """Class probabilities over the ID classes (softmax of the logits).
@@ -791,8 +889,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
         labels = self.classes_[logits.argmax(dim=1).cpu().numpy()]
         if not self.reject_ood:
             return labels
-        scores = (-energy(logits, self.temperature)).float().cpu().numpy()
-        rejected = self._ood_decision(scores) < 0
+        rejected = self._ood_decision(logits) < 0
         if labels.dtype.kind not in "iuf":
             labels = labels.astype(object)
         labels[rejected] = OUTLIER_LABEL

@@ -56,18 +56,22 @@ class GradRegOODDetector(OutlierMixin, GradRegOODClassifier):
     True
     """
 
-    def predict(self, X):
+    def predict(self, X, fdr=None):
         """+1 for samples accepted as in-distribution, -1 for out-of-distribution ones.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, ...)
+        fdr : float in (0, 1), optional
+            Flag the batch's Benjamini-Hochberg selection on conformal p-values
+            instead of thresholding each sample (see
+            :meth:`GradRegOODClassifier.predict_ood`).
 
         Returns
         -------
         ndarray of shape (n_samples,), int
         """
-        return self.predict_ood(X)
+        return self.predict_ood(X, fdr=fdr)
 
     def decision_function(self, X):
         """``score_samples(X) - offset_``: ``>= 0`` means accepted as in-distribution.

@@ -635,7 +635,28 @@ def _group_title(group, results):
 
 def markdown_tables(results):
     """Near- and far-group tables (mean over their sets), the paired differences
-    against energy-OE, and one table per OOD set, as markdown."""
+    against energy-OE, and one table per OOD set, as markdown.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        One row per seed, method and OOD set, as :func:`run_benchmark` returns
+        (columns ``seed, method, ood_set, group`` and the metrics as fractions).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rows = [dict(seed=s, method=m, ood_set="x", group="near", fpr95=f, auroc=0.9,
+    ...              aupr_in=0.9, aupr_out=0.9, accuracy=0.95, train_s=1.0)
+    ...         for s, m, f in ((0, "energy_oe", 0.3), (0, "greg", 0.2),
+    ...                         (1, "energy_oe", 0.4), (1, "greg", 0.2))]
+    >>> print(markdown_tables(pd.DataFrame(rows)).splitlines()[7])
+    | greg | 20.00 ± 0.00 | 90.00 ± 0.00 | 90.00 ± 0.00 | 90.00 ± 0.00 | 95.00 ± 0.00 | 1.0 |
+    """
     n_seeds = results["seed"].nunique()
     spread = "mean ± standard deviation (ddof=0)" if n_seeds > 1 else "the value (no spread)"
     lines = [f"{n_seeds} seed(s): {spread}; metrics in %; ID is the positive class; "

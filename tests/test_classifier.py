@@ -85,8 +85,13 @@ def test_offset_accepts_ood_tpr_of_the_validation_split(make_clf, blobs):
         # skorch's default ValidSplit(5, stratified=True) holds out the first fold
         _, valid = clf.get_split_datasets(X, y)
         X_valid = X[valid.indices] if hasattr(valid, "indices") else valid.X
+        n = len(X_valid)
+        k = int(np.floor((n + 1) * (1 - tpr) + 1e-9))    # the conformal rank
+        scores = np.sort(clf.score_samples(X_valid))
+        assert clf.offset_ == scores[k - 1]
+        np.testing.assert_array_equal(clf.calibration_scores_, scores)
         accepted = np.mean(clf.ood_decision_function(X_valid) >= 0)
-        assert tpr <= accepted <= tpr + 1.0 / len(X_valid) + 1e-9
+        assert accepted == pytest.approx(1 - (k - 1) / n) and accepted >= tpr
         assert "_fit_state" not in vars(clf)   # no calibration rows kept after fit
 
 

@@ -56,6 +56,16 @@ def test_plot_scores_writes_a_png(tmp_path):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+def test_plot_guarantees_checks_the_rules_and_writes_a_png(tmp_path):
+    out = run_example("plot_guarantees.py", "--out", str(tmp_path))
+    accepted = float(re.search(r"accepted: ([0-9.]+)% of test digits", out).group(1))
+    assert accepted > 90
+    fdrs = [float(v) for v in re.findall(r"empirical FDR ([0-9.]+)", out)]
+    assert len(fdrs) == 4 and all(fdr <= q + 0.05 for fdr, q in zip(fdrs, (0.05, 0.1, 0.2, 0.3)))
+    with open(tmp_path / "guarantees.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
 def test_fashion_cnn_runs_or_skips_with_a_message():
     out = run_example("fashion_cnn.py", "--n-train", "1000", "--epochs", "2")
     if out.startswith("skipping:"):
