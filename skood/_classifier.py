@@ -6,6 +6,7 @@ The loss of a step lives in :mod:`skood._objective`, the per-fit state in
 adds the OOD scoring.
 """
 import contextlib
+import copy
 import inspect
 import math
 import numbers
@@ -321,8 +322,66 @@ class GradRegOODClassifier(NeuralNetClassifier):
         # outside fit (set_params on a fitted net re-initializes): as the last fit did
         inferred = getattr(self, "inferred_module_params_", {})
         kwargs.update({name: value for name, value in inferred.items() if name not in kwargs})
-        self.module_ = self.initialized_instance(self.module, kwargs)
+        if isinstance(self.module, torch.nn.Module) and not kwargs:
+            # A module instance (e.g. with trained weights) is a parameter: every fit
+            # starts from a copy of it, so fit never changes it and refitting, clone
+            # and searches all start from the same weights. (skorch trains the
+            # instance itself.)
+            self.module_ = copy.deepcopy(self.module)
+        else:
+            self.module_ = self.initialized_instance(self.module, kwargs)
         return self
+
+    @classmethod
+    def from_pretrained(cls, pretrained, **params):
+        """An estimator whose every fit starts from the weights of a trained classifier.
+
+        The paper's fine-tuning recipe (GReg+ on ImageNet) starts from a
+        network trained with cross-entropy and trains it further with the
+        outlier terms, usually at a lower learning rate and for a few epochs.
+
+        Parameters
+        ----------
+        pretrained : torch.nn.Module or fitted skorch net
+            A module with trained weights (its forward returns logits, one per
+            class), or a fitted :class:`skorch.NeuralNetClassifier` (including
+            skood's estimators), whose ``module_`` and ``classes_`` are used.
+        **params
+            Parameters of the estimator, e.g. ``lr=0.005, max_epochs=3``. Not
+            ``module`` or ``module__*`` (the network is ``pretrained``'s).
+            ``classes`` defaults to ``pretrained.classes_`` for a fitted net, so
+            that the logits' columns keep their classes; pass it for a module
+            whose columns are not the sorted labels of ``y``.
+
+        Returns
+        -------
+        estimator : unfitted instance of ``cls``
+            ``module`` is a copy of the trained network; each ``fit`` (also
+            under ``clone`` and ``GridSearchCV``) trains a fresh copy of it.
+
+        Examples
+        --------
+        >>> import numpy as np, torch
+        >>> from skood import GradRegOODClassifier
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+        >>> clf = GradRegOODClassifier.from_pretrained(net, lr=0.005, max_epochs=2, verbose=0)
+        >>> clf.module is net
+        False
+        """
+        given = sorted(name for name in params if name == "module" or name.startswith("module__"))
+        if given:
+            raise ValueError(f"from_pretrained takes the network from pretrained; drop {given}.")
+        if isinstance(pretrained, torch.nn.Module):
+            module = pretrained
+        elif isinstance(getattr(pretrained, "module_", None), torch.nn.Module):
+            module = pretrained.module_
+            if "classes" not in params and hasattr(pretrained, "classes_"):
+                params["classes"] = list(pretrained.classes_)
+        else:
+            raise TypeError(
+                "pretrained must be a torch.nn.Module with trained weights or a fitted skorch "
+                f"net (with module_), got {type(pretrained).__name__}.")
+        return cls(copy.deepcopy(module), **params)
 
     def _inferred_module_params(self, data_shape, given):
         if isinstance(self.module, torch.nn.Module):

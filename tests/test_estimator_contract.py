@@ -4,11 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.exceptions import DataConversionWarning
 from sklearn.metrics import get_scorer, roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from skorch.callbacks import Callback
 
 from skood import (EnergySampler, GradRegOODClassifier, GradRegOODDetector, NonFiniteLossError,
                    make_ood_scorer)
@@ -264,3 +266,54 @@ def test_a_sampler_without_draw_is_refused_before_training(make_clf, blobs):
 
     with pytest.raises(ValueError, match="'reset' and 'draw'"):
         make_clf(sampler=NoDraw()).fit(X, y, X_aux=X_aux)
+
+
+# ------------------------------------------------ fine-tuning from trained weights
+
+
+class FirstBatchLogits(Callback):
+    """Keeps the first training batch and the logits the net gives it, before any step."""
+
+    def initialize(self):
+        self.batch, self.logits = None, None
+        return self
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        if training and self.batch is None:
+            self.batch = torch.as_tensor(batch[0]).clone()
+            net.module_.eval()
+            with torch.no_grad():
+                self.logits = net.module_(self.batch).clone()
+            net.module_.train()
+
+
+def test_fine_tuning_starts_from_the_trained_weights(make_clf, blobs):
+    X, y, X_aux = blobs
+    labels = np.where(y == 0, "cat", "dog")
+    ce = make_clf(lambda_energy=0.0, lambda_grad=0.0, max_epochs=5).fit(X, labels)
+    before = {k: v.clone() for k, v in ce.module_.state_dict().items()}
+    recorder = FirstBatchLogits()
+    tuned = GradRegOODClassifier.from_pretrained(
+        ce, lr=0.01, max_epochs=2, batch_size=32, m_in=-8.0, m_out=-2.0, verbose=0,
+        random_state=0, callbacks=[("first", recorder)])
+    assert tuned.classes == ["cat", "dog"]
+    tuned.fit(X, labels, X_aux=X_aux)
+    # the first training batch sees exactly the pretrained network's logits
+    ce.module_.eval()
+    with torch.no_grad():
+        expected = ce.module_(recorder.batch)
+    assert torch.equal(recorder.logits, expected)
+    # fitting the copy leaves the pretrained net untouched, and moves the copy
+    for k, v in ce.module_.state_dict().items():
+        assert torch.equal(v, before[k])
+    assert not torch.equal(tuned.module_(recorder.batch), expected)
+    # refit and clone start from the same weights: identical results
+    tuned.set_params(callbacks=None)
+    again = clone(tuned).fit(X, labels, X_aux=X_aux)
+    np.testing.assert_array_equal(again.score_samples(X),
+                                  tuned.fit(X, labels, X_aux=X_aux).score_samples(X))
+    assert set(tuned.predict(X)) <= {"cat", "dog"}
+    with pytest.raises(ValueError, match=r"drop \['module__hidden'\]"):
+        GradRegOODClassifier.from_pretrained(ce, module__hidden=(8,))
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        GradRegOODClassifier.from_pretrained("resnet18")
