@@ -45,8 +45,12 @@ Run (2 CPU cores, one thread: a few seconds per configuration):
         [--epochs 12] [--m-in -12 --m-out -4] [--batch-size 128] [--warmup-epochs 4]
         [--first-steps 0] [--out dynamics.png]
 
-The report's tables: ``python benchmarks/training_dynamics.py --configs readme
-readme-ce momentum momentum-ce --first-steps 6 --out dynamics.png``.
+The tables and figure of the training-dynamics report (seed 0)::
+
+    python benchmarks/training_dynamics.py --configs readme readme-ce momentum \
+        momentum-ce momentum-warmup --first-steps 6 --out dynamics.png
+    python benchmarks/training_dynamics.py --configs momentum momentum-warmup \
+        --m-in -25 --m-out -7 --batch-size 64 --out dynamics_default_margins.png
 """
 import argparse
 import math
