@@ -19,12 +19,13 @@ the same size drawn from the same outliers:
 
 Configurations (``--configs``):
 
-- ``readme``: the README snippet as written (skorch's SGD, lr 0.01, no momentum);
-- ``readme-ce``: the same with ``lambda_energy=0, lambda_grad=0`` (cross-entropy alone);
-- ``momentum``: the README snippet with ``lr=0.05, optimizer__momentum=0.9``
-  (what docs/getting_started.md and the benchmark use);
-- ``momentum-ce``: cross-entropy alone with that optimizer;
-- ``readme-warmup`` / ``momentum-warmup``: those two with both outlier weights ramped
+- ``skorch-sgd``: the README snippet with skorch's optimizer defaults (SGD, lr 0.01, no
+  momentum);
+- ``skorch-sgd-ce``: the same with ``lambda_energy=0, lambda_grad=0`` (cross-entropy alone);
+- ``defaults``: the README snippet as written, with the estimator's defaults (SGD,
+  ``lr=0.05``, ``momentum=0.9``; what docs/getting_started.md and the benchmark use);
+- ``defaults-ce``: cross-entropy alone with that optimizer;
+- ``skorch-sgd-warmup`` / ``defaults-warmup``: those two with both outlier weights ramped
   linearly from 0 over the first ``--warmup-epochs`` epochs (default a third of
   ``--epochs``; the :class:`OutlierWarmup` callback, per step);
 - ``adam``: the README snippet with ``optimizer=torch.optim.Adam, lr=1e-3``.
@@ -41,15 +42,15 @@ they are there for the cross-entropy-only configurations too; ``CE share`` is
 
 Run (2 CPU cores, one thread: a few seconds per configuration):
 
-    python benchmarks/training_dynamics.py [--configs readme momentum] [--seed 0]
+    python benchmarks/training_dynamics.py [--configs skorch-sgd defaults] [--seed 0]
         [--epochs 12] [--m-in -12 --m-out -4] [--batch-size 128] [--warmup-epochs 4]
         [--first-steps 0] [--out dynamics.png]
 
 The tables and figure of the training-dynamics report (seed 0)::
 
-    python benchmarks/training_dynamics.py --configs readme readme-ce momentum \
-        momentum-ce momentum-warmup --first-steps 6 --out dynamics.png
-    python benchmarks/training_dynamics.py --configs momentum momentum-warmup \
+    python benchmarks/training_dynamics.py --configs skorch-sgd skorch-sgd-ce defaults \
+        defaults-ce defaults-warmup --first-steps 6 --out dynamics.png
+    python benchmarks/training_dynamics.py --configs defaults defaults-warmup \
         --m-in -25 --m-out -7 --batch-size 64 --out dynamics_default_margins.png
 """
 import argparse
@@ -71,14 +72,14 @@ from skood.models import MLP
 README = dict(module=MLP, module__n_features=64, module__n_classes=10, lambda_grad=1.0,
               m_in=-12.0, m_out=-4.0, max_epochs=12)
 CE_ONLY = dict(lambda_energy=0.0, lambda_grad=0.0)
-MOMENTUM = dict(lr=0.05, optimizer__momentum=0.9)
+SKORCH_SGD = dict(lr=0.01, optimizer__momentum=0.0)
 CONFIGS = {
-    "readme": {},
-    "readme-ce": CE_ONLY,
-    "momentum": MOMENTUM,
-    "momentum-ce": {**MOMENTUM, **CE_ONLY},
-    "readme-warmup": {"warmup": True},
-    "momentum-warmup": {**MOMENTUM, "warmup": True},
+    "skorch-sgd": SKORCH_SGD,
+    "skorch-sgd-ce": {**SKORCH_SGD, **CE_ONLY},
+    "defaults": {},
+    "defaults-ce": CE_ONLY,
+    "skorch-sgd-warmup": {**SKORCH_SGD, "warmup": True},
+    "defaults-warmup": {"warmup": True},
     "adam": dict(optimizer=torch.optim.Adam, lr=1e-3),
 }
 TERMS = ("ce", "in", "aux", "pen")
@@ -285,7 +286,7 @@ def plot(results, path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", nargs="+", default=["readme", "momentum"],
+    parser.add_argument("--configs", nargs="+", default=["skorch-sgd", "defaults"],
                         choices=sorted(CONFIGS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=12)

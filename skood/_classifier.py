@@ -29,6 +29,7 @@ from ._objective import AMP_DTYPES, HISTORY_KEYS, PENALTIES, GRegObjective, amp_
 from ._outliers import AuxiliaryData, PoolScorer, RandomOutlierSampler, default_ratio
 from ._validation import check_features, check_labels, check_outliers
 from .energy_sampler import EnergySampler
+from .callbacks import ChanceLevelCheck
 from .exceptions import NonFiniteLossError
 from .losses import energy
 from .conformal import (benjamini_hochberg, class_conditional_pvalues,
@@ -37,8 +38,9 @@ from .metrics import OUTLIER_LABEL, id_accuracy, is_outlier_label
 
 __all__ = ["GradRegOODClassifier"]
 
-# The step's terms whose finiteness is checked before the optimizer step.
-_CHECKED_TERMS = ("loss", "cross_entropy", "energy_loss", "grad_penalty")
+# Momentum of the default optimizer (SGD): skorch's default SGD has none, with
+# which a GReg fit from scratch can stay at chance (docs/tuning.md).
+DEFAULT_SGD_MOMENTUM = 0.9
 
 
 def _valid_accuracy(net, X, y):
@@ -64,9 +66,12 @@ class GradRegOODClassifier(NeuralNetClassifier):
     so ``lambda_grad=1.0`` means what it means there.
 
     Everything :class:`skorch.NeuralNetClassifier` takes is accepted too; the module
-    must return logits (one column per ID class). Unlike skorch's default, the
-    training batches are shuffled (``iterator_train__shuffle=True``) unless you say
-    otherwise.
+    must return logits (one column per ID class). Three defaults differ from
+    skorch's: the optimizer is SGD with ``lr=0.05`` and ``momentum=0.9`` (skorch:
+    ``lr=0.01``, no momentum, with which a GReg fit from scratch can stay at
+    chance; set ``optimizer__momentum`` to change it), the training batches are
+    shuffled (``iterator_train__shuffle=True``), and a
+    :class:`skood.callbacks.ChanceLevelCheck` warns when a fit ends at chance.
 
     Parameters
     ----------
@@ -165,7 +170,10 @@ class GradRegOODClassifier(NeuralNetClassifier):
         ``valid_loss``: ``train_ce``, ``train_energy_loss`` (unweighted margin
         loss), ``train_grad_penalty`` (unweighted), and ``train_energy_in`` /
         ``train_energy_aux`` (mean energies of the ID and outlier batches, to
-        compare with ``m_in`` and ``m_out``).
+        compare with ``m_in`` and ``m_out``), ``train_acc`` (accuracy on the
+        training batches) and ``valid_acc``. Terms a fit does not compute are
+        NaN: the energies, margin loss and penalty of a cross-entropy-only fit,
+        the penalty when ``lambda_grad=0``.
 
     Notes
     -----
@@ -215,6 +223,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
             **kwargs
     ):
         kwargs.setdefault("iterator_train__shuffle", True)
+        kwargs.setdefault("lr", 0.05)
         super().__init__(module, *args, criterion=criterion, **kwargs)
         self.lambda_energy = lambda_energy
         self.lambda_grad = lambda_grad
@@ -242,8 +251,11 @@ class GradRegOODClassifier(NeuralNetClassifier):
             *[(name, PassthroughScoring(name=name, on_train=True))
               for name in HISTORY_KEYS.values()],
             ("valid_loss", PassthroughScoring(name="valid_loss")),
+            ("train_acc", PassthroughScoring(name="train_acc", on_train=True,
+                                             lower_is_better=False)),
             ("valid_acc", EpochScoring(_valid_accuracy, name="valid_acc",
                                        lower_is_better=False)),
+            ("chance_level_check", ChanceLevelCheck()),
             ("print_log", PrintLog()),
         ]
 
@@ -699,29 +711,32 @@ class GradRegOODClassifier(NeuralNetClassifier):
             grad_scaler=state.grad_scaler)
         scaler = state.grad_scaler
         self._backward(terms.loss if scaler is None else scaler.scale(terms.loss))
-        logged = self._record_step(terms, check_gradients=scaler is None)
+        logged = self._record_step(terms, y_in, check_gradients=scaler is None)
         # The loss handed back to skorch is a host copy of the value already read,
         # so that skorch's own ``loss.item()`` does not synchronise with the
         # device a second time; the graph is no longer needed after backward.
         return {"loss": torch.tensor(logged["loss"], dtype=terms.loss.dtype),
                 "y_pred": terms.logits_in}
 
-    def _record_step(self, terms, check_gradients):
-        """Copy the step's terms and gradient norm to the host in one go, stop on a
-        non-finite value, and record the terms in the history; return the host values."""
+    def _record_step(self, terms, y_in, check_gradients):
+        """Copy the step's terms, its accuracy and gradient norm to the host in one go,
+        stop on a non-finite value, and record them in the history; return the host values."""
         grads = [p.grad for p in self.module_.parameters() if p.grad is not None]
         grad_norm = (torch.nn.utils.get_total_norm(grads) if grads
                      else terms.loss.new_zeros(()))
-        names = ("loss", *HISTORY_KEYS, "grad_norm")
-        tensors = [getattr(terms, name) for name in names[:-1]] + [grad_norm]
+        accuracy = (terms.logits_in.argmax(dim=1) == y_in).to(terms.loss.dtype).mean()
+        names = ("loss", *HISTORY_KEYS, "accuracy", "grad_norm")
+        tensors = [getattr(terms, name) for name in names[:-2]] + [accuracy, grad_norm]
         values = dict(zip(names, torch.stack(tensors).detach().double().tolist()))
+        # The loss holds every computed term (terms not computed are NaN by design).
         # Under fp16 an infinite (scaled) gradient is the GradScaler's business:
         # it skips that step and lowers the scale.
-        if not all(np.isfinite(values[name]) for name in _CHECKED_TERMS) or (
+        if not (np.isfinite(values["loss"]) and np.isfinite(values["cross_entropy"])) or (
                 check_gradients and not np.isfinite(values["grad_norm"])):
             self._raise_non_finite(values)
         for name, key in HISTORY_KEYS.items():
             self.history.record_batch(key, values[name])
+        self.history.record_batch("train_acc", values["accuracy"])
         return values
 
     def _backward(self, loss):
@@ -732,6 +747,14 @@ class GradRegOODClassifier(NeuralNetClassifier):
         """The shifted forward of ``penalty="fd"``; data-parallel subclasses run it on
         the unwrapped module, so that the wrapper sees one forward per backward."""
         return self.infer(x, **fit_params)
+
+    def get_params_for_optimizer(self, prefix, named_parameters):
+        """skorch's optimizer arguments; the default SGD gets ``momentum=0.9``
+        unless ``optimizer__momentum`` is given."""
+        args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
+        if prefix == "optimizer" and self.optimizer is torch.optim.SGD and "momentum" not in kwargs:
+            kwargs["momentum"] = DEFAULT_SGD_MOMENTUM
+        return args, kwargs
 
     def _optimizer_instances(self):
         # skorch lists its optimizers only in the private ``_optimizers``; there is

@@ -33,7 +33,9 @@ class StepTerms(NamedTuple):
     ``energy_loss`` and ``grad_penalty`` are unweighted; ``loss`` is
     ``cross_entropy + lambda_energy * energy_loss + lambda_grad * grad_penalty``.
     ``energy_in`` / ``energy_aux`` are the mean energies of the ID and outlier
-    rows. Terms that the step does not compute are zeros.
+    rows. Terms that the step does not compute are NaN: the energies, the
+    margin loss and the penalty of a cross-entropy-only step, the penalty when
+    ``lambda_grad=0``.
     """
 
     loss: torch.Tensor
@@ -240,8 +242,8 @@ class GRegObjective:
         with autocast():
             logits = first_output(forward(x))
             cross_entropy = classification_loss(full_precision(logits[:n_in]), y_in)
-        zero = cross_entropy.new_zeros(())
-        energy_loss = penalty = energy_in = energy_aux = zero
+        not_computed = cross_entropy.new_full((), float("nan"))
+        energy_loss = penalty = energy_in = energy_aux = not_computed
         loss = cross_entropy
         if self.uses_outliers:
             energies = energy(full_precision(logits), self.temperature)

@@ -1,6 +1,8 @@
 """Exceptions raised by skood."""
 
-__all__ = ["NonFiniteLossError"]
+from sklearn.exceptions import ConvergenceWarning
+
+__all__ = ["ChanceLevelWarning", "NonFiniteLossError"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -12,5 +14,19 @@ class NonFiniteLossError(FloatingPointError):
     Examples
     --------
     >>> issubclass(NonFiniteLossError, FloatingPointError)
+    True
+    """
+
+
+class ChanceLevelWarning(ConvergenceWarning):
+    """A fit ended with the classifier at chance level (see :class:`skood.callbacks.ChanceLevelCheck`).
+
+    A :class:`~sklearn.exceptions.ConvergenceWarning`, so scikit-learn's
+    warning filters for convergence problems catch it too.
+
+    Examples
+    --------
+    >>> from sklearn.exceptions import ConvergenceWarning
+    >>> issubclass(ChanceLevelWarning, ConvergenceWarning)
     True
     """

@@ -1,0 +1,81 @@
+"""skorch callbacks that skood adds to a fit."""
+import math
+import warnings
+
+import numpy as np
+from skorch.callbacks import Callback
+
+from .exceptions import ChanceLevelWarning
+
+__all__ = ["ChanceLevelCheck"]
+
+
+class ChanceLevelCheck(Callback):
+    """Warn when a fit ends with the classifier at chance level.
+
+    A GReg fit can stay at chance while the energy margin loss falls: the
+    margin loss then moves all logits together instead of separating the
+    classes (``docs/tuning.md``). At the end of training this callback reads
+    the last epoch's validation accuracy (``valid_acc``; the training accuracy
+    ``train_acc`` without a validation split) and cross-entropy (``train_ce``)
+    and issues a :class:`~skood.exceptions.ChanceLevelWarning` when both say
+    the classifier has learnt next to nothing:
+
+    - ``accuracy - chance <= skill * (1 - chance)``, with ``chance`` the
+      frequency of the most common class of the training labels, and
+    - ``train_ce >= entropy_fraction * H``, with ``H`` the entropy of the class
+      frequencies (``log(n_classes)`` for balanced classes: what a network
+      that predicts the class frequencies scores).
+
+    For 10 balanced classes that is an accuracy of at most 0.19 with a
+    cross-entropy of at least 2.07. It is one of the estimator's default
+    callbacks, named ``"chance_level_check"``; silence it with
+    ``callbacks__chance_level_check=None`` or a warnings filter.
+
+    Parameters
+    ----------
+    skill : float, default=0.1
+        Accuracy above chance, as a fraction of ``1 - chance``, under which the
+        fit counts as at chance.
+    entropy_fraction : float, default=0.9
+        Fraction of the label entropy that the final cross-entropy must reach.
+
+    Examples
+    --------
+    >>> from skood.callbacks import ChanceLevelCheck
+    >>> ChanceLevelCheck(skill=0.05).skill
+    0.05
+    """
+
+    def __init__(self, skill=0.1, entropy_fraction=0.9):
+        self.skill = skill
+        self.entropy_fraction = entropy_fraction
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.frequencies_ = None
+        if y is not None:
+            counts = np.unique(np.asarray(y), return_counts=True)[1]
+            self.frequencies_ = counts / counts.sum()
+
+    def on_train_end(self, net, **kwargs):
+        if self.frequencies_ is None or len(self.frequencies_) < 2 or not len(net.history):
+            return
+        last = net.history[-1]
+        accuracy = last.get("valid_acc", last.get("train_acc"))
+        cross_entropy = last.get("train_ce")
+        if accuracy is None or cross_entropy is None:
+            return
+        chance = float(self.frequencies_.max())
+        entropy = float(-(self.frequencies_ * np.log(self.frequencies_)).sum())
+        if (accuracy - chance <= self.skill * (1 - chance)
+                and cross_entropy >= self.entropy_fraction * entropy):
+            warnings.warn(
+                f"The fit ended at chance level: accuracy {accuracy:.3f} (the most common "
+                f"class alone gives {chance:.3f}) and cross-entropy {cross_entropy:.3f} "
+                f"(predicting the class frequencies gives {entropy:.3f}). Likely causes: a "
+                "learning rate too low or no momentum (the default is SGD with lr=0.05 and "
+                "momentum=0.9), margins m_in/m_out far below the network's starting energies "
+                f"(about -log(n_classes) = {-math.log(len(self.frequencies_)):.2f}), or "
+                "lambda_energy too large for the cross-entropy to make progress; or too few "
+                "epochs. See the tuning page of the documentation.",
+                ChanceLevelWarning, stacklevel=2)
