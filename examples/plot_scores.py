@@ -11,19 +11,15 @@ import argparse
 import os
 import tempfile
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.metrics import RocCurveDisplay
+from sklearn.model_selection import train_test_split
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.metrics import RocCurveDisplay  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-
-from skood import GradRegOODClassifier  # noqa: E402
-from skood.datasets import (make_natural_image_outliers, make_noise_images,  # noqa: E402
-                            make_texture_images)
-from skood.models import MLP  # noqa: E402
+from skood import GradRegOODClassifier
+from skood.datasets import make_natural_image_outliers, make_noise_images, make_texture_images
+from skood.models import MLP
 
 parser = argparse.ArgumentParser(description="Plot score histograms (ID vs OOD) and ROC "
                                  "curves of a fitted detector.")

@@ -41,12 +41,26 @@ def tidy_report(text):
     for line in lines:
         match = _COMMAND.match(line)
         if match and not line.startswith("|"):
-            out += [match["before"], "", "```bash", match["command"], "```"]
+            out += [match["before"], "", "```bash", wrap_command(match["command"]), "```"]
         elif _PER_SET.match(line) and PER_SET_MARKER not in out:
             out += [PER_SET_MARKER, "", line]
         else:
             out.append(line)
     return "\n".join(_drop_empty_columns(out)) + "\n"
+
+
+def wrap_command(command, width=88):
+    """``command`` on lines of at most ``width`` characters (where it can be), broken before
+    an option with shell line continuations, so that a code block needs no scrolling."""
+    lines = []
+    for word in command.split(" "):
+        if lines and word.startswith("-") and len(lines[-1]) + 1 + len(word) > width - 2:
+            lines.append("    " + word)
+        elif lines:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return " \\\n".join(lines)
 
 
 def _cells(line):
