@@ -10,8 +10,9 @@ network: nothing here may fetch anything at build time.
 - Intersphinx: links to Python, NumPy, scikit-learn, PyTorch and skorch come from
   the small inventories in _intersphinx/ (see _intersphinx/make_inventories.py).
   ``SKOOD_DOCS_ONLINE=1`` fetches the projects' full inventories instead.
-- Maths: MathJax from the sphinx-mathjax-offline package, copied into the site.
+- Maths: MathJax from the sphinx-mathjax-offline package, copied into the site (no CDN).
 """
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -31,8 +32,6 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
-    # MathJax 3 files shipped in a wheel and copied into _static/mathjax: maths renders offline.
-    "sphinx-mathjax-offline",
     "sphinx.ext.intersphinx",
     "numpydoc",
     "myst_parser",
@@ -140,12 +139,19 @@ sphinx_gallery_conf = {
 html_theme = "pydata_sphinx_theme"
 html_title = f"skood {release}"
 html_static_path = ["_static"]
+# MathJax 3 from the sphinx-mathjax-offline wheel, copied into _static/mathjax/, so maths renders
+# without a network. (That package's own extension does the same, but declares no parallel
+# safety, which fails a -W build run with -j.) Without the package, MathJax comes from a CDN.
+_MATHJAX = importlib.util.find_spec("sphinx-mathjax-offline")
+if _MATHJAX is not None:
+    html_static_path.append(str(Path(_MATHJAX.origin).parent / "static"))
+    mathjax_path = "mathjax/tex-chtml.js"
 html_css_files = ["skood.css"]
 html_show_sourcelink = False
 html_theme_options = {
     "logo": {"text": "skood"},
     "navbar_align": "left",
-    "header_links_before_dropdown": 7,
+    "header_links_before_dropdown": 5,
     "show_toc_level": 2,
     "navigation_with_keys": False,
     "footer_start": ["copyright"],
