@@ -1,55 +1,75 @@
-"""An image CNN on the real Fashion-MNIST, with GReg+ (the energy sampler).
+"""
+An image CNN on Fashion-MNIST with GReg+
+========================================
 
-Needs the dataset: `apt-get install dataset-fashion-mnist`, or the four IDX files
-in a folder given as --data-home (or $SKOOD_DATA). Without it the script says so
-and exits cleanly.
+A small CNN trained on the real Fashion-MNIST with GReg+ (the energy sampler),
+then tested against handwritten digits as OOD data.
 
-Run: python examples/fashion_cnn.py [--n-train 5000] [--epochs 2] [--device cpu]
+Needs the dataset: ``apt-get install dataset-fashion-mnist``, or the four IDX
+files in a folder given as ``--data-home`` (or ``$SKOOD_DATA``). Without it the
+script says so and exits cleanly.
+
+This example is not run when the documentation is built (it needs the dataset
+and about four minutes of CPU time on two cores). With the defaults (5,000
+training images, 2 epochs, CPU) it prints::
+
+    test accuracy: 0.750
+            fpr95   auroc  aupr_in  aupr_out
+    digits  0.007  0.9927   0.9968    0.9811
+    mean    0.007  0.9927   0.9968    0.9811
+
+Run: ``python examples/fashion_cnn.py [--n-train 5000] [--epochs 2] [--device cpu]``
 """
 import argparse
 import sys
 
 import numpy as np
+from sklearn.datasets import load_digits
 
 from skood import EnergySampler, GradRegOODClassifier
 from skood.datasets import load_fashion_mnist, make_natural_image_outliers, resize_images
 from skood.metrics import ood_report_frame
 from skood.models import SmallCNN
 
+parser = argparse.ArgumentParser(description="An image CNN on the real Fashion-MNIST, with "
+                                 "GReg+ (the energy sampler).")
+parser.add_argument("--n-train", type=int, default=5000,
+                    help="training images (default: %(default)s)")
+parser.add_argument("--epochs", type=int, default=2, help="epochs (default: %(default)s)")
+parser.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
+parser.add_argument("--data-home", help="folder with the four IDX files "
+                    "(default: $SKOOD_DATA, then Debian's location)")
+args = parser.parse_args()
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-train", type=int, default=5000)
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--data-home")
-    args = parser.parse_args()
-    try:
-        fashion = load_fashion_mnist(args.data_home)
-    except FileNotFoundError as exc:
-        print(f"skipping: {exc}")
-        return 0
+# %%
+# Data
+# ----
+try:
+    fashion = load_fashion_mnist(args.data_home)
+except FileNotFoundError as exc:
+    print(f"skipping: {exc}")
+    sys.exit(0)
 
-    X_train = fashion.X_train[:args.n_train].reshape(-1, 1, 28, 28).astype(np.float32) / 255
-    y_train = fashion.y_train[:args.n_train].astype(np.int64)
-    X_test = fashion.X_test[:2000].reshape(-1, 1, 28, 28).astype(np.float32) / 255
-    y_test = fashion.y_test[:2000].astype(np.int64)
-    X_aux = make_natural_image_outliers(4 * args.n_train, (28, 28), random_state=0)
+X_train = fashion.X_train[:args.n_train].reshape(-1, 1, 28, 28).astype(np.float32) / 255
+y_train = fashion.y_train[:args.n_train].astype(np.int64)
+X_test = fashion.X_test[:2000].reshape(-1, 1, 28, 28).astype(np.float32) / 255
+y_test = fashion.y_test[:2000].astype(np.int64)
+X_aux = make_natural_image_outliers(4 * args.n_train, (28, 28), random_state=0)
 
-    clf = GradRegOODClassifier(
-        SmallCNN, module__in_channels=1, module__n_classes=10,
-        sampler=EnergySampler(n_clusters=64, pool_factor=6),   # GReg+
-        m_in=-12.0, m_out=-4.0, max_epochs=args.epochs, lr=0.05, optimizer__momentum=0.9,
-        batch_size=64, device=args.device, random_state=0, verbose=0)
-    clf.fit(X_train, y_train, X_aux=X_aux)
-    print(f"test accuracy: {clf.score(X_test, y_test):.3f}")
+# %%
+# GReg+: the energy sampler picks the outliers of each batch
+# ----------------------------------------------------------
+clf = GradRegOODClassifier(
+    SmallCNN, module__in_channels=1, module__n_classes=10,
+    sampler=EnergySampler(n_clusters=64, pool_factor=6),   # GReg+
+    m_in=-12.0, m_out=-4.0, max_epochs=args.epochs, lr=0.05, optimizer__momentum=0.9,
+    batch_size=64, device=args.device, random_state=0, verbose=0)
+clf.fit(X_train, y_train, X_aux=X_aux)
+print(f"test accuracy: {clf.score(X_test, y_test):.3f}")
 
-    from sklearn.datasets import load_digits
-    digits = np.clip(resize_images(load_digits().images[:1000] / 16.0, (28, 28)), 0, 1)
-    report = ood_report_frame(clf.score_samples(X_test), {"digits": clf.score_samples(digits)})
-    print(report.round(4).to_string())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+# %%
+# Handwritten digits as OOD data
+# ------------------------------
+digits = np.clip(resize_images(load_digits().images[:1000] / 16.0, (28, 28)), 0, 1)
+report = ood_report_frame(clf.score_samples(X_test), {"digits": clf.score_samples(digits)})
+print(report.round(4).to_string())

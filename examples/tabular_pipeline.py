@@ -1,15 +1,19 @@
-"""A tabular detector: a pandas DataFrame through StandardScaler and GradRegOODDetector.
+"""
+A tabular detector in a Pipeline
+================================
+
+A pandas DataFrame through ``StandardScaler`` and ``GradRegOODDetector``.
 
 In-distribution: scikit-learn's wine data (13 numeric columns, 3 classes).
 Auxiliary outliers: rows of X labelled -1, drawn broadly around the data, so
 that the scaler in the Pipeline transforms them like every other row.
 OOD test data: test rows with five measurements shifted by four standard
-deviations, as a faulty sensor would produce.
-GradRegOODDetector is GradRegOODClassifier's training with an outlier
-detector's methods, so the Pipeline's predict and decision_function give the
-OOD decision (+1 in-distribution, -1 OOD).
+deviations, as a faulty sensor would produce. ``GradRegOODDetector`` is
+``GradRegOODClassifier``'s training with an outlier detector's methods, so the
+Pipeline's ``predict`` and ``decision_function`` give the OOD decision (+1
+in-distribution, -1 OOD).
 
-Run: python examples/tabular_pipeline.py
+Run: ``python examples/tabular_pipeline.py``
 """
 import numpy as np
 import pandas as pd
@@ -22,41 +26,44 @@ from skood import GradRegOODDetector
 from skood.metrics import ood_report
 from skood.models import MLP
 
+# %%
+# Data and auxiliary outliers
+# ---------------------------
+wine = load_wine(as_frame=True)
+X, y = wine.data.astype("float32"), wine.target.map(dict(enumerate(wine.target_names)))
+X_train, X_test, y_train, y_test = train_test_split(X, y, stratify=y, random_state=0)
 
-def main():
-    wine = load_wine(as_frame=True)
-    X, y = wine.data.astype("float32"), wine.target.map(dict(enumerate(wine.target_names)))
-    X_train, X_test, y_train, y_test = train_test_split(X, y, stratify=y, random_state=0)
+rng = np.random.RandomState(0)
+spread = X_train.std().to_numpy()
+centre = X_train.mean().to_numpy()
+# auxiliary outliers: broad uniform noise over +-6 standard deviations
+outliers = pd.DataFrame(centre + spread * rng.uniform(-6, 6, size=(2000, X.shape[1])),
+                        columns=X.columns).astype("float32")
+X_all = pd.concat([X_train, outliers], ignore_index=True)
+y_all = np.concatenate([y_train.to_numpy(dtype=object), np.full(len(outliers), -1, dtype=object)])
 
-    rng = np.random.RandomState(0)
-    spread = X_train.std().to_numpy()
-    centre = X_train.mean().to_numpy()
-    # auxiliary outliers: broad uniform noise over +-6 standard deviations
-    outliers = pd.DataFrame(centre + spread * rng.uniform(-6, 6, size=(2000, X.shape[1])),
-                            columns=X.columns).astype("float32")
-    X_all = pd.concat([X_train, outliers], ignore_index=True)
-    y_all = np.concatenate([y_train.to_numpy(dtype=object), np.full(len(outliers), -1, dtype=object)])
+# %%
+# Scaler and detector in one Pipeline
+# -----------------------------------
+pipe = make_pipeline(
+    StandardScaler(),
+    GradRegOODDetector(MLP, module__n_features=X.shape[1], module__n_classes=3,
+                       module__hidden=(64, 64), m_in=-10.0, m_out=-3.0, max_epochs=40,
+                       lr=0.02, optimizer__momentum=0.9, batch_size=32, random_state=0,
+                       verbose=0))
+pipe.fit(X_all, y_all)
+print("classes:", list(pipe[-1].classes_))
+print(f"test accuracy: {pipe.score(X_test, y_test.to_numpy(dtype=object)):.3f}")
 
-    pipe = make_pipeline(
-        StandardScaler(),
-        GradRegOODDetector(MLP, module__n_features=X.shape[1], module__n_classes=3,
-                           module__hidden=(64, 64), m_in=-10.0, m_out=-3.0, max_epochs=40,
-                           lr=0.02, optimizer__momentum=0.9, batch_size=32, random_state=0,
-                           verbose=0))
-    pipe.fit(X_all, y_all)
-    print("classes:", list(pipe[-1].classes_))
-    print(f"test accuracy: {pipe.score(X_test, y_test.to_numpy(dtype=object)):.3f}")
-
-    # OOD test data: wine-like rows with some measurements far outside their range
-    shifted = X_test.copy()
-    shifted.iloc[:, :5] = shifted.iloc[:, :5] + 4 * spread[:5]
-    labels = np.r_[np.ones(len(X_test)), np.zeros(len(shifted))]
-    report = ood_report(labels, np.r_[pipe.score_samples(X_test), pipe.score_samples(shifted)])
-    print("shifted rows vs test rows:", {k: round(v, 4) for k, v in report.items()})
-    # the Pipeline's predict is the detector's: +1 accepted as in-distribution, -1 OOD
-    print(f"accepted: {np.mean(pipe.predict(X_test) == 1):.1%} of test rows, "
-          f"{np.mean(pipe.predict(shifted) == 1):.1%} of shifted rows")
-
-
-if __name__ == "__main__":
-    main()
+# %%
+# Shifted rows
+# ------------
+# OOD test data: wine-like rows with some measurements far outside their range.
+shifted = X_test.copy()
+shifted.iloc[:, :5] = shifted.iloc[:, :5] + 4 * spread[:5]
+labels = np.r_[np.ones(len(X_test)), np.zeros(len(shifted))]
+report = ood_report(labels, np.r_[pipe.score_samples(X_test), pipe.score_samples(shifted)])
+print("shifted rows vs test rows:", {k: round(v, 4) for k, v in report.items()})
+# the Pipeline's predict is the detector's: +1 accepted as in-distribution, -1 OOD
+print(f"accepted: {np.mean(pipe.predict(X_test) == 1):.1%} of test rows, "
+      f"{np.mean(pipe.predict(shifted) == 1):.1%} of shifted rows")

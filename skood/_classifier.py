@@ -76,7 +76,12 @@ class GradRegOODClassifier(NeuralNetClassifier):
     Parameters
     ----------
     module : torch.nn.Module class or instance
-        The network; its forward returns logits of shape ``(n, n_classes)``.
+        The network; its forward returns logits of shape ``(n, n_classes)``. A
+        class taking ``n_features`` / ``n_classes`` gets them from the data
+        (see :meth:`initialize_module`); an instance is copied at each fit
+        (see :meth:`from_pretrained`).
+    *args
+        skorch's positional parameters after ``module`` (rarely used).
     criterion : torch loss class, default=torch.nn.CrossEntropyLoss
         The classification loss on the ID rows, applied to logits.
     lambda_energy : float, default=0.1
@@ -136,6 +141,10 @@ class GradRegOODClassifier(NeuralNetClassifier):
         Seeds the weight initialisation, the batch order, the outlier draw and
         the calibration split, without touching torch's global random state.
         With an int, two fits on the CPU give identical results.
+    **kwargs
+        Every other parameter of :class:`skorch.NeuralNetClassifier`
+        (``optimizer``, ``lr``, ``max_epochs``, ``batch_size``, ``train_split``,
+        ``callbacks``, ``device``, ``module__*``, ``optimizer__*``, ...).
 
     Attributes
     ----------
@@ -303,7 +312,18 @@ class GradRegOODClassifier(NeuralNetClassifier):
         return {name: value for name, value in params.items() if not name.startswith("_")}
 
     def set_params(self, **params):
-        """Set parameters; ``sampler__<name>`` reaches an estimator-valued ``sampler``."""
+        """Set parameters; ``sampler__<name>`` reaches an estimator-valued ``sampler``.
+
+        Parameters
+        ----------
+        **params
+            Estimator parameters, skorch's prefixed ones (``module__*``,
+            ``optimizer__*``, ``callbacks__*``, ...) and ``sampler__*``.
+
+        Returns
+        -------
+        self
+        """
         nested = {name[len("sampler__"):]: params.pop(name)
                   for name in list(params) if name.startswith("sampler__")}
         if nested:
@@ -326,6 +346,10 @@ class GradRegOODClassifier(NeuralNetClassifier):
         columns of a 2-D ``X``) and of classes, so the network adapts to the
         data (as SciKeras does with its model builder). What was passed is kept
         in ``inferred_module_params_``.
+
+        Returns
+        -------
+        self
         """
         kwargs = self.get_params_for("module")
         data_shape = self.__dict__.get("_data_shape")
@@ -511,10 +535,26 @@ class GradRegOODClassifier(NeuralNetClassifier):
     def partial_fit(self, X, y=None, classes=None, X_aux=None, **fit_params):
         """Continue training (one call of ``max_epochs`` epochs) without re-initialising.
 
-        Same arguments as :meth:`fit`. ``classes`` is accepted for scikit-learn
-        compatibility and not used: the classes are those of the first fit (or of
-        the ``classes`` parameter), and later calls must not add new ones.
-        ``offset_`` is calibrated again after each call.
+        ``offset_`` and the calibration scores are calibrated again after each call.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            As in :meth:`fit`.
+        y : array-like of shape (n_samples,)
+            As in :meth:`fit`.
+        classes : array-like, optional
+            Accepted for scikit-learn compatibility and not used: the classes are
+            those of the first fit (or of the ``classes`` parameter), and later
+            calls must not add new ones.
+        X_aux : array-like, torch tensor, DataFrame or torch Dataset, optional
+            As in :meth:`fit`.
+        **fit_params
+            Passed on to skorch.
+
+        Returns
+        -------
+        self
         """
         return self._fit(X, y, X_aux, reinitialize=not self.initialized_, **fit_params)
 
@@ -750,7 +790,20 @@ class GradRegOODClassifier(NeuralNetClassifier):
 
     def get_params_for_optimizer(self, prefix, named_parameters):
         """skorch's optimizer arguments; the default SGD gets ``momentum=0.9``
-        unless ``optimizer__momentum`` is given."""
+        unless ``optimizer__momentum`` is given.
+
+        Parameters
+        ----------
+        prefix : str
+            The optimizer's name, ``"optimizer"``.
+        named_parameters : iterable
+            The module's ``(name, parameter)`` pairs.
+
+        Returns
+        -------
+        args : tuple
+        kwargs : dict
+        """
         args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
         if prefix == "optimizer" and self.optimizer is torch.optim.SGD and "momentum" not in kwargs:
             kwargs["momentum"] = DEFAULT_SGD_MOMENTUM
@@ -951,6 +1004,10 @@ class GradRegOODClassifier(NeuralNetClassifier):
     def predict_proba(self, X):
         """Class probabilities over the ID classes (softmax of the logits).
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
         Returns
         -------
         ndarray of shape (n_samples, n_classes), columns in the order of ``classes_``
@@ -961,6 +1018,10 @@ class GradRegOODClassifier(NeuralNetClassifier):
 
     def predict(self, X):
         """Class labels from ``classes_``; with ``reject_ood=True``, -1 where ``predict_ood`` is -1.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
 
         Returns
         -------

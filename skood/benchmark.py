@@ -240,6 +240,23 @@ def load_benchmark_data(dataset="digits", *, protocol="heldout", split=0, n_trai
     sets and the outliers depend on ``random_state`` only: not on ``split``,
     nor on whether Fashion-MNIST could be loaded.
 
+    Parameters
+    ----------
+    dataset : {"digits", "fashion-mnist"}, default="digits"
+    protocol : {"heldout", "full"}, default="heldout"
+    split : int, default=0
+        Index into :data:`HELDOUT_SPLITS` (taken modulo 5); ``protocol="heldout"`` only.
+    n_train, n_test : int or None
+        Subsample the in-distribution train and test images (None: all).
+    n_aux : int, default=5000
+        Auxiliary outliers (crops of photographs, :func:`skood.datasets.make_natural_image_outliers`).
+    n_ood : int, default=1000
+        Images per OOD test set (at most).
+    data_home : str or None
+        Folder with Fashion-MNIST's files (see :func:`skood.datasets.load_fashion_mnist`).
+    random_state : int, default=0
+        Seeds the subsampling, the outliers and the far OOD sets.
+
     Returns
     -------
     Bunch with ``X_train, y_train, X_test, y_test, X_aux``, ``ood`` (dict name ->
@@ -471,6 +488,18 @@ def summarize(results, group=None):
     ``group`` (``"near"`` or ``"far"``) averages over that group's sets only;
     None over all sets. The standard deviation is over seeds with ``ddof=0``.
 
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        One row per seed, method and OOD set, as :func:`run_benchmark` returns.
+    group : {"near", "far"} or None, default=None
+
+    Returns
+    -------
+    mean, std : pandas.DataFrame
+        One row per method (in table order), columns the metrics, ``accuracy``
+        and ``train_s``.
+
     Examples
     --------
     >>> import pandas as pd
@@ -513,6 +542,16 @@ def paired_differences(results, baseline=BASELINE, metrics=("fpr95", "auroc"),
     is subtracted. The mean of those per-seed differences gets a t-interval:
     ``mean ± t_{(1+confidence)/2, s-1} * sd / sqrt(s)`` over the ``s`` seeds
     (``sd`` with ``ddof=1``); with one seed there is no interval (NaN).
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        As :func:`run_benchmark` returns (with a ``group`` column).
+    baseline : str, default="energy_oe"
+        The method every other one is compared with.
+    metrics : tuple of str, default=("fpr95", "auroc")
+    confidence : float, default=0.95
+        Level of the t-interval.
 
     Returns
     -------
@@ -571,6 +610,17 @@ def summary_sentences(paired, methods=("greg", "greg_plus"), metric="fpr95"):
 
     A claim ("lowers" / "raises") only when the 95% interval excludes 0;
     otherwise "no difference beyond the seed spread"; with one seed, no claim.
+
+    Parameters
+    ----------
+    paired : pandas.DataFrame
+        The output of :func:`paired_differences`.
+    methods : tuple of str, default=("greg", "greg_plus")
+    metric : str, default="fpr95"
+
+    Returns
+    -------
+    list of str
 
     Examples
     --------
@@ -716,8 +766,26 @@ def write_report(results, scores, out, *, title="skood benchmark", command=None,
     words, the OOD sets skipped (``skipped``: dict name -> why), the legend of
     the method names, the tables and the figures. Figures (from the first
     seed): ``hist_<method>.png`` (score histograms, ID against each OOD set)
-    and ``roc.png`` (ROC curves per OOD set, one line per method). Returns the
-    list of written paths.
+    and ``roc.png`` (ROC curves per OOD set, one line per method).
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        As :func:`run_benchmark` returns.
+    scores : dict
+        The per-seed scores :func:`run_benchmark` returns (figures use the first seed).
+    out : str
+        Folder to write into (created if missing).
+    title : str, default="skood benchmark"
+    command : str or None
+        The command line, written into the report.
+    skipped : dict or None
+        OOD set name -> why it is missing.
+
+    Returns
+    -------
+    list of str
+        The written paths.
 
     Examples
     --------

@@ -4,8 +4,17 @@ import shlex
 import sys
 import time
 
+from ._objective import PENALTIES
 from .benchmark import (DEFAULT_SEEDS, DEFAULTS, METHODS, PROTOCOLS, markdown_tables,
                         paired_differences, run_benchmark, summary_sentences, write_report)
+
+
+def _per_dataset(key):
+    """The default of ``key`` per dataset, from ``DEFAULTS`` (None: all samples)."""
+    values = {name: "all" if d[key] is None else d[key] for name, d in DEFAULTS.items()}
+    if len(set(values.values())) == 1:
+        return str(next(iter(values.values())))
+    return ", ".join(f"{v} for {name}" for name, v in values.items())
 
 
 def build_parser():
@@ -17,36 +26,59 @@ def build_parser():
                     "network, epochs, data order and seed; report FPR95, AUROC, AUPR-In, "
                     "AUPR-Out (ID positive), ID accuracy and training time; write markdown, CSV "
                     "and PNG figures.")
-    bench.add_argument("--dataset", choices=sorted(DEFAULTS), default="digits")
+    bench.add_argument("--dataset", choices=sorted(DEFAULTS), default="digits",
+                       help="in-distribution data (default: %(default)s)")
     bench.add_argument("--protocol", choices=PROTOCOLS, default="heldout",
-                       help="heldout (default): 6 known classes, the test images of the other 4 "
-                            "are the near OOD set, split HELDOUT_SPLITS[seed %% 5]; full: all 10 "
-                            "classes known, far OOD sets only")
+                       help="heldout: 6 known classes, the test images of the other 4 are the "
+                            "near OOD set, split HELDOUT_SPLITS[seed %% 5]; full: all 10 classes "
+                            "known, far OOD sets only (default: %(default)s)")
     bench.add_argument("--model", choices=["mlp", "cnn", "resnet18"],
-                       help="network (default: mlp for digits, cnn for fashion-mnist)")
-    bench.add_argument("--epochs", type=int, help="training epochs (default: per dataset)")
-    bench.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+                       help=f"network (default: {_per_dataset('model')})")
+    bench.add_argument("--epochs", type=int,
+                       help=f"training epochs (default: {_per_dataset('epochs')})")
+    bench.add_argument("--device", default="cpu",
+                       help="torch device, cpu or cuda (default: %(default)s)")
     bench.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
-                       help=f"one run per seed and method (default: "
-                            f"{' '.join(map(str, DEFAULT_SEEDS))})")
-    bench.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    bench.add_argument("--out", default="benchmark-results", help="folder for tables and figures")
+                       help="random seeds: every method is trained once per seed and the "
+                            "tables give mean and standard deviation over seeds "
+                            "(default: %(default)s)")
+    bench.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
+                       help=f"training methods (default: all, {' '.join(METHODS)})")
+    bench.add_argument("--out", default="benchmark-results",
+                       help="folder for tables and figures (default: %(default)s)")
     bench.add_argument("--save-models", metavar="DIR",
-                       help="save every trained model there with joblib")
-    bench.add_argument("--penalty", choices=["exact", "fd"], default="exact")
-    bench.add_argument("--n-train", type=int, help="in-distribution training samples")
-    bench.add_argument("--n-test", type=int, help="in-distribution test samples")
-    bench.add_argument("--n-aux", type=int, help="auxiliary outliers")
-    bench.add_argument("--n-ood", type=int, help="samples per OOD test set")
-    bench.add_argument("--batch-size", type=int)
-    bench.add_argument("--lr", type=float)
-    bench.add_argument("--m-in", type=float)
-    bench.add_argument("--m-out", type=float)
+                       help="save every trained model there with joblib (default: not saved)")
+    bench.add_argument("--penalty", choices=sorted(PENALTIES), default="exact",
+                       help="gradient penalty of GReg and GReg+: exact (double backward) or fd "
+                            "(finite difference) (default: %(default)s)")
+    bench.add_argument("--n-train", type=int,
+                       help="in-distribution training samples "
+                            f"(default: {_per_dataset('n_train')})")
+    bench.add_argument("--n-test", type=int,
+                       help=f"in-distribution test samples (default: {_per_dataset('n_test')})")
+    bench.add_argument("--n-aux", type=int,
+                       help=f"auxiliary outliers (default: {_per_dataset('n_aux')})")
+    bench.add_argument("--n-ood", type=int,
+                       help=f"samples per OOD test set (default: {_per_dataset('n_ood')})")
+    bench.add_argument("--batch-size", type=int,
+                       help=f"training batch size (default: {_per_dataset('batch_size')})")
+    bench.add_argument("--lr", type=float,
+                       help="learning rate of SGD with momentum 0.9 "
+                            f"(default: {_per_dataset('lr')})")
+    bench.add_argument("--m-in", type=float,
+                       help="energy margin of the in-distribution samples "
+                            f"(default: {_per_dataset('m_in')})")
+    bench.add_argument("--m-out", type=float,
+                       help="energy margin of the auxiliary outliers "
+                            f"(default: {_per_dataset('m_out')})")
     bench.add_argument("--threads", type=int, dest="n_threads",
                        help="torch CPU threads (default: 1 for digits, torch's default for "
                             "fashion-mnist)")
-    bench.add_argument("--data-home", help="folder with Fashion-MNIST's IDX files")
-    bench.add_argument("--quiet", action="store_true", help="no progress bars")
+    bench.add_argument("--data-home",
+                       help="folder with Fashion-MNIST's IDX files (default: $SKOOD_DATA, "
+                            "then Debian's /usr/share/datasets/fashion-mnist)")
+    bench.add_argument("--quiet", action="store_true",
+                       help="no progress bars (default: progress bars on)")
     return parser
 
 

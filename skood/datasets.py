@@ -26,6 +26,7 @@ FASHION_MNIST_FILES = {
     "X_train": "train-images-idx3-ubyte.gz", "y_train": "train-labels-idx1-ubyte.gz",
     "X_test": "t10k-images-idx3-ubyte.gz", "y_test": "t10k-labels-idx1-ubyte.gz",
 }
+#: Fashion-MNIST's class names, in the order of its labels 0-9.
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
                          "Shirt", "Sneaker", "Bag", "Ankle boot")
 
@@ -45,6 +46,21 @@ def read_idx(path):
     IDX is the format of MNIST and Fashion-MNIST: a magic number whose third
     byte gives the element type and fourth the number of dimensions, then the
     dimensions as big-endian int32, then the data.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file; read through gzip when its name ends in ``.gz``.
+
+    Returns
+    -------
+    ndarray
+        Of the shape and element type the file declares.
+
+    Raises
+    ------
+    ValueError
+        When the file is not IDX, or is truncated.
 
     Examples
     --------
@@ -77,6 +93,12 @@ def load_fashion_mnist(data_home=None):
 
     Looked up in ``data_home``, then ``$SKOOD_DATA``, then Debian's
     ``dataset-fashion-mnist`` location (``/usr/share/datasets/fashion-mnist``).
+
+    Parameters
+    ----------
+    data_home : str or None, default=None
+        A folder with ``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``,
+        ``t10k-images-idx3-ubyte.gz`` and ``t10k-labels-idx1-ubyte.gz``.
 
     Returns
     -------
@@ -115,6 +137,16 @@ def load_fashion_mnist(data_home=None):
 def resize_images(images, image_shape):
     """Resize a stack of images (n, h, w) or (n, 1, h, w) with area averaging (or
     bilinear when enlarging); returns float32 (n, 1, height, width).
+
+    Parameters
+    ----------
+    images : array-like of shape (n, h, w) or (n, 1, h, w)
+    image_shape : (int, int)
+        ``(height, width)`` of the result.
+
+    Returns
+    -------
+    ndarray of shape (n, 1, height, width), float32
 
     Examples
     --------
@@ -252,6 +284,22 @@ def make_natural_image_outliers(n, image_shape=(28, 28), *, value_range=1.0, ran
 def make_texture_images(n, image_shape=(28, 28), *, value_range=1.0, random_state=None):
     """Crops of scikit-image's brick, grass and gravel textures: an OOD test set.
 
+    Each image is a crop of 3% to 15% of a texture's shorter side (so that the
+    texture's grain is visible at small sizes), resized and flipped at random.
+
+    Parameters
+    ----------
+    n : int
+        Number of images.
+    image_shape : (int, int), default=(28, 28)
+    value_range : float, default=1.0
+        Pixel values are scaled to ``[0, value_range]``.
+    random_state : int, RandomState or None, default=None
+
+    Returns
+    -------
+    ndarray of shape (n, 1, height, width), float32
+
     Examples
     --------
     >>> make_texture_images(2, (8, 8), random_state=0).shape
@@ -264,6 +312,20 @@ def make_texture_images(n, image_shape=(28, 28), *, value_range=1.0, random_stat
 def make_noise_images(n, image_shape=(28, 28), *, kind="gaussian", value_range=1.0,
                       random_state=None):
     """Gaussian (mean 0.5, std 0.25) or uniform noise images, clipped to ``[0, value_range]``.
+
+    Parameters
+    ----------
+    n : int
+        Number of images.
+    image_shape : (int, int), default=(28, 28)
+    kind : {"gaussian", "uniform"}, default="gaussian"
+    value_range : float, default=1.0
+        Pixel values are scaled to ``[0, value_range]``.
+    random_state : int, RandomState or None, default=None
+
+    Returns
+    -------
+    ndarray of shape (n, 1, height, width), float32
 
     Examples
     --------

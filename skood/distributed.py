@@ -35,13 +35,21 @@ class AcceleratedGradRegOODClassifier(AccelerateMixin, GradRegOODClassifier):
 
     Parameters
     ----------
+    *args
+        :class:`skood.GradRegOODClassifier`'s positional parameter, the module.
     accelerator : accelerate.Accelerator
         Mixed precision is set there (``Accelerator(mixed_precision="bf16")``),
         not with ``amp``.
     device : None
         The accelerator places the data and the module.
+    unwrap_after_train : bool, default=True
+        skorch's: unwrap the module (and the criterion) from Accelerate's
+        wrappers after training, so that the fitted estimator pickles and
+        predicts like a plain one.
+    callbacks__print_log__sink : "auto" or callable, default="auto"
+        skorch's: with "auto", only the main process prints the training log.
     **kwargs
-        Everything :class:`skood.GradRegOODClassifier` takes.
+        Everything else :class:`skood.GradRegOODClassifier` takes.
 
     Examples
     --------

@@ -128,7 +128,13 @@ class EnergySampler(BaseEstimator):
         self.cuda_graph = cuda_graph
 
     def default_ratio(self):
-        """Outliers per in-distribution sample when the estimator's ``aux_batch_ratio`` is None."""
+        """Outliers per in-distribution sample when the estimator's ``aux_batch_ratio`` is None.
+
+        Returns
+        -------
+        float
+            2.0 with ``two_way=True`` (the paper's two-way sampler), else 1.0.
+        """
         return 2.0 if self.two_way else 1.0
 
     def check_params(self):
@@ -272,9 +278,19 @@ class EnergySampler(BaseEstimator):
 class EnergySamplerState(NamedTuple):
     """The state of one fit of :class:`EnergySampler`, returned by its ``reset``.
 
-    ``stream`` walks through the candidates; ``generator`` seeds k-means and
-    the random fill; ``feature_target`` is the layer whose input or output are
-    the features; ``graphed_kmeans`` is set when k-means replays a CUDA graph.
+    Parameters
+    ----------
+    stream : skood._outliers.OutlierStream
+        Walks through the candidates.
+    generator : torch.Generator
+        Seeds k-means and the random fill.
+    pool_scorer : skood._outliers.PoolScorer
+        Scores a candidate pool: energies and features from one forward.
+    feature_target : tuple
+        ``(layer, "input" or "output")``: the layer whose input or output are
+        the features.
+    graphed_kmeans : skood.kmeans.GraphedKMeans or None
+        Set when k-means replays a CUDA graph.
 
     Examples
     --------

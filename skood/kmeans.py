@@ -183,7 +183,7 @@ def kmeans(points, n_clusters, *, n_init=3, max_iter=10, generator=None):
     Returns
     -------
     labels : torch.Tensor of shape (n_samples,), int64
-    inertia : torch.Tensor, scalar
+    inertia : torch.Tensor of shape ()
         Sum of squared distances to the closest center, of the returned clustering.
 
     Examples

@@ -48,6 +48,20 @@ def energy_margin_loss(energy_in, energy_aux, m_in, m_out):
     ``mean(relu(E_in - m_in)^2) + mean(relu(m_out - E_aux)^2)`` (the paper's
     L_S, before the ``lambda_energy`` weight).
 
+    Parameters
+    ----------
+    energy_in : torch.Tensor of shape (n_in,)
+        Energies of the in-distribution rows.
+    energy_aux : torch.Tensor of shape (n_aux,)
+        Energies of the auxiliary outliers.
+    m_in, m_out : float
+        The energy margins of ID rows and of outliers.
+
+    Returns
+    -------
+    torch.Tensor of shape ()
+        The loss, differentiable through both energies.
+
     Examples
     --------
     >>> import torch
@@ -68,6 +82,20 @@ def detected_score(energy_in, energy_aux, m_in, m_out):
     scaling of the paper's code, which makes ``lambda_grad=1.0`` mean the same
     as there.
 
+    Parameters
+    ----------
+    energy_in : torch.Tensor of shape (n_in,)
+        Energies of the in-distribution rows.
+    energy_aux : torch.Tensor of shape (n_aux,)
+        Energies of the auxiliary outliers.
+    m_in, m_out : float
+        The energy margins of ID rows and of outliers.
+
+    Returns
+    -------
+    torch.Tensor of shape ()
+        ``S``, differentiable through both energies.
+
     Examples
     --------
     >>> import torch
@@ -85,6 +113,18 @@ def input_gradient_penalty(score, x):
     and no second forward. ``x`` must be the tensor that was fed to the network
     with ``requires_grad=True``.
 
+    Parameters
+    ----------
+    score : torch.Tensor of shape ()
+        A scalar computed from ``x`` (:func:`detected_score`).
+    x : torch.Tensor of shape (n_samples, ...)
+        The network's input, with ``requires_grad=True``.
+
+    Returns
+    -------
+    torch.Tensor of shape ()
+        The penalty, differentiable w.r.t. the parameters (double backward).
+
     Examples
     --------
     >>> import torch
@@ -100,6 +140,20 @@ def detected_weights(energy_in, energy_aux, m_in, m_out):
     """Per-row ``|dS/dE_r|``: ``1/n_in`` for ID rows with energy below ``m_in``,
     ``1/n_aux`` for outlier rows above ``m_out``, 0 for the others (see
     :func:`detected_score`).
+
+    Parameters
+    ----------
+    energy_in : torch.Tensor of shape (n_in,)
+        Energies of the in-distribution rows.
+    energy_aux : torch.Tensor of shape (n_aux,)
+        Energies of the auxiliary outliers.
+    m_in, m_out : float
+        The energy margins of ID rows and of outliers.
+
+    Returns
+    -------
+    torch.Tensor of shape (n_in + n_aux,)
+        The weights of the ID rows, then of the outliers; no gradient.
 
     Examples
     --------
@@ -120,6 +174,22 @@ def finite_difference_penalty(energies, shifted_energies, weights, step):
     estimates ``|grad E_r . d_r| = ||grad E_r||`` and, weighted by ``|dS/dE_r|``,
     the norm of row ``r`` of ``dS/dx``. Averaged over all rows, like the exact
     penalty. Both energies must carry the graph to the parameters.
+
+    Parameters
+    ----------
+    energies : torch.Tensor of shape (n_samples,)
+        Energies at ``x``.
+    shifted_energies : torch.Tensor of shape (n_samples,)
+        Energies at ``x + step * d``.
+    weights : torch.Tensor of shape (n_samples,)
+        ``|dS/dE_r|`` per row (:func:`detected_weights`).
+    step : float
+        The step ``h`` of the finite difference (``fd_step``).
+
+    Returns
+    -------
+    torch.Tensor of shape ()
+        The penalty, differentiable w.r.t. the parameters (single backward).
 
     Examples
     --------

@@ -136,6 +136,18 @@ def fpr_at_tpr(y_true, score, *, tpr=0.95):
 def auroc(y_true, score):
     """Area under the ROC curve of "is in-distribution" against ``score``.
 
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        1 for in-distribution, 0 for OOD.
+    score : array-like of shape (n_samples,)
+        Higher for more in-distribution samples.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 0.5 is chance, 1 separates ID from OOD perfectly.
+
     Examples
     --------
     >>> auroc([1, 1, 0, 0], [0.9, 0.8, 0.1, 0.85])
@@ -147,6 +159,18 @@ def auroc(y_true, score):
 
 def aupr_in(y_true, score):
     """Area under the precision-recall curve with ID as positive (average precision).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        1 for in-distribution, 0 for OOD.
+    score : array-like of shape (n_samples,)
+        Higher for more in-distribution samples.
+
+    Returns
+    -------
+    float
+        In [0, 1]; higher is better.
 
     Examples
     --------
@@ -160,6 +184,18 @@ def aupr_in(y_true, score):
 def aupr_out(y_true, score):
     """Area under the precision-recall curve with OOD as positive and the score negated.
 
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        1 for in-distribution, 0 for OOD.
+    score : array-like of shape (n_samples,)
+        Higher for more in-distribution samples.
+
+    Returns
+    -------
+    float
+        In [0, 1]; higher is better.
+
     Examples
     --------
     >>> aupr_out([1, 0], [1.0, 0.0])
@@ -171,6 +207,15 @@ def aupr_out(y_true, score):
 
 def ood_report(y_true, score, *, tpr=0.95):
     """All OOD metrics for one set of ID and OOD samples.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        1 for in-distribution, 0 for OOD.
+    score : array-like of shape (n_samples,)
+        Higher for more in-distribution samples.
+    tpr : float, default=0.95
+        The true-positive rate of the FPR metric.
 
     Returns
     -------

@@ -40,6 +40,17 @@ class MLP(nn.Module):
         self.classifier = nn.Linear(width, n_classes)
 
     def forward(self, x):
+        """Logits of a batch.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n_samples, ...)
+            Flattened to ``n_features`` values per sample.
+
+        Returns
+        -------
+        torch.Tensor of shape (n_samples, n_classes)
+        """
         return self.classifier(self.features(x))
 
 
@@ -77,6 +88,16 @@ class SmallCNN(nn.Module):
         self.classifier = nn.Linear(128, n_classes)
 
     def forward(self, x):
+        """Logits of a batch.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n_samples, in_channels, height, width)
+
+        Returns
+        -------
+        torch.Tensor of shape (n_samples, n_classes)
+        """
         return self.classifier(self.features(x))
 
 
@@ -129,4 +150,14 @@ class ResNet18(nn.Module):
         self.classifier = nn.Linear(channels, n_classes)
 
     def forward(self, x):
+        """Logits of a batch.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n_samples, in_channels, height, width)
+
+        Returns
+        -------
+        torch.Tensor of shape (n_samples, n_classes)
+        """
         return self.classifier(self.pool(self.layers(self.stem(x))))

@@ -14,7 +14,10 @@ pytest.importorskip("skimage")
 
 def run_example(name, *args):
     result = subprocess.run([sys.executable, str(EXAMPLES / name), *args], capture_output=True,
-                            text=True, timeout=600, env={**os.environ, "PYTHONHASHSEED": "0"})
+                            text=True, timeout=600,
+                            # one torch thread: small networks, and two spinning threads per
+                            # process were several times slower on a busy 2-core machine
+                            env={**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 

@@ -1,0 +1,100 @@
+"""The documentation's headline figure: FPR95 per method, near against far OOD data.
+
+Reads the ``results.csv`` that ``skood benchmark`` wrote for each in-distribution
+set (docs/results/<dataset>/results.csv) and draws, per dataset, one pair of bars
+per method: FPR95 on the *near* OOD set (the other image dataset: Fashion-MNIST
+for digits, digits for Fashion-MNIST) and on the *far* ones (textures and noise),
+each the mean over seeds of the mean over the sets in that group, with the
+standard deviation over seeds as error bar. Lower is better.
+
+The docs build calls :func:`write_figure` (docs/_ext/skood_docs.py), so the figure
+always shows the CSV files in the tree: rerunning the benchmark is enough.
+
+Run: python benchmarks/headline_figure.py [--results docs/results] [--out fpr95.png]
+"""
+import argparse
+from pathlib import Path
+
+#: per in-distribution set, the OOD sets that count as "near" (all others are "far")
+NEAR = {"digits": ("fashion-mnist",), "fashion-mnist": ("digits",)}
+#: display names of the datasets, in panel order
+DATASETS = {"digits": "ID: digits (8x8, MLP)", "fashion-mnist": "ID: Fashion-MNIST (small CNN)"}
+LABELS = {"ce_msp": "CE (MSP)", "ce_energy": "CE (energy)", "energy_oe": "energy-OE",
+          "greg": "GReg", "greg_plus": "GReg+"}
+
+
+def near_far(results, dataset):
+    """FPR95 in % per method and group: (mean, std) frames indexed by method,
+    columns ``near`` and ``far``."""
+    frame = results.assign(group=results["ood_set"].isin(NEAR.get(dataset, ())).map(
+        {True: "near", False: "far"}))
+    per_seed = (frame.groupby(["method", "seed", "group"], sort=False)["fpr95"].mean()
+                .unstack("group") * 100)
+    grouped = per_seed.groupby(level="method", sort=False)
+    columns = [c for c in ("near", "far") if c in per_seed.columns]
+    return grouped.mean()[columns], grouped.std(ddof=0)[columns]
+
+
+def write_figure(results_dir, out):
+    """Draw the figure from ``results_dir/<dataset>/results.csv`` into ``out`` (PNG).
+
+    Returns the path written, or None when no results file is there.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import pandas as pd
+
+    results_dir = Path(results_dir)
+    found = [(d, results_dir / d / "results.csv") for d in DATASETS]
+    found = [(d, p) for d, p in found if p.is_file()]
+    if not found:
+        return None
+    fig, axes = plt.subplots(1, len(found), figsize=(5.2 * len(found), 3.6), squeeze=False,
+                             sharey=True)
+    for ax, (dataset, path) in zip(axes[0], found):
+        results = pd.read_csv(path)
+        mean, std = near_far(results, dataset)
+        x = np.arange(len(mean))
+        width = 0.38
+        n_seeds = results["seed"].nunique()
+        for i, (group, colour) in enumerate((("near", "#d62728"), ("far", "#1f77b4"))):
+            if group not in mean:
+                continue
+            sets = (", ".join(NEAR[dataset]) if group == "near" else
+                    ", ".join(s for s in results["ood_set"].unique()
+                              if s not in NEAR.get(dataset, ())))
+            offset = x + (i - 0.5) * width
+            ax.bar(offset, mean[group], width, yerr=std[group], capsize=2, color=colour,
+                   label=f"{group}: {sets}")
+            for xi, m, s in zip(offset, mean[group], std[group].fillna(0)):
+                ax.annotate(f"{m:.1f}", (xi, m + s), xytext=(0, 2), textcoords="offset points",
+                            ha="center", va="bottom", fontsize=7)
+        ax.set_xticks(x, [LABELS.get(m, m) for m in mean.index], fontsize=8)
+        ax.set_title(f"{DATASETS[dataset]}, {n_seeds} seed(s)", fontsize=9)
+        ax.legend(fontsize=7, loc="upper right")
+        ax.grid(axis="y", lw=0.3)
+    axes[0][0].set_ylabel("FPR95 in % (lower is better)", fontsize=8)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--results", default=str(Path(__file__).resolve().parent.parent
+                                                 / "docs" / "results"),
+                        help="folder with one <dataset>/results.csv per dataset")
+    parser.add_argument("--out", default="fpr95_near_far.png", help="PNG file to write")
+    args = parser.parse_args()
+    path = write_figure(args.results, args.out)
+    print("wrote", path if path else "nothing: no results.csv found")
+
+
+if __name__ == "__main__":
+    main()
