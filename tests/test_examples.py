@@ -27,17 +27,23 @@ def test_quickstart_trains_saves_reloads_and_scores(tmp_path):
     assert (tmp_path / "digits_greg.joblib").exists()
     accuracy = float(re.search(r"test accuracy: ([0-9.]+)", out).group(1))
     assert accuracy > 0.9
-    accepted = re.search(r"accepts ([0-9.]+)% of test digits and ([0-9.]+)% of textures", out)
-    assert float(accepted.group(1)) > 80 and float(accepted.group(2)) < 20
+    accepted = re.search(r"accepts ([0-9.]+)% of test digits, ([0-9.]+)% of unseen digits "
+                         r"and ([0-9.]+)% of textures", out)
+    digits, unseen, textures = (float(accepted.group(i)) for i in (1, 2, 3))
+    assert digits > 80 and textures < 20 and unseen < digits
     assert "fpr95" in out and "mean" in out
 
 
-def test_grid_search_reports_every_candidate():
+def test_grid_search_reports_every_candidate_and_picks_the_best_auroc():
     out = run_example("grid_search.py")
-    lines = re.findall(r"lambda_grad=([0-9.]+)\s+FPR95=([0-9.]+) AUROC=([0-9.]+)", out)
-    assert [float(v) for v, _, _ in lines] == [0.0, 0.5, 1.0]
-    assert all(0 <= float(f) <= 1 and 0 <= float(a) <= 1 for _, f, a in lines)
-    assert "best: {'lambda_grad':" in out
+    rows = re.findall(r"lambda_grad=([0-9.]+)\s+FPR95=([0-9.]+) ± ([0-9.]+) "
+                      r"AUROC=([0-9.]+) ± ([0-9.]+)", out)
+    assert [float(row[0]) for row in rows] == [0.0, 0.3, 1.0, 3.0]
+    aurocs = [float(row[3]) for row in rows]
+    assert max(aurocs) - min(aurocs) > 0.02          # the grid tells the candidates apart
+    best = float(re.search(r"best: \{'lambda_grad': ([0-9.]+)\}", out).group(1))
+    assert best == float(rows[aurocs.index(max(aurocs))][0])
+    assert re.search(r"chosen: test accuracy [0-9.]+, FPR95 on digits 6 and 7", out)
 
 
 def test_tabular_pipeline_with_dataframe_and_scaler():
@@ -53,8 +59,12 @@ def test_save_load_score_in_a_fresh_process():
     assert "same as before saving: True" in out
 
 
-def test_plot_scores_writes_a_png(tmp_path):
-    run_example("plot_scores.py", "--out", str(tmp_path))
+def test_plot_scores_compares_both_methods_and_writes_a_png(tmp_path):
+    out = run_example("plot_scores.py", "--out", str(tmp_path))
+    rows = re.findall(r"(energy-OE|GReg) \(lambda_grad=[01]\): FPR95 ([0-9.]+), AUROC ([0-9.]+) "
+                      r"on unseen digits", out)
+    assert [name for name, _, _ in rows] == ["energy-OE", "GReg"]
+    assert all(0.5 < float(auc) < 1.0 for _, _, auc in rows)    # near OOD: not saturated
     with open(tmp_path / "scores.png", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
