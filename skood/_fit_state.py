@@ -28,6 +28,8 @@ class FitState:
         The outlier batch size of a step, per ID sample.
     grad_scaler : torch.amp.GradScaler or None
         Under ``amp="fp16"``.
+    penalty_generator : torch.Generator or None
+        Draws the rows of the gradient penalty when ``penalty_fraction < 1``.
     calibration_dataset : object or None
         The held-out ID rows of skorch's validation split, set when the split
         is made; ``offset_`` is calibrated on them.
@@ -38,6 +40,7 @@ class FitState:
     sampler_state: object = None
     outliers_per_id_sample: float = 1.0
     grad_scaler: object = None
+    penalty_generator: object = None
     calibration_dataset: object = None
 
     def draw_outliers(self, n_in, device):

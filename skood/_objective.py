@@ -9,7 +9,9 @@ context and shifted forward. See ``docs/method.md`` for the maths.
 
 A new penalty mode is one function of the form of :func:`_exact_penalty` or
 :func:`_finite_difference_penalty`, registered in ``PENALTIES``; the estimator's
-``penalty`` parameter accepts every key of that mapping.
+``penalty`` parameter accepts every key of that mapping. ``penalty_fraction``
+(:meth:`GRegObjective._subset_penalty`) works with every mode: it calls the mode's
+function on a random subset of the step's rows.
 """
 import contextlib
 from dataclasses import dataclass
@@ -191,6 +193,7 @@ class GRegObjective:
     penalty: str = "exact"
     fd_step: float = 1e-2
     amp: str = None
+    penalty_fraction: float = 1.0
 
     @property
     def uses_outliers(self):
@@ -202,8 +205,15 @@ class GRegObjective:
         """Whether the penalty re-runs the forward with the first forward's random state."""
         return self.penalty == "fd" and self.uses_outliers and self.lambda_grad > 0
 
+    @property
+    def penalizes_whole_batch(self):
+        """Whether the penalty is taken on every row of the step's one forward
+        (``penalty_fraction=1``) rather than on a subset with its own forward."""
+        return self.uses_outliers and self.lambda_grad > 0 and self.penalty_fraction >= 1
+
     def step_terms(self, module, forward, x_in, y_in, x_aux, classification_loss, *,
-                   autocast=None, penalty_forward=None, grad_scaler=None):
+                   autocast=None, penalty_forward=None, grad_scaler=None,
+                   penalty_generator=None):
         """Forward the concatenated batch once and return the step's :class:`StepTerms`.
 
         Parameters
@@ -226,6 +236,9 @@ class GRegObjective:
             The shifted forward of ``penalty="fd"``; by default ``forward``.
         grad_scaler : torch.amp.GradScaler, optional
             Under ``amp="fp16"``: the exact penalty is taken on the scaled score.
+        penalty_generator : torch.Generator, optional
+            A CPU generator that draws the penalty's rows when
+            ``penalty_fraction < 1``; by default torch's global one.
 
         Returns
         -------
@@ -236,9 +249,11 @@ class GRegObjective:
                 return amp_autocast(x_in.device.type, self.amp)
         n_in = x_in.shape[0]
         x = torch.cat([x_in, x_aux.to(x_in.dtype)]) if self.uses_outliers else x_in
-        if self.lambda_grad > 0:
+        whole_batch = self.penalizes_whole_batch
+        if whole_batch:
             x = x.detach().requires_grad_(True)
-        rng_before = RandomStateSnapshot(x.device) if self.restores_random_state else None
+        rng_before = (RandomStateSnapshot(x.device)
+                      if whole_batch and self.restores_random_state else None)
         with autocast():
             logits = first_output(forward(x))
             cross_entropy = classification_loss(full_precision(logits[:n_in]), y_in)
@@ -250,12 +265,51 @@ class GRegObjective:
             energy_in, energy_aux = energies[:n_in], energies[n_in:]
             energy_loss = energy_margin_loss(energy_in, energy_aux, self.m_in, self.m_out)
             loss = loss + self.lambda_energy * energy_loss
-            if self.lambda_grad > 0:
+            if whole_batch:
                 score = detected_score(energy_in, energy_aux, self.m_in, self.m_out)
                 context = _StepContext(module, autocast, penalty_forward or forward,
                                        grad_scaler, rng_before)
                 penalty = PENALTIES[self.penalty](self, score, x, energies, n_in, context)
                 loss = loss + self.lambda_grad * penalty
+            elif self.lambda_grad > 0:
+                context = _StepContext(module, autocast, penalty_forward or forward,
+                                       grad_scaler, None)
+                penalty = self._subset_penalty(x, n_in, context, penalty_generator)
+                loss = loss + self.lambda_grad * penalty
             energy_in, energy_aux = energy_in.mean(), energy_aux.mean()
         return StepTerms(loss, cross_entropy, energy_loss, penalty, energy_in, energy_aux,
                          full_precision(logits[:n_in].detach()))
+
+    def _subset_penalty(self, x, n_in, context, generator):
+        """The penalty estimated on ``penalty_fraction`` of the ID rows and of the
+        outlier rows, drawn without replacement, in a forward of their own.
+
+        The subset's score has per-row weights ``1/k_in`` and ``1/k_aux`` instead
+        of ``1/n_in`` and ``1/n_aux``, and its penalty is a mean over ``k`` rows
+        instead of ``n``; the factor ``k / n`` makes the estimate's expectation
+        over the draws equal the whole-batch penalty, as long as each row's
+        output depends on that row alone. Layers that couple the rows of a batch
+        (BatchNorm in train mode normalises with the subset's own statistics)
+        make it an estimate of a slightly different quantity; their running
+        statistics are not updated by this forward.
+        """
+        n_aux = x.shape[0] - n_in
+        rows_in = _random_rows(n_in, self.penalty_fraction, generator)
+        rows_aux = n_in + _random_rows(n_aux, self.penalty_fraction, generator)
+        rows = torch.cat([rows_in, rows_aux]).to(x.device)
+        x_subset = x.detach()[rows].requires_grad_(True)
+        k_in = rows_in.shape[0]
+        # For "fd": the shifted forward repeats this forward's dropout masks.
+        context = context._replace(rng_before=RandomStateSnapshot(x.device))
+        with frozen_batchnorm_statistics(context.module), context.autocast():
+            logits = first_output(context.penalty_forward(x_subset))
+        energies = energy(full_precision(logits), self.temperature)
+        score = detected_score(energies[:k_in], energies[k_in:], self.m_in, self.m_out)
+        penalty = PENALTIES[self.penalty](self, score, x_subset, energies, k_in, context)
+        return penalty * (rows.shape[0] / x.shape[0])
+
+
+def _random_rows(n, fraction, generator):
+    """``max(1, round(fraction * n))`` distinct row indices out of ``n``, on the CPU."""
+    k = min(n, max(1, int(round(fraction * n))))
+    return torch.randperm(n, generator=generator)[:k]
