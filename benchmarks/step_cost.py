@@ -5,15 +5,18 @@ batch 2B, candidate pool ``pool_factor * B``):
 
 - skood steps (``GradRegOODClassifier.train_step``): cross-entropy only,
   energy outlier exposure (``lambda_grad=0``), GReg exact / fd, GReg+ exact / fd
-  (energy sampler included), the energy sampler alone and its k-means alone (on
-  CUDA also with k-means not replayed from a CUDA graph);
+  (energy sampler included), each GReg / GReg+ mode again with the penalty on
+  ``--fractions`` of the rows (``penalty_fraction``), the energy sampler alone and
+  its k-means alone (on CUDA also with k-means not replayed from a CUDA graph);
 - the paper's code re-stated in plain torch: the penalty through a second
   forward inside ``torch.autograd.functional.jacobian``, and its sampler
   (pool forward, then scikit-learn's KMeans on the CPU, then a per-cluster loop);
 - bare torch loops of the same work, the floor that skood's overhead is judged
   against: energy-OE step, fd step, pool forward;
 - whole fits (skood's ``fit`` per training batch against a bare loop over the
-  same batches) and ``score_samples`` over 10,000 samples against a bare
+  same batches; GReg fd and GReg+ fd fits, whole-batch and at each fraction,
+  against skood's energy-OE fit, as the median of the per-repeat ratios) and
+  ``score_samples`` over 10,000 samples against a bare
   no-grad loop with the same batch size.
 
 Each step figure is a median over ``--reps`` rounds, each round running every
@@ -22,7 +25,7 @@ machine hits all variants alike. Ratios are to skood's energy-OE step of the
 same run. Peak memory is reported on CUDA.
 
 Run: python benchmarks/step_cost.py [--device cpu|cuda] [--models resnet18 smallcnn]
-     [--resnet-width 64] [--reps 10] [--out results.md]
+     [--resnet-width 64] [--reps 10] [--fractions 0.25] [--threads N] [--out results.md]
 """
 import argparse
 import contextlib
@@ -241,6 +244,10 @@ def _bench_model(name, module_factory, input_shape, args, device, stack):
         ("greg_plus_fd", "GReg+ fd, sampler included (skood)",
          dict(penalty="fd", sampler=EnergySampler(pool_factor=args.pool_factor))),
     ]
+    for fraction in args.fractions:
+        for key, label, params in list(variants[2:]):
+            variants.append((f"{key}_f{fraction:g}", f"{label}, penalty_fraction={fraction:g}",
+                             dict(params, penalty_fraction=fraction)))
     for amp in args.amp:
         variants += [(f"greg_exact_{amp}", f"GReg exact (skood, amp={amp})",
                       dict(penalty="exact", amp=amp)),
@@ -350,16 +357,27 @@ def bench_fits(module_factory, input_shape, args, device, aux):
         sync()
         return (time.perf_counter() - start) / n_batches
 
-    for _ in range(args.fit_repeats):
-        for key, fn in [
-            ("bare_energy_oe", lambda: bare_loop(bare_energy_oe_step, False)),
+    def greg_plus(**params):
+        return lambda: skood_fit(penalty="fd", **params,
+                                 sampler=EnergySampler(pool_factor=args.pool_factor))
+
+    fits = [("bare_energy_oe", lambda: bare_loop(bare_energy_oe_step, False)),
             ("skood_energy_oe", lambda: skood_fit(lambda_grad=0.0)),
             ("bare_fd_plus_pool", lambda: bare_loop(bare_fd_step, True)),
-            ("skood_greg_plus_fd", lambda: skood_fit(
-                penalty="fd", sampler=EnergySampler(pool_factor=args.pool_factor))),
-        ]:
+            ("skood_greg_plus_fd", greg_plus()),
+            ("skood_greg_fd", lambda: skood_fit(penalty="fd"))]
+    for fraction in args.fractions:
+        fits += [(f"skood_greg_fd_f{fraction:g}",
+                  lambda f=fraction: skood_fit(penalty="fd", penalty_fraction=f)),
+                 (f"skood_greg_plus_fd_f{fraction:g}", greg_plus(penalty_fraction=fraction))]
+    for _ in range(args.fit_repeats):
+        for key, fn in fits:
             results.setdefault(key, []).append(fn())
     summary = {key: statistics.median(values) for key, values in results.items()}
+    # Each repeat times every fit once, so the ratio within a repeat is paired.
+    summary["over_energy_oe_fit"] = {
+        key: statistics.median(np.array(values) / np.array(results["skood_energy_oe"]))
+        for key, values in results.items() if key.startswith("skood_greg")}
     summary["energy_oe_fit_over_bare"] = summary["skood_energy_oe"] / summary["bare_energy_oe"]
     floor_ratio = summary["bare_fd_plus_pool"] / summary["bare_energy_oe"]
     summary["floor_ratio"] = floor_ratio
@@ -421,7 +439,14 @@ def markdown(name, result, device_name):
               f"over the floor: **{fits['greg_plus_fd_over_floor']:.3f}** (aim: at most 1.15)",
               f"- score_samples over 10,000 samples (batch {scoring['batch']}): "
               f"{1000 * scoring['skood_s']:.1f} ms vs bare no-grad loop "
-              f"{1000 * scoring['bare_s']:.1f} ms: **{scoring['ratio']:.3f}** (aim: at most 1.20)", ""]
+              f"{1000 * scoring['bare_s']:.1f} ms: **{scoring['ratio']:.3f}** (aim: at most 1.20)", "",
+              "| whole fit, per training batch | ms | x skood energy-OE fit |", "|---|---:|---:|"]
+    for key, ratio in fits["over_energy_oe_fit"].items():
+        label = key.replace("skood_", "").replace("greg_plus", "GReg+").replace("greg", "GReg")
+        label = label.replace("_fd", " fd").replace("_f", ", penalty_fraction=")
+        lines.append(f"| {label} | {1000 * fits[key]:.1f} | {ratio:.2f} |")
+    lines += ["", "(x skood energy-OE fit: the median over the repeats of the ratio to the "
+              "energy-OE fit of the same repeat.)", ""]
     return "\n".join(lines)
 
 
@@ -442,8 +467,13 @@ def main():
     parser.add_argument("--amp", nargs="*", choices=["bf16", "fp16"], default=None,
                         help="mixed-precision modes to time too (default: both on CUDA, none "
                              "on the CPU)")
+    parser.add_argument("--fractions", nargs="*", type=float, default=[0.25],
+                        help="penalty_fraction values to time besides 1 (default: 0.25)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--out", help="write the markdown tables here (and JSON beside it)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if args.amp is None:
         args.amp = ["bf16", "fp16"] if device.type == "cuda" else []

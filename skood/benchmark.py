@@ -38,6 +38,7 @@ class, 28x28) whose licence it does not state (its licence files cover its
 code, BSD-3, and its documentation figures, CC-BY 4.0); their classes are the
 digits' own, so they would not add a new kind of near-OOD data.
 """
+import numbers
 import os
 import time
 
@@ -318,7 +319,8 @@ def _classes_text(classes):
 
 def run_benchmark(dataset="digits", *, protocol="heldout", model=None, epochs=None,
                   device="cpu", seeds=DEFAULT_SEEDS, methods=METHODS, save_models=None,
-                  progress=True, data_home=None, penalty="exact", log=None, **overrides):
+                  progress=True, data_home=None, penalty="exact", penalty_fraction=1.0, log=None,
+                  **overrides):
     """Train every method for every seed and score it on every OOD set.
 
     Parameters
@@ -343,6 +345,8 @@ def run_benchmark(dataset="digits", *, protocol="heldout", model=None, epochs=No
     data_home : str or None
         Folder with Fashion-MNIST's files (see :func:`skood.datasets.load_fashion_mnist`).
     penalty : {"exact", "fd"}
+    penalty_fraction : float in (0, 1], default=1.0
+        The estimator's ``penalty_fraction`` for GReg and GReg+.
     log : callable or None
         Called with a line of text for each OOD set that is skipped (and why),
         before any training.
@@ -357,7 +361,7 @@ def run_benchmark(dataset="digits", *, protocol="heldout", model=None, epochs=No
     results : pandas.DataFrame
         One row per (seed, scored method, OOD set): ``seed, method, ood_set,
         group`` (``near`` or ``far``), ``protocol``, ``known_classes`` and
-        ``heldout_classes`` (original labels, space-separated), the four
+        ``heldout_classes`` (original labels, space-separated), ``penalty_fraction``, the four
         metrics, the ID accuracy and the training time in seconds.
     scores : dict
         ``scores[seed][scored_method]`` = dict with ``"id"`` and one entry per
@@ -375,6 +379,9 @@ def run_benchmark(dataset="digits", *, protocol="heldout", model=None, epochs=No
     """
     if dataset not in DEFAULTS:
         raise ValueError(f"dataset must be one of {sorted(DEFAULTS)}, got {dataset!r}.")
+    if (isinstance(penalty_fraction, bool) or not isinstance(penalty_fraction, numbers.Real)
+            or not 0 < penalty_fraction <= 1):
+        raise ValueError(f"penalty_fraction must be a number in (0, 1], got {penalty_fraction!r}.")
     _check_protocol(protocol)
     unknown = sorted(set(methods) - set(METHODS))
     if unknown or not methods:
@@ -411,7 +418,7 @@ def run_benchmark(dataset="digits", *, protocol="heldout", model=None, epochs=No
         torch.set_num_threads(int(config["n_threads"]))
     try:
         rows, scores = _train_and_score(dataset, by_seed, seeds, methods, model, epochs, device,
-                                        penalty, config, save_models, progress)
+                                        penalty, penalty_fraction, config, save_models, progress)
     finally:
         torch.set_num_threads(threads)
     first = by_seed[seeds[0]]
@@ -419,8 +426,8 @@ def run_benchmark(dataset="digits", *, protocol="heldout", model=None, epochs=No
     return pd.DataFrame(rows), scores, first
 
 
-def _train_and_score(dataset, by_seed, seeds, methods, model, epochs, device, penalty, config,
-                     save_models, progress):
+def _train_and_score(dataset, by_seed, seeds, methods, model, epochs, device, penalty,
+                     penalty_fraction, config, save_models, progress):
     rows, scores = [], {}
     runs = [(seed, method) for seed in seeds for method in methods]
     bar = _progress(total=len(runs), desc="benchmark", disable=not progress)
@@ -434,7 +441,8 @@ def _train_and_score(dataset, by_seed, seeds, methods, model, epochs, device, pe
         clf = GradRegOODClassifier(
             **_module_params(model, data.image_shape, data.n_classes),
             **_method_params(method, min(64, config["batch_size"])),
-            penalty=penalty, m_in=config["m_in"], m_out=config["m_out"],
+            penalty=penalty, penalty_fraction=penalty_fraction, m_in=config["m_in"],
+            m_out=config["m_out"],
             max_epochs=epochs, lr=config["lr"], optimizer__momentum=0.9,
             optimizer__weight_decay=5e-4, batch_size=config["batch_size"],
             callbacks=callbacks or None, device=device, random_state=seed, verbose=0)
@@ -457,6 +465,7 @@ def _train_and_score(dataset, by_seed, seeds, methods, model, epochs, device, pe
                                  group=data.groups[ood_name], protocol=data.protocol,
                                  known_classes=_classes_text(data.known_classes),
                                  heldout_classes=_classes_text(data.heldout_classes),
+                                 penalty_fraction=penalty_fraction,
                                  **ood_report(y_true, score), accuracy=accuracy,
                                  train_s=train_s))
             scores.setdefault(seed, {})[name] = sets

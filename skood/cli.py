@@ -51,6 +51,9 @@ def build_parser():
     bench.add_argument("--penalty", choices=sorted(PENALTIES), default="exact",
                        help="gradient penalty of GReg and GReg+: exact (double backward) or fd "
                             "(finite difference) (default: %(default)s)")
+    bench.add_argument("--penalty-fraction", type=float, default=1.0,
+                       help="fraction of each step's rows the gradient penalty is computed on, "
+                            "in (0, 1] (default: %(default)s)")
     bench.add_argument("--n-train", type=int,
                        help="in-distribution training samples "
                             f"(default: {_per_dataset('n_train')})")
@@ -91,6 +94,7 @@ def main(argv=None):
         device=args.device,
         seeds=tuple(args.seeds), methods=tuple(args.methods), save_models=args.save_models,
         progress=not args.quiet, data_home=args.data_home, penalty=args.penalty,
+        penalty_fraction=args.penalty_fraction,
         n_train=args.n_train, n_test=args.n_test, n_aux=args.n_aux, n_ood=args.n_ood,
         batch_size=args.batch_size, lr=args.lr, m_in=args.m_in, m_out=args.m_out,
         n_threads=args.n_threads, log=lambda line: print(line, flush=True))

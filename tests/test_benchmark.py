@@ -138,6 +138,8 @@ def no_training(monkeypatch):
     (dict(methods=()), ValueError, "methods must be a non-empty subset"),
     (dict(seeds=()), ValueError, "seeds must be distinct"),
     (dict(n_trian=100), TypeError, r"unknown settings \['n_trian'\]"),
+    (dict(penalty_fraction=0.0), ValueError, r"penalty_fraction must be a number in \(0, 1\]"),
+    (dict(penalty_fraction=1.5), ValueError, "penalty_fraction must be"),
 ])
 def test_bad_arguments_are_refused_before_any_training(kwargs, error, message, no_training):
     with pytest.raises(error, match=message):
@@ -421,3 +423,23 @@ def test_digits_train_on_one_torch_thread_and_restore_the_setting(monkeypatch):
         assert during == [1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_penalty_fraction_reaches_the_greg_estimators(monkeypatch, tmp_path):
+    import skood.benchmark as benchmark
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def record_and_stop(self, X, y, X_aux=None):
+        seen.append((self.lambda_grad, self.penalty_fraction))
+        raise Stop
+
+    monkeypatch.setattr(benchmark.GradRegOODClassifier, "fit", record_and_stop)
+    with pytest.raises(Stop):
+        main(["benchmark", "--methods", "greg", "--penalty-fraction", "0.25", "--seeds", "0",
+              "--n-train", "100", "--n-aux", "100", "--n-ood", "20", "--quiet",
+              "--out", str(tmp_path)])
+    assert seen == [(1.0, 0.25)]
