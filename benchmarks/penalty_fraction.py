@@ -2,8 +2,9 @@
 
 For every seed, trains GReg (or GReg+) once per ``penalty_fraction`` on the
 benchmark's data (``skood.benchmark``: held-out-class near OOD and the far
-sets), with the same seed, data, class split and batch order, and compares
-each fraction with ``penalty_fraction=1`` seed by seed: the mean difference in
+sets), with the same seed, data, class split and batch order, plus energy-OE
+(``lambda_grad=0``) as the reference the penalty is meant to improve on, and
+compares each with ``penalty_fraction=1`` seed by seed: the mean difference in
 FPR95 and AUROC over the seeds of the near and of the far group, with a 95%
 t-interval, and the training time relative to the fraction-1 fit of the same
 seed (the fits of one seed run back to back, so a slow spell of a shared
@@ -31,37 +32,48 @@ from skood.benchmark import _t_interval
 METRICS = ("fpr95", "auroc")
 
 
+#: the ``variant`` of the reference rows (energy-OE, no penalty)
+REFERENCE = "energy-OE"
+
+
 def run(dataset, model, penalty, method, seeds, fractions, threads, epochs=None):
-    """One benchmark run per (seed, fraction); the results of all, concatenated."""
+    """One benchmark run per (seed, fraction), and one of energy-OE per seed; the
+    results of all, concatenated, with a ``variant`` column (the fraction, or
+    ``REFERENCE``)."""
     frames = []
     for seed in seeds:
-        for fraction in fractions:
+        for fraction in [*fractions, REFERENCE]:
+            reference = fraction == REFERENCE
             results, _, _ = run_benchmark(
-                dataset, model=model, epochs=epochs, seeds=(seed,), methods=(method,),
-                penalty=penalty, penalty_fraction=fraction, progress=False,
+                dataset, model=model, epochs=epochs, seeds=(seed,),
+                methods=("energy_oe",) if reference else (method,), penalty=penalty,
+                penalty_fraction=1.0 if reference else fraction, progress=False,
                 n_threads=threads)
+            results["variant"] = REFERENCE if reference else f"{fraction:g}"
             frames.append(results)
-            print(f"seed {seed}, fraction {fraction:g}: "
+            print(f"seed {seed}, {results['variant'].iloc[0]}: "
                   f"FPR95 near {100 * results.loc[results.group == 'near', 'fpr95'].mean():.2f}, "
                   f"train {results['train_s'].iloc[0]:.1f} s", flush=True)
     return pd.concat(frames, ignore_index=True)
 
 
-def paired(results, baseline=1.0, confidence=0.95):
-    """Each fraction minus ``baseline``, seed by seed, per OOD-set group, in points;
+def paired(results, baseline="1", confidence=0.95):
+    """Each variant minus ``baseline``, seed by seed, per OOD-set group, in points;
     and the per-seed training-time ratio to the baseline's fit."""
-    per_seed = (results.groupby(["group", "penalty_fraction", "seed"])[[*METRICS, "accuracy",
-                                                                         "train_s"]]
+    per_seed = (results.groupby(["group", "variant", "seed"])[[*METRICS, "accuracy",
+                                                                "train_s"]]
                 .mean())
+    variants = sorted((v for v in set(results["variant"]) if v != REFERENCE), key=float)
+    variants += [REFERENCE] if REFERENCE in set(results["variant"]) else []
     rows = []
     for group in ("near", "far"):
         if group not in per_seed.index.get_level_values(0):
             continue
         base = per_seed.loc[(group, baseline)]
-        for fraction in sorted(per_seed.loc[group].index.get_level_values(0).unique()):
-            mine = per_seed.loc[(group, fraction)]
+        for variant in variants:
+            mine = per_seed.loc[(group, variant)]
             seeds = [s for s in mine.index if s in base.index]
-            row = dict(group=group, penalty_fraction=fraction, n_seeds=len(seeds),
+            row = dict(group=group, variant=variant, n_seeds=len(seeds),
                        accuracy=100 * mine.loc[seeds, "accuracy"].mean(),
                        train_s=mine.loc[seeds, "train_s"].mean(),
                        time_ratio=float(np.median(mine.loc[seeds, "train_s"]
@@ -84,7 +96,7 @@ def _verdict(row, metric):
     if low <= 0 <= high:
         return "no difference beyond the seed spread"
     better = high < 0 if metric == "fpr95" else low > 0
-    return "better than 1.0" if better else "worse than 1.0"
+    return "better than fraction 1" if better else "worse than fraction 1"
 
 
 def report(table, command, title):
@@ -92,7 +104,8 @@ def report(table, command, title):
              "Per group: mean ± std over seeds of the group's mean over its OOD sets (%), "
              "and the paired difference to `penalty_fraction=1` (points, mean and 95% "
              "t-interval over seeds; FPR95 lower is better, AUROC higher). `x time`: median "
-             "over seeds of the training time over that seed's fraction-1 fit.", ""]
+             "over seeds of the training time over that seed's fraction-1 fit. "
+             f"`{REFERENCE}`: the same seeds without the penalty (`lambda_grad=0`).", ""]
     for group in ("near", "far"):
         part = table[table.group == group]
         if part.empty:
@@ -105,14 +118,15 @@ def report(table, command, title):
             cells = []
             for metric in METRICS:
                 cells.append(f"{r[f'{metric}_mean']:.2f} ± {r[f'{metric}_std']:.2f}")
-                cells.append("—" if r.penalty_fraction == 1.0 else
+                cells.append("—" if r.variant == "1" else
                              f"{r[f'{metric}_diff']:+.2f} [{r[f'{metric}_low']:+.2f}, "
                              f"{r[f'{metric}_high']:+.2f}]")
-            lines.append(f"| {r.penalty_fraction:g} | {' | '.join(cells)} | {r.accuracy:.2f} | "
+            lines.append(f"| {r.variant} | {' | '.join(cells)} | {r.accuracy:.2f} | "
                          f"{r.train_s:.2f} | {r.time_ratio:.2f} |")
         lines.append("")
-        for _, r in part[part.penalty_fraction != 1.0].iterrows():
-            lines.append(f"- {group}, fraction {r.penalty_fraction:g}: FPR95 "
+        for _, r in part[part.variant != "1"].iterrows():
+            name = r.variant if r.variant == REFERENCE else f"fraction {r.variant}"
+            lines.append(f"- {group}, {name}: FPR95 "
                          f"{_verdict(r, 'fpr95')}; AUROC {_verdict(r, 'auroc')}.")
         lines.append("")
     return "\n".join(lines)
@@ -126,16 +140,22 @@ def figure(table, out, title):
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for ax, metric, name in zip(axes, METRICS, ("FPR95 (points)", "AUROC (points)")):
         for group, marker in (("near", "o"), ("far", "s")):
-            part = table[(table.group == group) & (table.penalty_fraction != 1.0)]
+            part = table[(table.group == group) & (table.variant != "1")
+                         & (table.variant != REFERENCE)]
             if part.empty:
                 continue
             mean = part[f"{metric}_diff"].to_numpy()
             err = np.vstack([mean - part[f"{metric}_low"], part[f"{metric}_high"] - mean])
-            ax.errorbar(part.penalty_fraction, mean, yerr=err, marker=marker, capsize=3,
-                        label=f"{group} OOD")
+            line = ax.errorbar(part.variant.astype(float), mean, yerr=err, marker=marker,
+                               capsize=3, label=f"{group} OOD")
+            reference = table[(table.group == group) & (table.variant == REFERENCE)]
+            if not reference.empty:
+                # energy-OE's difference: what the whole penalty buys, for scale
+                ax.axhline(float(reference[f"{metric}_diff"].iloc[0]), ls=":",
+                           color=line[0].get_color(), label=f"{group}: {REFERENCE}")
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_xscale("log")
-        ticks = sorted(table.penalty_fraction.unique())
+        ticks = sorted(float(v) for v in table.variant.unique() if v != REFERENCE)
         ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
         ax.set_xlabel("penalty_fraction")
         ax.set_ylabel(f"{name}, minus fraction 1")
