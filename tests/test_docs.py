@@ -298,6 +298,11 @@ def test_generated_reports_are_tidied_for_the_pages():
     assert "peak MiB" not in first and "n/a" not in first
     assert "peak MiB" in second and "| 12 |" in second
     assert "<!-- per OOD set -->\n\nOOD set **textures**:" in text
+    # the reports name each set's group; the marker goes before the first set's table only
+    grouped = tidy("summary\n\nOOD set **digits-heldout** (near):\n\n| a |\n|---|\n| 1 |\n\n"
+                   "OOD set **textures** (far):\n")
+    assert grouped.count("<!-- per OOD set -->") == 1
+    assert "summary\n\n<!-- per OOD set -->\n\nOOD set **digits-heldout** (near):" in grouped
     perf = tidy("torch 2.13.0+cpu; command: python benchmarks/step_cost.py --models a b\n")
     assert perf.startswith("torch 2.13.0+cpu; command:\n\n```bash\npython benchmarks/step_cost.py"
                            " --models a b\n```")

@@ -28,7 +28,9 @@ _COMMAND = re.compile(r"^(?P<before>.*?\b[Cc]ommand:) `?(?P<command>[^`\n]+?)`?\
 #: put before the first per-OOD-set table of a benchmark report, so that a page can include
 #: the summary (``:end-before:``) and the per-set tables (``:start-after:``) apart
 PER_SET_MARKER = "<!-- per OOD set -->"
-_PER_SET = re.compile(r"^OOD set \*\*(?P<name>.+)\*\*:\s*$")
+#: the heading of a per-OOD-set table: ``OOD set **name**:`` or, since the reports name
+#: the set's group, ``OOD set **name** (near):`` / ``(far):``
+_PER_SET = re.compile(r"^OOD set \*\*(?P<name>.+?)\*\*(?: \((?:near|far)\))?:\s*$")
 
 
 def tidy_report(text):
