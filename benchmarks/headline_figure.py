@@ -116,6 +116,8 @@ def write_figure(results_dir, out):
                             ha="center", va="bottom", fontsize=7)
         ax.set_xticks(x, [LABELS.get(m, m) for m in mean.index], fontsize=8)
         ax.set_title(f"{DATASETS[dataset]}, {n_seeds} seed(s)", fontsize=9)
+        ax.set_ylim(0, 135)           # room above 100% + error bars for the legend
+        ax.set_yticks(range(0, 101, 20))
         ax.legend(fontsize=7, loc="upper right")
         ax.grid(axis="y", lw=0.3)
     axes[0][0].set_ylabel("FPR95 in % (lower is better)", fontsize=8)
