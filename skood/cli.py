@@ -66,18 +66,6 @@ def build_parser():
     bench.add_argument("--penalty", choices=sorted(PENALTIES), default="exact",
                        help="gradient penalty of GReg and GReg+: exact (double backward) or fd "
                             "(finite difference) (default: %(default)s)")
-    bench.add_argument("--finetune", action="store_true",
-                       help="fine-tuning protocol: per seed, ce trains from scratch, then "
-                            "energy_oe, greg and greg_plus each fine-tune a copy of that CE "
-                            "network (ce is trained even if --methods leaves it out) "
-                            "(default: off, every method trains from scratch)")
-    bench.add_argument("--finetune-epochs", type=_positive(int, "--finetune-epochs"),
-                       metavar="N",
-                       help="fine-tuning epochs, with --finetune only "
-                            f"(default: {_per_dataset('finetune_epochs')})")
-    bench.add_argument("--finetune-lr", type=_positive(float, "--finetune-lr"), metavar="LR",
-                       help="fine-tuning learning rate, with --finetune only "
-                            f"(default: {_per_dataset('finetune_lr')})")
     bench.add_argument("--n-train", type=int,
                        help="in-distribution training samples "
                             f"(default: {_per_dataset('n_train')})")
@@ -101,6 +89,18 @@ def build_parser():
     bench.add_argument("--threads", type=int, dest="n_threads",
                        help="torch CPU threads (default: 1 for digits, torch's default for "
                             "fashion-mnist)")
+    bench.add_argument("--finetune", action="store_true",
+                       help="fine-tuning protocol: per seed, ce trains from scratch, then "
+                            "energy_oe, greg and greg_plus each fine-tune a copy of that CE "
+                            "network (ce is trained even if --methods leaves it out) "
+                            "(default: off, every method trains from scratch)")
+    bench.add_argument("--finetune-epochs", type=_positive(int, "--finetune-epochs"),
+                       metavar="N",
+                       help="fine-tuning epochs, with --finetune only "
+                            f"(default: {_per_dataset('finetune_epochs')})")
+    bench.add_argument("--finetune-lr", type=_positive(float, "--finetune-lr"), metavar="LR",
+                       help="fine-tuning learning rate, with --finetune only "
+                            f"(default: {_per_dataset('finetune_lr')})")
     bench.add_argument("--data-home",
                        help="folder with Fashion-MNIST's IDX files (default: $SKOOD_DATA, "
                             "then Debian's /usr/share/datasets/fashion-mnist)")
