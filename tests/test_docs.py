@@ -304,6 +304,12 @@ def test_generated_reports_are_tidied_for_the_pages():
                    "OOD set **textures** (far):\n")
     assert grouped.count("<!-- per OOD set -->") == 1
     assert "summary\n\n<!-- per OOD set -->\n\nOOD set **digits-heldout** (near):" in grouped
+    # the report's figures (paths relative to its folder) are not pulled into the page
+    figures = tidy("summary\n\nOOD set **x** (far):\n\n| a |\n|---|\n| 1 |\n\n"
+                   "## Figures (first seed)\n\n![ROC curves per OOD set](roc.png)\n")
+    assert "roc.png" not in figures and "Figures" not in figures
+    assert tidy("# t\n\n## Summary\n\n- a\n").splitlines()[1:] == ["**Summary**", "", "- a"]
+    assert figures.rstrip().endswith("| 1 |")
     perf = tidy("torch 2.13.0+cpu; command: python benchmarks/step_cost.py --models a b\n")
     assert perf.startswith("torch 2.13.0+cpu; command:\n\n```bash\npython benchmarks/step_cost.py"
                            " --models a b\n```")
