@@ -46,6 +46,7 @@ class, 28x28) whose licence it does not state (its licence files cover its
 code, BSD-3, and its documentation figures, CC-BY 4.0); their classes are the
 digits' own, so they would not add a new kind of near-OOD data.
 """
+import numbers
 import os
 import time
 
@@ -481,9 +482,9 @@ def _check_finetune(dataset, finetune, finetune_epochs, finetune_lr):
     if finetune_lr is None:
         finetune_lr = DEFAULTS[dataset]["finetune_lr"]
     if (isinstance(finetune_epochs, (bool, np.bool_))
-            or not isinstance(finetune_epochs, (int, np.integer)) or finetune_epochs < 1):
+            or not isinstance(finetune_epochs, numbers.Integral) or finetune_epochs < 1):
         raise ValueError(f"finetune_epochs must be a positive integer, got {finetune_epochs!r}.")
-    if (isinstance(finetune_lr, (bool, np.bool_)) or not isinstance(finetune_lr, (int, float))
+    if (isinstance(finetune_lr, (bool, np.bool_)) or not isinstance(finetune_lr, numbers.Real)
             or not np.isfinite(finetune_lr) or finetune_lr <= 0):
         raise ValueError(f"finetune_lr must be a positive finite number, got {finetune_lr!r}.")
     return int(finetune_epochs), float(finetune_lr)
