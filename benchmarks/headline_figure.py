@@ -1,11 +1,18 @@
 """The documentation's headline figure: FPR95 per method, near against far OOD data.
 
 Reads the ``results.csv`` that ``skood benchmark`` wrote for each in-distribution
-set (docs/results/<dataset>/results.csv) and draws, per dataset, one pair of bars
-per method: FPR95 on the *near* OOD set (the other image dataset: Fashion-MNIST
-for digits, digits for Fashion-MNIST) and on the *far* ones (textures and noise),
-each the mean over seeds of the mean over the sets in that group, with the
-standard deviation over seeds as error bar. Lower is better.
+set trained from scratch, ``docs/results/digits/results.csv`` and
+``docs/results/fashion-mnist/results.csv`` (the fine-tuning runs in
+``docs/results/*-finetune`` are not drawn), and draws, per dataset, one pair of
+bars per method: FPR95 on the *near* OOD sets and on the *far* ones, each the
+mean over seeds of the mean over the sets in that group, with the standard
+deviation over seeds as error bar. Lower is better.
+
+Which set is near and which far is the CSV's ``group`` column, as the benchmark
+wrote it (under the held-out-class protocol, the test images of the 4 classes
+left out of training are near; the other image dataset, textures and noise are
+far); a CSV without that column (written before the benchmark recorded it) is
+refused, with the command that rewrites it.
 
 The docs build calls :func:`write_figure` (docs/_ext/skood_docs.py), so the figure
 always shows the CSV files in the tree: rerunning the benchmark is enough.
@@ -15,20 +22,39 @@ Run: python benchmarks/headline_figure.py [--results docs/results] [--out fpr95.
 import argparse
 from pathlib import Path
 
-#: per in-distribution set, the OOD sets that count as "near" (all others are "far")
-NEAR = {"digits": ("fashion-mnist",), "fashion-mnist": ("digits",)}
-#: display names of the datasets, in panel order
+#: display names of the datasets (the folders read under the results folder), in panel order
 DATASETS = {"digits": "ID: digits (8x8, MLP)", "fashion-mnist": "ID: Fashion-MNIST (small CNN)"}
 LABELS = {"ce_msp": "CE (MSP)", "ce_energy": "CE (energy)", "energy_oe": "energy-OE",
           "greg": "GReg", "greg_plus": "GReg+"}
 
 
-def near_far(results, dataset):
+def check_groups(results, path="results.csv"):
+    """Raise ValueError unless ``results`` says which OOD sets are near and which far.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        A ``results.csv`` of ``skood benchmark``.
+    path : str or Path
+        Where it was read from (for the message).
+    """
+    if "group" not in results:
+        raise ValueError(
+            f"{path} has no 'group' column (near/far per OOD set); it was written by an "
+            "older skood benchmark. Rerun the benchmark to rewrite it, e.g. skood benchmark "
+            f"--threads 1 --quiet --out {Path(path).parent} (see docs/results.md for the "
+            "command of each folder).")
+    unknown = sorted(set(results["group"].dropna()) - {"near", "far"})
+    if unknown or results["group"].isna().any():
+        raise ValueError(f"{path}: the 'group' column must be 'near' or 'far' on every row, "
+                         f"found {unknown or 'empty cells'}.")
+
+
+def near_far(results):
     """FPR95 in % per method and group: (mean, std) frames indexed by method,
-    columns ``near`` and ``far``."""
-    frame = results.assign(group=results["ood_set"].isin(NEAR.get(dataset, ())).map(
-        {True: "near", False: "far"}))
-    per_seed = (frame.groupby(["method", "seed", "group"], sort=False)["fpr95"].mean()
+    columns ``near`` and ``far`` (those present), from the ``group`` column."""
+    check_groups(results)
+    per_seed = (results.groupby(["method", "seed", "group"], sort=False)["fpr95"].mean()
                 .unstack("group") * 100)
     grouped = per_seed.groupby(level="method", sort=False)
     columns = [c for c in ("near", "far") if c in per_seed.columns]
@@ -38,7 +64,22 @@ def near_far(results, dataset):
 def write_figure(results_dir, out):
     """Draw the figure from ``results_dir/<dataset>/results.csv`` into ``out`` (PNG).
 
-    Returns the path written, or None when no results file is there.
+    Parameters
+    ----------
+    results_dir : str or Path
+        Folder with ``digits/results.csv`` and/or ``fashion-mnist/results.csv``.
+    out : str or Path
+        The PNG file to write (its folder is created).
+
+    Returns
+    -------
+    Path or None
+        The path written, or None when no results file is there.
+
+    Raises
+    ------
+    ValueError
+        When a ``results.csv`` has no ``group`` column (see :func:`check_groups`).
     """
     import matplotlib
     matplotlib.use("Agg")
@@ -51,20 +92,22 @@ def write_figure(results_dir, out):
     found = [(d, p) for d, p in found if p.is_file()]
     if not found:
         return None
+    tables = {}
+    for dataset, path in found:       # every file checked before anything is drawn
+        tables[dataset] = pd.read_csv(path)
+        check_groups(tables[dataset], path)
     fig, axes = plt.subplots(1, len(found), figsize=(5.2 * len(found), 3.6), squeeze=False,
                              sharey=True)
     for ax, (dataset, path) in zip(axes[0], found):
-        results = pd.read_csv(path)
-        mean, std = near_far(results, dataset)
+        results = tables[dataset]
+        mean, std = near_far(results)
         x = np.arange(len(mean))
         width = 0.38
         n_seeds = results["seed"].nunique()
         for i, (group, colour) in enumerate((("near", "#d62728"), ("far", "#1f77b4"))):
             if group not in mean:
                 continue
-            sets = (", ".join(NEAR[dataset]) if group == "near" else
-                    ", ".join(s for s in results["ood_set"].unique()
-                              if s not in NEAR.get(dataset, ())))
+            sets = ", ".join(results.loc[results["group"] == group, "ood_set"].unique())
             offset = x + (i - 0.5) * width
             ax.bar(offset, mean[group], width, yerr=std[group], capsize=2, color=colour,
                    label=f"{group}: {sets}")
@@ -73,6 +116,8 @@ def write_figure(results_dir, out):
                             ha="center", va="bottom", fontsize=7)
         ax.set_xticks(x, [LABELS.get(m, m) for m in mean.index], fontsize=8)
         ax.set_title(f"{DATASETS[dataset]}, {n_seeds} seed(s)", fontsize=9)
+        ax.set_ylim(0, 135)           # room above 100% + error bars for the legend
+        ax.set_yticks(range(0, 101, 20))
         ax.legend(fontsize=7, loc="upper right")
         ax.grid(axis="y", lw=0.3)
     axes[0][0].set_ylabel("FPR95 in % (lower is better)", fontsize=8)

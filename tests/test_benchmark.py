@@ -140,6 +140,14 @@ def no_training(monkeypatch):
     (dict(n_trian=100), TypeError, r"unknown settings \['n_trian'\]"),
     (dict(penalty_fraction=0.0), ValueError, r"penalty_fraction must be a number in \(0, 1\]"),
     (dict(penalty_fraction=1.5), ValueError, "penalty_fraction must be"),
+    (dict(finetune_epochs=3), ValueError, r"finetune_epochs only apply .*finetune=True"),
+    (dict(finetune_lr=0.01), ValueError, r"finetune_lr only apply .*finetune=True"),
+    (dict(finetune="yes"), TypeError, "finetune must be True or False"),
+    (dict(finetune=True, finetune_epochs=0), ValueError, "finetune_epochs must be a positive"),
+    (dict(finetune=True, finetune_epochs=2.5), ValueError, "finetune_epochs must be a positive"),
+    (dict(finetune=True, finetune_lr=-0.01), ValueError, "finetune_lr must be a positive"),
+    (dict(finetune=True, finetune_lr=float("nan")), ValueError, "finetune_lr must be a positive"),
+    (dict(finetune=True, finetune_lr="0.01"), ValueError, "finetune_lr must be a positive"),
 ])
 def test_bad_arguments_are_refused_before_any_training(kwargs, error, message, no_training):
     with pytest.raises(error, match=message):
@@ -153,6 +161,140 @@ def test_command_refuses_an_unknown_protocol_before_any_training(no_training, ca
     err = capsys.readouterr().err
     assert "--protocol" in err and "'open'" in err and "heldout" in err and "full" in err
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--finetune-epochs", "3"], ["--finetune-epochs", "need --finetune"]),
+    (["--finetune-lr", "0.01"], ["--finetune-lr", "need --finetune"]),
+    (["--finetune", "--finetune-epochs", "0"], ["--finetune-epochs", "above 0", "'0'"]),
+    (["--finetune", "--finetune-epochs", "two"], ["--finetune-epochs", "int above 0"]),
+    (["--finetune", "--finetune-lr", "-1"], ["--finetune-lr", "above 0", "'-1'"]),
+    (["--finetune", "--finetune-lr", "inf"], ["--finetune-lr", "above 0"]),
+])
+def test_command_refuses_bad_finetune_options_before_any_training(argv, words, no_training,
+                                                                  capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["benchmark", *argv, "--quiet", "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage: skood benchmark" in err
+    for word in words:
+        assert word in err, (word, err)
+    assert not any(tmp_path.iterdir())
+
+
+class _FirstBatch:
+    """Wraps the net's ``on_batch_begin``: records the logits of the network, as it is
+    before the first optimizer step of each fit, on that fit's first training batch."""
+
+    def __init__(self, on_batch_begin):
+        self.on_batch_begin = on_batch_begin
+        self.seen = {}
+
+    def __call__(self, net, batch=None, training=False, **kwargs):
+        import torch
+        self.on_batch_begin(net, net, batch=batch, training=training, **kwargs)   # (self, net)
+        if training and id(net) not in self.seen:
+            X = torch.as_tensor(batch[0]).clone()
+            net.module_.eval()
+            with torch.no_grad():
+                self.seen[id(net)] = (X, net.module_(X).clone())
+            net.module_.train()
+
+
+def test_fine_tuned_methods_start_from_the_same_seeds_ce_network(monkeypatch):
+    import torch
+    import skood.benchmark as benchmark
+    cls = benchmark.GradRegOODClassifier
+    first, fitted = _FirstBatch(cls.on_batch_begin), []
+    fit = cls.fit
+
+    def spy_fit(self, *args, **kwargs):
+        fitted.append(self)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "on_batch_begin", first)
+    monkeypatch.setattr(cls, "fit", spy_fit)
+    results, _, _ = benchmark.run_benchmark(
+        "digits", seeds=(0, 1), methods=("energy_oe", "greg"), epochs=2, finetune=True,
+        finetune_epochs=1, finetune_lr=0.003, progress=False, n_train=150, n_aux=64, n_ood=20)
+    # ce is trained first for each seed (though not asked for), then the two fine-tunings
+    assert [(net.random_state, net.lambda_energy == 0) for net in fitted] == [
+        (0, True), (0, False), (0, False), (1, True), (1, False), (1, False)]
+    for seed in (0, 1):
+        ce, *tuned = [net for net in fitted if net.random_state == seed]
+        ce.module_.eval()
+        for net in tuned:
+            assert (net.max_epochs, net.lr) == (1, 0.003)
+            X, logits = first.seen[id(net)]
+            with torch.no_grad():
+                expected = ce.module_(X)
+            # before its first step, the fine-tuned network computes the CE network's logits
+            assert torch.equal(logits, expected), (seed, net.lambda_grad)
+            assert net.module_ is not ce.module_
+        # and the two fine-tunings moved apart from CE (and did not train CE's own network)
+        X, _ = first.seen[id(tuned[0])]
+        with torch.no_grad():
+            assert not torch.equal(tuned[0].module_(X), ce.module_(X))
+        # ce's own first batch came from a random start, not from another seed's network
+        X, logits = first.seen[id(ce)]
+        other = [n for n in fitted if n.random_state != seed and n.lambda_energy == 0][0]
+        other.module_.eval()
+        with torch.no_grad():
+            assert not torch.equal(logits, other.module_(X))
+    starts = results.drop_duplicates("method").set_index("method")
+    assert starts.loc["ce_msp", "start"] == "scratch" and starts.loc["greg", "start"] == "ce"
+    assert starts.loc["energy_oe", "epochs"] == 1 and starts.loc["energy_oe", "lr"] == 0.003
+    assert starts.loc["ce_energy", "epochs"] == 2
+
+
+def test_finetune_command_end_to_end(tmp_path, capsys):
+    code = main(["benchmark", "--dataset", "digits", "--finetune", "--finetune-epochs", "2",
+                 "--finetune-lr", "0.02", "--n-train", "200", "--n-aux", "100", "--n-ood", "40",
+                 "--epochs", "1", "--seeds", "0", "1", "--quiet", "--out", str(tmp_path)])
+    assert code == 0
+    frame = pd.read_csv(tmp_path / "results.csv")
+    assert set(frame["method"]) == set(SCORED_METHODS)
+    per_method = frame.groupby("method")
+    assert per_method["start"].unique().map(list).to_dict() == {
+        "ce_msp": ["scratch"], "ce_energy": ["scratch"], "energy_oe": ["ce"], "greg": ["ce"],
+        "greg_plus": ["ce"]}
+    tuned = frame[frame["start"] == "ce"]
+    assert set(tuned["epochs"]) == {2} and set(tuned["lr"]) == {0.02}
+    assert set(frame.loc[frame["start"] == "scratch", "lr"]) == {0.05}
+    assert (frame["train_s"] > 0).all()
+    text = (tmp_path / "results.md").read_text()
+    assert text.startswith("# skood benchmark: digits (heldout, fine-tuned from CE)")
+    assert ("each of `energy_oe`, `greg`, `greg_plus` starts from the same seed's `ce` network "
+            "and trains 2 epoch(s) at learning rate 0.02") in text
+    # the accuracy gap to CE, per seed, matches the CSV
+    table = text.split("ID accuracy against CE")[1].split("\n\n")[1]
+    row = [line for line in table.splitlines() if line.startswith("| greg |")][0]
+    accuracy = frame.drop_duplicates(["seed", "method"]).set_index(["method", "seed"])["accuracy"]
+    gaps = [100 * (accuracy["greg", s] - accuracy["ce_msp", s]) for s in (0, 1)]
+    assert row.rstrip(" |").endswith(", ".join(f"{g:+.2f}" for g in gaps))
+    summary = text.split("## Summary")[1].split("##")[0]
+    assert "GReg+'s ID accuracy is" in summary and "near-OOD FPR95" in summary
+
+
+def test_accuracy_gaps_match_a_hand_computation():
+    from skood.benchmark import accuracy_gaps
+    rows = [dict(seed=s, method=m, ood_set=o, accuracy=a)
+            for s, m, a in ((0, "ce_msp", 0.90), (0, "ce_energy", 0.90), (0, "greg", 0.88),
+                            (1, "ce_msp", 0.92), (1, "ce_energy", 0.92), (1, "greg", 0.92),
+                            (2, "ce_msp", 0.94), (2, "ce_energy", 0.94), (2, "greg", 0.91))
+            for o in ("a", "b")]
+    gaps = accuracy_gaps(pd.DataFrame(rows))
+    assert list(gaps["method"]) == ["greg"]
+    row = gaps.iloc[0]
+    diffs = np.array([-2.0, 0.0, -3.0])
+    half = 4.302652729911275 * diffs.std(ddof=1) / np.sqrt(3)     # t_{0.975, 2}
+    assert row["n_seeds"] == 3
+    np.testing.assert_allclose([row["mean_diff_points"], row["ci_low_points"],
+                                row["ci_high_points"]],
+                               [diffs.mean(), diffs.mean() - half, diffs.mean() + half])
+    np.testing.assert_allclose([row[f"diff_points_seed{s}"] for s in range(3)], diffs)
+    assert accuracy_gaps(pd.DataFrame(rows).query("method == 'greg'")).empty
 
 
 def test_load_benchmark_data_refuses_an_unknown_protocol():

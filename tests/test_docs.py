@@ -1,6 +1,7 @@
 """The documentation: every public name has an example, every code block of every page runs,
 and the site (with the executed example gallery) builds without warnings and offline."""
 import importlib
+import importlib.util
 import inspect
 import json
 import os
@@ -298,9 +299,55 @@ def test_generated_reports_are_tidied_for_the_pages():
     assert "peak MiB" not in first and "n/a" not in first
     assert "peak MiB" in second and "| 12 |" in second
     assert "<!-- per OOD set -->\n\nOOD set **textures**:" in text
+    # the reports name each set's group; the marker goes before the first set's table only
+    grouped = tidy("summary\n\nOOD set **digits-heldout** (near):\n\n| a |\n|---|\n| 1 |\n\n"
+                   "OOD set **textures** (far):\n")
+    assert grouped.count("<!-- per OOD set -->") == 1
+    assert "summary\n\n<!-- per OOD set -->\n\nOOD set **digits-heldout** (near):" in grouped
+    # the report's figures (paths relative to its folder) are not pulled into the page
+    figures = tidy("summary\n\nOOD set **x** (far):\n\n| a |\n|---|\n| 1 |\n\n"
+                   "## Figures (first seed)\n\n![ROC curves per OOD set](roc.png)\n")
+    assert "roc.png" not in figures and "Figures" not in figures
+    assert tidy("# t\n\n## Summary\n\n- a\n").splitlines()[1:] == ["**Summary**", "", "- a"]
+    assert figures.rstrip().endswith("| 1 |")
     perf = tidy("torch 2.13.0+cpu; command: python benchmarks/step_cost.py --models a b\n")
     assert perf.startswith("torch 2.13.0+cpu; command:\n\n```bash\npython benchmarks/step_cost.py"
                            " --models a b\n```")
+
+
+def headline_figure():
+    spec = importlib.util.spec_from_file_location("headline_figure",
+                                                  ROOT / "benchmarks" / "headline_figure.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_headline_figure_takes_near_and_far_from_the_group_column(tmp_path):
+    pytest.importorskip("matplotlib")
+    import pandas as pd
+    # the near set is the held-out classes; "fashion-mnist" (which a fixed table of
+    # dataset names used to call near for digits) is far here, as the CSV says
+    rows = [dict(seed=seed, method=method, ood_set=name, group=group, fpr95=fpr)
+            for seed in (0, 1)
+            for method, base in (("energy_oe", 0.0), ("greg", 0.1))
+            for name, group, fpr in (("digits-heldout", "near", 0.6), ("fashion-mnist", "far", 0.2),
+                                     ("textures", "far", 0.0))
+            for fpr in [fpr + base + 0.1 * seed]]
+    frame = pd.DataFrame(rows)
+    mean, std = headline_figure().near_far(frame)
+    assert list(mean.columns) == ["near", "far"]
+    assert mean.loc["greg", "near"] == pytest.approx(75.0)
+    assert mean.loc["energy_oe", "far"] == pytest.approx(15.0)
+    assert std.loc["greg", "near"] == pytest.approx(5.0)
+    (tmp_path / "digits").mkdir()
+    frame.to_csv(tmp_path / "digits" / "results.csv", index=False)
+    out = headline_figure().write_figure(tmp_path, tmp_path / "figure.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    frame.drop(columns="group").to_csv(tmp_path / "digits" / "results.csv", index=False)
+    with pytest.raises(ValueError, match=r"no 'group' column.*Rerun the benchmark"):
+        headline_figure().write_figure(tmp_path, tmp_path / "again.png")
+    assert not (tmp_path / "again.png").exists()
 
 
 def test_missing_inventories_leave_plain_text_and_no_warning(tmp_path):

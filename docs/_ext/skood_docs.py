@@ -6,8 +6,12 @@
   their title line is dropped (the page has its own headings), the command they
   record becomes a code block (as plain text, ``--models`` would be typeset as an
   en-dash), a table column that is ``n/a`` in every row (peak memory, CUDA
-  only, in a CPU run) is dropped, and ``PER_SET_MARKER`` separates a benchmark
-  report's summary from its per-OOD-set tables.
+  only, in a CPU run) is dropped, ``PER_SET_MARKER`` separates a benchmark
+  report's summary from its per-OOD-set tables, and the report's own figures
+  section is dropped (its image paths are relative to the report's folder, not
+  to the including page, which shows the figures it picks itself); its other
+  ``## `` headings (Summary, Tables) become bold lines, so that the page's own
+  sections stay its outline.
 - The headline figure (FPR95 per method, near and far OOD data) is drawn from
   ``results/*/results.csv`` by benchmarks/headline_figure.py at every build, into
   ``_generated/`` (gitignored).
@@ -28,17 +32,27 @@ _COMMAND = re.compile(r"^(?P<before>.*?\b[Cc]ommand:) `?(?P<command>[^`\n]+?)`?\
 #: put before the first per-OOD-set table of a benchmark report, so that a page can include
 #: the summary (``:end-before:``) and the per-set tables (``:start-after:``) apart
 PER_SET_MARKER = "<!-- per OOD set -->"
-_PER_SET = re.compile(r"^OOD set \*\*(?P<name>.+)\*\*:\s*$")
+#: the heading of a per-OOD-set table: ``OOD set **name**:`` or, since the reports name
+#: the set's group, ``OOD set **name** (near):`` / ``(far):``
+_FIGURES = re.compile(r"^## Figures\b")
+_PER_SET = re.compile(r"^OOD set \*\*(?P<name>.+?)\*\*(?: \((?:near|far)\))?:\s*$")
 
 
 def tidy_report(text):
     """The generated markdown report ``text`` with the command as a code block, without
-    its ``# title`` line and without table columns that are ``n/a`` in every row."""
+    its ``# title`` line, without table columns that are ``n/a`` in every row and
+    without its ``## Figures`` section (to the end: a benchmark report's last); other
+    ``## `` headings become bold lines."""
     lines = text.splitlines()
     if lines and lines[0].startswith("# "):
         lines = lines[1:]
     out = []
     for line in lines:
+        if _FIGURES.match(line):
+            break
+        if line.startswith("## "):
+            out.append(f"**{line[3:].strip()}**")
+            continue
         match = _COMMAND.match(line)
         if match and not line.startswith("|"):
             out += [match["before"], "", "```bash", wrap_command(match["command"]), "```"]
