@@ -58,12 +58,17 @@ PARAMS = dict(m_in=-6.0, m_out=-3.0, lambda_energy=0.1, verbose=0)
 def local_gradients(module, rank, **params):
     """One process's gradient of the GReg loss on its batch, without any parallelism."""
     x_in, y_in, x_aux = rank_batch(rank)
-    clf = GradRegOODClassifier(copy.deepcopy(module), **PARAMS, **params).initialize()
+
+    class AtRank(GradRegOODClassifier):
+        # draws what that rank's process draws (the penalty rows of penalty_fraction < 1)
+        _process_index = rank
+
+    clf = AtRank(copy.deepcopy(module), **PARAMS, **params).initialize()
     run_one_step(clf, x_in, y_in, x_aux)
     return [p.grad.clone() for p in clf.module_.parameters()]
 
 
-def _worker(out_dir, penalty, lambda_grad):
+def _worker(out_dir, penalty, lambda_grad, penalty_fraction=1.0):
     from accelerate import Accelerator
     accelerator = Accelerator(cpu=True)
     rank = accelerator.process_index
@@ -72,12 +77,14 @@ def _worker(out_dir, penalty, lambda_grad):
     x_in, y_in, x_aux = rank_batch(rank)
     clf = AcceleratedGradRegOODClassifier(copy.deepcopy(module), accelerator=accelerator,
                                           penalty=penalty, lambda_grad=lambda_grad,
+                                          penalty_fraction=penalty_fraction,
                                           fd_step=1e-5, **PARAMS).initialize()
     run_one_step(clf, x_in, y_in, x_aux)          # DDP averages the gradients in backward
     params = accelerator.unwrap_model(clf.module_).parameters()
     grads = [p.grad.detach().numpy() for p in params]
     reference = [local_gradients(module, r, penalty=penalty, lambda_grad=lambda_grad,
-                                 fd_step=1e-5) for r in range(accelerator.num_processes)]
+                                 penalty_fraction=penalty_fraction, fd_step=1e-5)
+                 for r in range(accelerator.num_processes)]
     np.savez(os.path.join(out_dir, f"rank{rank}.npz"),
              world=accelerator.num_processes,
              wrapped=type(clf.module_).__name__,
@@ -87,9 +94,10 @@ def _worker(out_dir, penalty, lambda_grad):
                 for i, g in enumerate(ref)})
 
 
-@pytest.mark.parametrize("penalty", ["exact", "fd"])
-def test_two_processes_average_the_greg_gradients(tmp_path, penalty):
-    launch_two_processes(_worker, (str(tmp_path), penalty, 1.0))
+@pytest.mark.parametrize("penalty, penalty_fraction", [("exact", 1.0), ("fd", 1.0), ("fd", 0.5),
+                                                       ("exact", 0.5)])
+def test_two_processes_average_the_greg_gradients(tmp_path, penalty, penalty_fraction):
+    launch_two_processes(_worker, (str(tmp_path), penalty, 1.0, penalty_fraction))
     results = [np.load(tmp_path / f"rank{r}.npz") for r in range(2)]
     assert all(int(r["world"]) == 2 for r in results)
     assert all(str(r["wrapped"]) == "DistributedDataParallel" for r in results)
