@@ -32,6 +32,18 @@ def _positive(kind, what):
     return convert
 
 
+def _fraction(text):
+    """An argparse type: a float in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"--penalty-fraction must be a number in (0, 1], "
+                                         f"got {text!r}")
+    return value
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="skood", description="skood: OOD detection with GReg.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -41,6 +53,8 @@ def build_parser():
                     "network, epochs, data order and seed; report FPR95, AUROC, AUPR-In, "
                     "AUPR-Out (ID positive), ID accuracy and training time; write markdown, CSV "
                     "and PNG figures.")
+    # So that checks across options can report through the subcommand's own usage.
+    bench.set_defaults(benchmark_parser=bench)
     bench.add_argument("--dataset", choices=sorted(DEFAULTS), default="digits",
                        help="in-distribution data (default: %(default)s)")
     bench.add_argument("--protocol", choices=PROTOCOLS, default="heldout",
@@ -66,7 +80,7 @@ def build_parser():
     bench.add_argument("--penalty", choices=sorted(PENALTIES), default="exact",
                        help="gradient penalty of GReg and GReg+: exact (double backward) or fd "
                             "(finite difference) (default: %(default)s)")
-    bench.add_argument("--penalty-fraction", type=float, default=1.0,
+    bench.add_argument("--penalty-fraction", type=_fraction, default=1.0,
                        help="fraction of each step's rows the gradient penalty is computed on, "
                             "in (0, 1] (default: %(default)s)")
     bench.add_argument("--n-train", type=int,
@@ -120,8 +134,7 @@ def main(argv=None):
                                               ("--finetune-lr", args.finetune_lr))
                  if value is not None]
         if given:
-            bench = parser._subparsers._group_actions[0].choices["benchmark"]
-            bench.error(f"{' and '.join(given)} need --finetune (the fine-tuning protocol): "
+            args.benchmark_parser.error(f"{' and '.join(given)} need --finetune (the fine-tuning protocol): "
                         "add --finetune, or drop them")
     command = "skood " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     start = time.perf_counter()

@@ -585,3 +585,14 @@ def test_penalty_fraction_reaches_the_greg_estimators(monkeypatch, tmp_path):
               "--n-train", "100", "--n-aux", "100", "--n-ood", "20", "--quiet",
               "--out", str(tmp_path)])
     assert seen == [(1.0, 0.25)]
+
+
+@pytest.mark.parametrize("value", ["0", "1.5", "-0.2", "nan", "half"])
+def test_command_refuses_a_penalty_fraction_outside_zero_one(value, no_training, capsys,
+                                                             tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["benchmark", "--penalty-fraction", value, "--quiet", "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--penalty-fraction must be a number in (0, 1]" in err and repr(value) in err
+    assert not any(tmp_path.iterdir())
