@@ -10,12 +10,17 @@ t-interval, and the training time relative to the fraction-1 fit of the same
 seed (the fits of one seed run back to back, so a slow spell of a shared
 machine hits them alike; ``benchmarks/step_cost.py`` gives the cleaner cost).
 
-Writes ``results.csv`` (one row per seed, fraction and OOD set),
+With ``--method greg_plus --pool-factors 6 4 3``, GReg+ is trained at every
+(fraction, ``pool_factor``) pair, and every pair is compared with fraction 1 at
+the paper's pool of 6: the cost of GReg+ beyond GReg is mostly the scoring of
+its candidate pool, so a smaller pool is the other lever.
+
+Writes ``results.csv`` (one row per seed, variant and OOD set),
 ``paired.csv``, ``report.md`` and ``penalty_fraction.png`` into ``--out``.
 
 Run: python benchmarks/penalty_fraction.py [--dataset digits] [--model mlp]
      [--penalty fd] [--method greg] [--seeds 0 1 ... 9]
-     [--fractions 0.1 0.25 0.5 1.0] [--threads 1] [--out DIR]
+     [--fractions 0.1 0.25 0.5 1.0] [--pool-factors 6] [--threads 1] [--out DIR]
 """
 import argparse
 import os
@@ -34,22 +39,40 @@ METRICS = ("fpr95", "auroc")
 
 #: the ``variant`` of the reference rows (energy-OE, no penalty)
 REFERENCE = "energy-OE"
+#: GReg+'s pool factor when none is given (the paper's and EnergySampler's default)
+PAPER_POOL_FACTOR = 6
 
 
-def run(dataset, model, penalty, method, seeds, fractions, threads, epochs=None):
-    """One benchmark run per (seed, fraction), and one of energy-OE per seed; the
-    results of all, concatenated, with a ``variant`` column (the fraction, or
-    ``REFERENCE``)."""
+def variant_name(fraction, pool_factor=PAPER_POOL_FACTOR):
+    """``"0.25"`` for a fraction at the paper's pool, ``"0.25, pool 3"`` otherwise."""
+    name = f"{fraction:g}"
+    return name if pool_factor == PAPER_POOL_FACTOR else f"{name}, pool {pool_factor}"
+
+
+def _variant_order(name):
+    """Sort key: the paper's pool first, then larger pools; fractions ascending."""
+    fraction, _, pool = name.partition(", pool ")
+    pool = int(pool or PAPER_POOL_FACTOR)
+    return (pool != PAPER_POOL_FACTOR, -pool, float(fraction))
+
+
+def run(dataset, model, penalty, method, seeds, fractions, threads, epochs=None,
+        pool_factors=(PAPER_POOL_FACTOR,)):
+    """One benchmark run per (seed, fraction, pool factor), and one of energy-OE
+    per seed; the results of all, concatenated, with a ``variant`` column
+    (:func:`variant_name`, or ``REFERENCE``)."""
     frames = []
+    pairs = [(fraction, pool) for pool in pool_factors for fraction in fractions]
     for seed in seeds:
-        for fraction in [*fractions, REFERENCE]:
-            reference = fraction == REFERENCE
+        for pair in [*pairs, REFERENCE]:
+            reference = pair == REFERENCE
+            fraction, pool_factor = (1.0, PAPER_POOL_FACTOR) if reference else pair
             results, _, _ = run_benchmark(
                 dataset, model=model, epochs=epochs, seeds=(seed,),
                 methods=("energy_oe",) if reference else (method,), penalty=penalty,
-                penalty_fraction=1.0 if reference else fraction, progress=False,
+                penalty_fraction=fraction, pool_factor=pool_factor, progress=False,
                 n_threads=threads)
-            results["variant"] = REFERENCE if reference else f"{fraction:g}"
+            results["variant"] = REFERENCE if reference else variant_name(fraction, pool_factor)
             frames.append(results)
             print(f"seed {seed}, {results['variant'].iloc[0]}: "
                   f"FPR95 near {100 * results.loc[results.group == 'near', 'fpr95'].mean():.2f}, "
@@ -63,7 +86,8 @@ def paired(results, baseline="1", confidence=0.95):
     per_seed = (results.groupby(["group", "variant", "seed"])[[*METRICS, "accuracy",
                                                                 "train_s"]]
                 .mean())
-    variants = sorted((v for v in set(results["variant"]) if v != REFERENCE), key=float)
+    variants = sorted((v for v in set(results["variant"]) if v != REFERENCE),
+                      key=_variant_order)
     variants += [REFERENCE] if REFERENCE in set(results["variant"]) else []
     rows = []
     for group in ("near", "far"):
@@ -96,22 +120,29 @@ def _verdict(row, metric):
     if low <= 0 <= high:
         return "no difference beyond the seed spread"
     better = high < 0 if metric == "fpr95" else low > 0
-    return "better than fraction 1" if better else "worse than fraction 1"
+    return f"better than {BASELINE_TEXT}" if better else f"worse than {BASELINE_TEXT}"
+
+
+#: how the reports name the baseline variant ``"1"``
+BASELINE_TEXT = "fraction 1"
 
 
 def report(table, command, title):
+    pools = any(", pool " in v for v in table.variant)
+    baseline = "`penalty_fraction=1`" + (f" at `pool_factor={PAPER_POOL_FACTOR}`" if pools else "")
+    column = "penalty_fraction" + (", pool_factor" if pools else "")
     lines = [f"# {title}", "", f"Command: `{command}`", "",
              "Per group: mean ± std over seeds of the group's mean over its OOD sets (%), "
-             "and the paired difference to `penalty_fraction=1` (points, mean and 95% "
+             f"and the paired difference to {baseline} (points, mean and 95% "
              "t-interval over seeds; FPR95 lower is better, AUROC higher). `x time`: median "
-             "over seeds of the training time over that seed's fraction-1 fit. "
+             "over seeds of the training time over that seed's baseline fit. "
              f"`{REFERENCE}`: the same seeds without the penalty (`lambda_grad=0`).", ""]
     for group in ("near", "far"):
         part = table[table.group == group]
         if part.empty:
             continue
         lines += [f"**{group} OOD**", "",
-                  "| penalty_fraction | FPR95 | FPR95 diff [95% CI] | AUROC | "
+                  f"| {column} | FPR95 | FPR95 diff [95% CI] | AUROC | "
                   "AUROC diff [95% CI] | ID acc. | train s | x time |",
                   "|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for _, r in part.iterrows():
@@ -133,31 +164,45 @@ def report(table, command, title):
 
 
 def figure(table, out, title):
+    """Each variant's paired difference to fraction 1, one panel per metric.
+
+    With fractions alone the x axis is the fraction (log scale); with pool
+    factors it lists the variants in the report's order.
+    """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    variants = [v for v in dict.fromkeys(table.variant) if v not in ("1", REFERENCE)]
+    by_fraction = not any(", pool " in v for v in variants)
+    positions = ({v: float(v) for v in variants} if by_fraction
+                 else {v: i for i, v in enumerate(variants)})
+    fig, axes = plt.subplots(1, 2, figsize=(9 if by_fraction else 10, 3.4))
     for ax, metric, name in zip(axes, METRICS, ("FPR95 (points)", "AUROC (points)")):
-        for group, marker in (("near", "o"), ("far", "s")):
-            part = table[(table.group == group) & (table.variant != "1")
-                         & (table.variant != REFERENCE)]
+        for shift, (group, marker) in zip((-0.08, 0.08), (("near", "o"), ("far", "s"))):
+            part = table[(table.group == group) & table.variant.isin(variants)]
             if part.empty:
                 continue
             mean = part[f"{metric}_diff"].to_numpy()
             err = np.vstack([mean - part[f"{metric}_low"], part[f"{metric}_high"] - mean])
-            line = ax.errorbar(part.variant.astype(float), mean, yerr=err, marker=marker,
-                               capsize=3, label=f"{group} OOD")
+            x = np.array([positions[v] for v in part.variant])
+            line = ax.errorbar(x if by_fraction else x + shift, mean, yerr=err, marker=marker,
+                               capsize=3, label=f"{group} OOD",
+                               ls="-" if by_fraction else "none")
             reference = table[(table.group == group) & (table.variant == REFERENCE)]
             if not reference.empty:
                 # energy-OE's difference: what the whole penalty buys, for scale
                 ax.axhline(float(reference[f"{metric}_diff"].iloc[0]), ls=":",
                            color=line[0].get_color(), label=f"{group}: {REFERENCE}")
         ax.axhline(0, color="grey", lw=0.8)
-        ax.set_xscale("log")
-        ticks = sorted(float(v) for v in table.variant.unique() if v != REFERENCE)
-        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-        ax.set_xlabel("penalty_fraction")
+        if by_fraction:
+            ax.set_xscale("log")
+            ticks = sorted(positions.values())
+            ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+            ax.set_xlabel("penalty_fraction")
+        else:
+            ax.set_xticks(list(positions.values()), list(positions), rotation=20, fontsize=8)
+            ax.set_xlabel("penalty_fraction, pool_factor (6 unless named)")
         ax.set_ylabel(f"{name}, minus fraction 1")
         ax.legend(fontsize=8)
     fig.suptitle(title + " (mean and 95% interval over seeds)", fontsize=9)
@@ -176,14 +221,20 @@ def main(argv=None):
     parser.add_argument("--method", choices=["greg", "greg_plus"], default="greg")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.1, 0.25, 0.5, 1.0])
+    parser.add_argument("--pool-factors", type=int, nargs="+", default=[PAPER_POOL_FACTOR],
+                        help="GReg+'s pool_factor values, each with every fraction "
+                             f"(default: {PAPER_POOL_FACTOR})")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="penalty-fraction-results")
     args = parser.parse_args(argv)
     fractions = sorted(set(args.fractions) | {1.0})
+    pool_factors = sorted(set(args.pool_factors) | {PAPER_POOL_FACTOR}, reverse=True)
+    if pool_factors != [PAPER_POOL_FACTOR] and args.method != "greg_plus":
+        parser.error("--pool-factors is GReg+'s setting: add --method greg_plus")
     command = "python benchmarks/penalty_fraction.py " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     results = run(args.dataset, args.model, args.penalty, args.method, args.seeds, fractions,
-                  args.threads, epochs=args.epochs)
+                  args.threads, epochs=args.epochs, pool_factors=pool_factors)
     table = paired(results)
     os.makedirs(args.out, exist_ok=True)
     model = args.model or DEFAULTS[args.dataset]["model"]

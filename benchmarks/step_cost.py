@@ -8,6 +8,8 @@ batch 2B, candidate pool ``pool_factor * B``):
   (energy sampler included), each GReg / GReg+ mode again with the penalty on
   ``--fractions`` of the rows (``penalty_fraction``), the energy sampler alone and
   its k-means alone (on CUDA also with k-means not replayed from a CUDA graph);
+  with ``--pool-factors``, the sampler and GReg+ fd again with smaller (or
+  larger) candidate pools;
 - the paper's code re-stated in plain torch: the penalty through a second
   forward inside ``torch.autograd.functional.jacobian``, and its sampler
   (pool forward, then scikit-learn's KMeans on the CPU, then a per-cluster loop);
@@ -25,7 +27,8 @@ machine hits all variants alike. Ratios are to skood's energy-OE step of the
 same run. Peak memory is reported on CUDA.
 
 Run: python benchmarks/step_cost.py [--device cpu|cuda] [--models resnet18 smallcnn]
-     [--resnet-width 64] [--reps 10] [--fractions 0.25] [--threads N] [--out results.md]
+     [--resnet-width 64] [--reps 10] [--fractions 0.25] [--pool-factors 3 4]
+     [--threads N] [--out results.md]
 """
 import argparse
 import contextlib
@@ -250,6 +253,14 @@ def _bench_model(name, module_factory, input_shape, args, device, stack):
         for key, label, params in penalized:
             variants.append((f"{key}_f{fraction:g}", f"{label}, penalty_fraction={fraction:g}",
                              dict(params, penalty_fraction=fraction)))
+    for pool_factor in args.pool_factors:
+        for fraction in [1.0, *args.fractions]:
+            variants.append((
+                f"greg_plus_fd_f{fraction:g}_pool{pool_factor}",
+                f"GReg+ fd, sampler included (skood), penalty_fraction={fraction:g}, "
+                f"pool_factor={pool_factor}",
+                dict(penalty="fd", penalty_fraction=fraction,
+                     sampler=EnergySampler(pool_factor=pool_factor))))
     for amp in args.amp:
         variants += [(f"greg_exact_{amp}", f"GReg exact (skood, amp={amp})",
                       dict(penalty="exact", amp=amp)),
@@ -262,6 +273,12 @@ def _bench_model(name, module_factory, input_shape, args, device, stack):
     state = prepare_step(clf, aux, stack)
     record("sampler", "energy sampler alone (skood)",
            lambda: state.draw_outliers(batch, device))
+    for pool_factor in args.pool_factors:
+        clf = make_estimator(module_factory, device, sampler=EnergySampler(pool_factor=pool_factor))
+        record(f"sampler_pool{pool_factor}",
+               f"energy sampler alone (skood), pool_factor={pool_factor}",
+               lambda pool_state=prepare_step(clf, aux, stack): pool_state.draw_outliers(batch,
+                                                                                         device))
     # where the sampler's time goes: its k-means alone, on the pool's features
     _, features = state.sampler.score_pool(state.sampler_state.pool_scorer, pool)
     features = F.normalize(features, dim=1)
@@ -359,9 +376,9 @@ def bench_fits(module_factory, input_shape, args, device, aux):
         sync()
         return (time.perf_counter() - start) / n_batches
 
-    def greg_plus(**params):
+    def greg_plus(pool_factor=args.pool_factor, **params):
         return lambda: skood_fit(penalty="fd", **params,
-                                 sampler=EnergySampler(pool_factor=args.pool_factor))
+                                 sampler=EnergySampler(pool_factor=pool_factor))
 
     fits = [("bare_energy_oe", lambda: bare_loop(bare_energy_oe_step, False)),
             ("skood_energy_oe", lambda: skood_fit(lambda_grad=0.0)),
@@ -372,6 +389,10 @@ def bench_fits(module_factory, input_shape, args, device, aux):
         fits += [(f"skood_greg_fd_f{fraction:g}",
                   lambda f=fraction: skood_fit(penalty="fd", penalty_fraction=f)),
                  (f"skood_greg_plus_fd_f{fraction:g}", greg_plus(penalty_fraction=fraction))]
+    for pool_factor in args.pool_factors:
+        fits += [(f"skood_greg_plus_fd_f{fraction:g}_pool{pool_factor}",
+                  greg_plus(pool_factor=pool_factor, penalty_fraction=fraction))
+                 for fraction in args.fractions]
     for _ in range(args.fit_repeats):
         for key, fn in fits:
             results.setdefault(key, []).append(fn())
@@ -446,6 +467,7 @@ def markdown(name, result, device_name):
     for key, ratio in fits["over_energy_oe_fit"].items():
         label = key.replace("skood_", "").replace("greg_plus", "GReg+").replace("greg", "GReg")
         label = label.replace("_fd", " fd").replace("_f", ", penalty_fraction=")
+        label = label.replace("_pool", ", pool_factor=")
         lines.append(f"| {label} | {1000 * fits[key]:.1f} | {ratio:.2f} |")
     lines += ["", "(x skood energy-OE fit: the median over the repeats of the ratio to the "
               "energy-OE fit of the same repeat.)", ""]
@@ -471,6 +493,10 @@ def main():
                              "on the CPU)")
     parser.add_argument("--fractions", nargs="*", type=float, default=[0.25],
                         help="penalty_fraction values to time besides 1 (default: 0.25)")
+    parser.add_argument("--pool-factors", nargs="*", type=int, default=[],
+                        help="GReg+ pool factors to time besides --pool-factor: the sampler "
+                             "alone, and GReg+ fd at fraction 1 and each of --fractions "
+                             "(default: none)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--out", help="write the markdown tables here (and JSON beside it)")
     args = parser.parse_args()

@@ -309,7 +309,7 @@ def _module_params(model, image_shape, n_classes):
     raise ValueError(f"model must be 'mlp', 'cnn' or 'resnet18', got {model!r}.")
 
 
-def _method_params(method, n_clusters):
+def _method_params(method, n_clusters, pool_factor):
     if method == "ce":
         return dict(lambda_energy=0.0, lambda_grad=0.0)
     if method == "energy_oe":
@@ -317,7 +317,8 @@ def _method_params(method, n_clusters):
     if method == "greg":
         return dict(lambda_grad=1.0)
     if method == "greg_plus":
-        return dict(lambda_grad=1.0, sampler=EnergySampler(n_clusters=n_clusters))
+        return dict(lambda_grad=1.0, sampler=EnergySampler(n_clusters=n_clusters,
+                                                             pool_factor=pool_factor))
     raise ValueError(f"unknown method {method!r}")
 
 
@@ -334,7 +335,7 @@ def _classes_text(classes):
 def run_benchmark(dataset="digits", *, protocol="heldout", model=None, epochs=None,
                   device="cpu", seeds=DEFAULT_SEEDS, methods=METHODS, save_models=None,
                   progress=True, data_home=None, penalty="exact", penalty_fraction=1.0, log=None,
-                  finetune=False, finetune_epochs=None, finetune_lr=None, **overrides):
+                  pool_factor=6, finetune=False, finetune_epochs=None, finetune_lr=None, **overrides):
     """Train every method for every seed and score it on every OOD set.
 
     Parameters
@@ -364,6 +365,11 @@ def run_benchmark(dataset="digits", *, protocol="heldout", model=None, epochs=No
     log : callable or None
         Called with a line of text for each OOD set that is skipped (and why),
         before any training.
+    pool_factor : int, default=6
+        GReg+'s candidates per ID sample (:class:`skood.EnergySampler`'s
+        ``pool_factor``; 6 is the paper's setting). Scoring the candidates is
+        most of what GReg+ costs beyond GReg; ``docs/tuning.md`` measures
+        smaller pools.
     finetune : bool, default=False
         False: every method trains from scratch (random initial weights).
         True: the fine-tuning protocol: per seed, ``ce`` trains from scratch as
@@ -390,7 +396,8 @@ def run_benchmark(dataset="digits", *, protocol="heldout", model=None, epochs=No
     results : pandas.DataFrame
         One row per (seed, scored method, OOD set): ``seed, method, ood_set,
         group`` (``near`` or ``far``), ``protocol``, ``known_classes`` and
-        ``heldout_classes`` (original labels, space-separated), ``penalty_fraction``, the four
+        ``heldout_classes`` (original labels, space-separated), ``penalty_fraction``,
+        ``pool_factor`` (GReg+'s, recorded on every row), the four
         metrics, the ID accuracy, the training time in seconds (``train_s``;
         for a fine-tuned method, the fine-tuning only, without the CE training
         it started from), ``start`` (``"scratch"``, or ``"ce"`` for a method
@@ -415,6 +422,9 @@ def run_benchmark(dataset="digits", *, protocol="heldout", model=None, epochs=No
     if (isinstance(penalty_fraction, bool) or not isinstance(penalty_fraction, numbers.Real)
             or not 0 < penalty_fraction <= 1):
         raise ValueError(f"penalty_fraction must be a number in (0, 1], got {penalty_fraction!r}.")
+    if (isinstance(pool_factor, (bool, np.bool_)) or not isinstance(pool_factor, numbers.Integral)
+            or pool_factor < 1):
+        raise ValueError(f"pool_factor must be a positive integer, got {pool_factor!r}.")
     _check_protocol(protocol)
     unknown = sorted(set(methods) - set(METHODS))
     if unknown or not methods:
@@ -461,7 +471,7 @@ def run_benchmark(dataset="digits", *, protocol="heldout", model=None, epochs=No
     try:
         rows, scores = _train_and_score(
             dataset, by_seed, seeds, methods, model, epochs, device, penalty, penalty_fraction,
-            config, save_models, progress,
+            int(pool_factor), config, save_models, progress,
             finetune=(finetune_epochs, finetune_lr) if finetune else None)
     finally:
         torch.set_num_threads(threads)
@@ -496,7 +506,8 @@ def _check_finetune(dataset, finetune, finetune_epochs, finetune_lr):
 
 
 def _train_and_score(dataset, by_seed, seeds, methods, model, epochs, device, penalty,
-                     penalty_fraction, config, save_models, progress, finetune=None):
+                     penalty_fraction, pool_factor, config, save_models, progress,
+                     finetune=None):
     """Train and score every (seed, method); ``finetune``: None (all from scratch)
     or ``(epochs, lr)`` for the outlier methods, which then start from the seed's
     CE network (``methods`` must list ``ce`` first)."""
@@ -510,7 +521,7 @@ def _train_and_score(dataset, by_seed, seeds, methods, model, epochs, device, pe
         if progress:
             from skorch.callbacks import ProgressBar
             callbacks.append(ProgressBar(postfix_keys=["train_loss"]))
-        common = dict(**_method_params(method, min(64, config["batch_size"])),
+        common = dict(**_method_params(method, min(64, config["batch_size"]), pool_factor),
                       penalty=penalty, penalty_fraction=penalty_fraction,
                       m_in=config["m_in"], m_out=config["m_out"],
                       optimizer__momentum=0.9, optimizer__weight_decay=5e-4,
@@ -545,7 +556,7 @@ def _train_and_score(dataset, by_seed, seeds, methods, model, epochs, device, pe
                                  group=data.groups[ood_name], protocol=data.protocol,
                                  known_classes=_classes_text(data.known_classes),
                                  heldout_classes=_classes_text(data.heldout_classes),
-                                 penalty_fraction=penalty_fraction,
+                                 penalty_fraction=penalty_fraction, pool_factor=pool_factor,
                                  **ood_report(y_true, score), accuracy=accuracy,
                                  train_s=train_s, start=start_from, epochs=n_epochs, lr=lr))
             scores.setdefault(seed, {})[name] = sets

@@ -83,6 +83,10 @@ def build_parser():
     bench.add_argument("--penalty-fraction", type=_fraction, default=1.0,
                        help="fraction of each step's rows the gradient penalty is computed on, "
                             "in (0, 1] (default: %(default)s)")
+    bench.add_argument("--pool-factor", type=_positive(int, "--pool-factor"), default=6,
+                       help="GReg+'s candidate pool per in-distribution sample; smaller is "
+                            "cheaper, see the tuning guide (default: %(default)s, the "
+                            "paper's)")
     bench.add_argument("--n-train", type=int,
                        help="in-distribution training samples "
                             f"(default: {_per_dataset('n_train')})")
@@ -143,7 +147,7 @@ def main(argv=None):
         device=args.device,
         seeds=tuple(args.seeds), methods=tuple(args.methods), save_models=args.save_models,
         progress=not args.quiet, data_home=args.data_home, penalty=args.penalty,
-        penalty_fraction=args.penalty_fraction,
+        penalty_fraction=args.penalty_fraction, pool_factor=args.pool_factor,
         n_train=args.n_train, n_test=args.n_test, n_aux=args.n_aux, n_ood=args.n_ood,
         batch_size=args.batch_size, lr=args.lr, m_in=args.m_in, m_out=args.m_out,
         n_threads=args.n_threads, finetune=args.finetune, finetune_epochs=args.finetune_epochs,

@@ -92,7 +92,10 @@ class EnergySampler(BaseEstimator):
         Clusters per pool; clipped to the batch size as in the paper.
     pool_factor : int, default=6
         Candidates per in-distribution sample in each step (the paper's CIFAR
-        setting: 6).
+        setting: 6). Scoring them is one no-gradient forward of the pool, most
+        of what GReg+ costs beyond GReg; a smaller pool is cheaper and filters
+        less (it must hold at least the step's outliers to filter at all).
+        The tuning guide measures both.
     two_way : bool, default=True
         Keep the highest-energy samples of each cluster too (the paper's setting).
     feature_layer : str or None, default=None

@@ -140,6 +140,9 @@ def no_training(monkeypatch):
     (dict(n_trian=100), TypeError, r"unknown settings \['n_trian'\]"),
     (dict(penalty_fraction=0.0), ValueError, r"penalty_fraction must be a number in \(0, 1\]"),
     (dict(penalty_fraction=1.5), ValueError, "penalty_fraction must be"),
+    (dict(pool_factor=0), ValueError, "pool_factor must be a positive integer, got 0"),
+    (dict(pool_factor=2.5), ValueError, "pool_factor must be a positive integer"),
+    (dict(pool_factor=True), ValueError, "pool_factor must be a positive integer"),
     (dict(finetune_epochs=3), ValueError, r"finetune_epochs only apply .*finetune=True"),
     (dict(finetune_lr=0.01), ValueError, r"finetune_lr only apply .*finetune=True"),
     (dict(finetune="yes"), TypeError, "finetune must be True or False"),
@@ -585,6 +588,44 @@ def test_penalty_fraction_reaches_the_greg_estimators(monkeypatch, tmp_path):
               "--n-train", "100", "--n-aux", "100", "--n-ood", "20", "--quiet",
               "--out", str(tmp_path)])
     assert seen == [(1.0, 0.25)]
+
+
+def test_pool_factor_reaches_the_greg_plus_sampler_only(monkeypatch, tmp_path):
+    import skood.benchmark as benchmark
+
+    seen = {}
+
+    def record(self, X, y, X_aux=None):
+        seen[self.lambda_grad, type(self.sampler).__name__] = (
+            getattr(self.sampler, "pool_factor", None))
+        raise RuntimeError("stop after the first fit")
+
+    monkeypatch.setattr(benchmark.GradRegOODClassifier, "fit", record)
+    for method in ("greg", "greg_plus"):
+        with pytest.raises(RuntimeError, match="stop after the first fit"):
+            main(["benchmark", "--methods", method, "--pool-factor", "3", "--seeds", "0",
+                  "--n-train", "100", "--n-aux", "100", "--n-ood", "20", "--quiet",
+                  "--out", str(tmp_path)])
+    assert seen == {(1.0, "NoneType"): None, (1.0, "EnergySampler"): 3}
+
+
+def test_pool_factor_is_recorded_in_the_results():
+    import skood.benchmark as benchmark
+
+    results, _, _ = benchmark.run_benchmark("digits", seeds=(0,), methods=("greg_plus",), epochs=1,
+                                  progress=False, n_train=100, n_aux=100, n_ood=20,
+                                  pool_factor=2)
+    assert set(results["pool_factor"]) == {2}
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "2.5", "three"])
+def test_command_refuses_a_pool_factor_that_is_not_a_positive_integer(value, no_training,
+                                                                      capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["benchmark", "--pool-factor", value, "--quiet", "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "--pool-factor must be" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("value", ["0", "1.5", "-0.2", "nan", "half"])

@@ -190,3 +190,51 @@ def test_fractions_outside_zero_one_are_refused(make_clf, blobs, value):
     X, y, X_aux = blobs
     with pytest.raises(ValueError, match="penalty_fraction"):
         make_clf(penalty_fraction=value).fit(X, y, X_aux=X_aux)
+
+
+# ------------------------------------------------- benchmarks/penalty_fraction.py
+
+
+def penalty_fraction_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "penalty_fraction.py"
+    spec = importlib.util.spec_from_file_location("penalty_fraction_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_variants_are_named_and_ordered_by_pool_then_fraction():
+    script = penalty_fraction_script()
+    names = [script.variant_name(f, p) for f, p in
+             [(0.25, 3), (1.0, 6), (1.0, 4), (0.25, 6), (1.0, 3), (0.25, 4)]]
+    assert names == ["0.25, pool 3", "1", "1, pool 4", "0.25", "1, pool 3", "0.25, pool 4"]
+    assert sorted(names, key=script._variant_order) == [
+        "0.25", "1", "0.25, pool 4", "1, pool 4", "0.25, pool 3", "1, pool 3"]
+
+
+def test_pool_variants_are_paired_with_fraction_one_at_the_paper_pool(tmp_path):
+    pytest.importorskip("matplotlib")
+    import pandas as pd
+
+    script = penalty_fraction_script()
+    # two seeds; FPR95 of the baseline 0.40 / 0.50, of "0.25, pool 3" 0.43 / 0.49
+    rows = []
+    for variant, fprs, times in (("1", (0.40, 0.50), (2.0, 4.0)),
+                                 ("0.25, pool 3", (0.43, 0.49), (1.0, 3.0)),
+                                 (script.REFERENCE, (0.60, 0.70), (0.5, 0.5))):
+        for seed, fpr, train_s in zip((0, 1), fprs, times):
+            rows.append(dict(seed=seed, variant=variant, group="near", fpr95=fpr,
+                             auroc=1 - fpr, accuracy=0.9, train_s=train_s))
+    table = script.paired(pd.DataFrame(rows))
+    pool = table[table.variant == "0.25, pool 3"].iloc[0]
+    assert pool.fpr95_diff == pytest.approx(1.0)        # (+3 - 1) / 2 points
+    assert pool.time_ratio == pytest.approx((0.5 + 0.75) / 2)
+    assert list(table.variant) == ["1", "0.25, pool 3", script.REFERENCE]
+    text = script.report(table, "cmd", "t")
+    assert "| penalty_fraction, pool_factor |" in text
+    assert "`penalty_fraction=1` at `pool_factor=6`" in text
+    script.figure(table, tmp_path / "f.png", "t")
+    assert (tmp_path / "f.png").stat().st_size > 0
