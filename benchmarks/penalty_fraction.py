@@ -39,6 +39,10 @@ METRICS = ("fpr95", "auroc")
 
 #: the ``variant`` of the reference rows (energy-OE, no penalty)
 REFERENCE = "energy-OE"
+#: the ``variant`` of GReg's rows (random outliers, whole-batch penalty), a second
+#: reference when the method is GReg+: what the sampler adds at all
+GREG_REFERENCE = "GReg"
+REFERENCES = (REFERENCE, GREG_REFERENCE)
 #: GReg+'s pool factor when none is given (the paper's and EnergySampler's default)
 PAPER_POOL_FACTOR = 6
 
@@ -60,19 +64,21 @@ def run(dataset, model, penalty, method, seeds, fractions, threads, epochs=None,
         pool_factors=(PAPER_POOL_FACTOR,)):
     """One benchmark run per (seed, fraction, pool factor), and one of energy-OE
     per seed; the results of all, concatenated, with a ``variant`` column
-    (:func:`variant_name`, or ``REFERENCE``)."""
+    (:func:`variant_name`, or one of ``REFERENCES``); for GReg+, GReg at fraction 1
+    is run per seed too."""
     frames = []
-    pairs = [(fraction, pool) for pool in pool_factors for fraction in fractions]
+    runs = [(method, fraction, pool, variant_name(fraction, pool))
+            for pool in pool_factors for fraction in fractions]
+    runs.append(("energy_oe", 1.0, PAPER_POOL_FACTOR, REFERENCE))
+    if method == "greg_plus":
+        runs.append(("greg", 1.0, PAPER_POOL_FACTOR, GREG_REFERENCE))
     for seed in seeds:
-        for pair in [*pairs, REFERENCE]:
-            reference = pair == REFERENCE
-            fraction, pool_factor = (1.0, PAPER_POOL_FACTOR) if reference else pair
+        for run_method, fraction, pool_factor, variant in runs:
             results, _, _ = run_benchmark(
-                dataset, model=model, epochs=epochs, seeds=(seed,),
-                methods=("energy_oe",) if reference else (method,), penalty=penalty,
-                penalty_fraction=fraction, pool_factor=pool_factor, progress=False,
-                n_threads=threads)
-            results["variant"] = REFERENCE if reference else variant_name(fraction, pool_factor)
+                dataset, model=model, epochs=epochs, seeds=(seed,), methods=(run_method,),
+                penalty=penalty, penalty_fraction=fraction, pool_factor=pool_factor,
+                progress=False, n_threads=threads)
+            results["variant"] = variant
             frames.append(results)
             print(f"seed {seed}, {results['variant'].iloc[0]}: "
                   f"FPR95 near {100 * results.loc[results.group == 'near', 'fpr95'].mean():.2f}, "
@@ -86,9 +92,9 @@ def paired(results, baseline="1", confidence=0.95):
     per_seed = (results.groupby(["group", "variant", "seed"])[[*METRICS, "accuracy",
                                                                 "train_s"]]
                 .mean())
-    variants = sorted((v for v in set(results["variant"]) if v != REFERENCE),
+    variants = sorted((v for v in set(results["variant"]) if v not in REFERENCES),
                       key=_variant_order)
-    variants += [REFERENCE] if REFERENCE in set(results["variant"]) else []
+    variants += [v for v in REFERENCES if v in set(results["variant"])]
     rows = []
     for group in ("near", "far"):
         if group not in per_seed.index.get_level_values(0):
@@ -136,7 +142,9 @@ def report(table, command, title):
              f"and the paired difference to {baseline} (points, mean and 95% "
              "t-interval over seeds; FPR95 lower is better, AUROC higher). `x time`: median "
              "over seeds of the training time over that seed's baseline fit. "
-             f"`{REFERENCE}`: the same seeds without the penalty (`lambda_grad=0`).", ""]
+             f"`{REFERENCE}`: the same seeds without the penalty (`lambda_grad=0`)."
+             + (f" `{GREG_REFERENCE}`: the same seeds with random outliers instead of the "
+                "sampler (fraction 1)." if GREG_REFERENCE in set(table.variant) else ""), ""]
     for group in ("near", "far"):
         part = table[table.group == group]
         if part.empty:
@@ -156,7 +164,7 @@ def report(table, command, title):
                          f"{r.train_s:.2f} | {r.time_ratio:.2f} |")
         lines.append("")
         for _, r in part[part.variant != "1"].iterrows():
-            name = r.variant if r.variant == REFERENCE else f"fraction {r.variant}"
+            name = r.variant if r.variant in REFERENCES else f"fraction {r.variant}"
             lines.append(f"- {group}, {name}: FPR95 "
                          f"{_verdict(r, 'fpr95')}; AUROC {_verdict(r, 'auroc')}.")
         lines.append("")
@@ -173,7 +181,7 @@ def figure(table, out, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    variants = [v for v in dict.fromkeys(table.variant) if v not in ("1", REFERENCE)]
+    variants = [v for v in dict.fromkeys(table.variant) if v != "1" and v not in REFERENCES]
     by_fraction = not any(", pool " in v for v in variants)
     positions = ({v: float(v) for v in variants} if by_fraction
                  else {v: i for i, v in enumerate(variants)})
@@ -189,11 +197,13 @@ def figure(table, out, title):
             line = ax.errorbar(x if by_fraction else x + shift, mean, yerr=err, marker=marker,
                                capsize=3, label=f"{group} OOD",
                                ls="-" if by_fraction else "none")
-            reference = table[(table.group == group) & (table.variant == REFERENCE)]
-            if not reference.empty:
-                # energy-OE's difference: what the whole penalty buys, for scale
-                ax.axhline(float(reference[f"{metric}_diff"].iloc[0]), ls=":",
-                           color=line[0].get_color(), label=f"{group}: {REFERENCE}")
+            for name, style in ((REFERENCE, ":"), (GREG_REFERENCE, "--")):
+                reference = table[(table.group == group) & (table.variant == name)]
+                if not reference.empty:
+                    # energy-OE's difference: what the whole penalty buys, for
+                    # scale; GReg's: what the sampler buys
+                    ax.axhline(float(reference[f"{metric}_diff"].iloc[0]), ls=style,
+                               color=line[0].get_color(), label=f"{group}: {name}")
         ax.axhline(0, color="grey", lw=0.8)
         if by_fraction:
             ax.set_xscale("log")

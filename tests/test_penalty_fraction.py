@@ -224,7 +224,8 @@ def test_pool_variants_are_paired_with_fraction_one_at_the_paper_pool(tmp_path):
     rows = []
     for variant, fprs, times in (("1", (0.40, 0.50), (2.0, 4.0)),
                                  ("0.25, pool 3", (0.43, 0.49), (1.0, 3.0)),
-                                 (script.REFERENCE, (0.60, 0.70), (0.5, 0.5))):
+                                 (script.REFERENCE, (0.60, 0.70), (0.5, 0.5)),
+                                 (script.GREG_REFERENCE, (0.37, 0.47), (1.0, 1.0))):
         for seed, fpr, train_s in zip((0, 1), fprs, times):
             rows.append(dict(seed=seed, variant=variant, group="near", fpr95=fpr,
                              auroc=1 - fpr, accuracy=0.9, train_s=train_s))
@@ -232,9 +233,13 @@ def test_pool_variants_are_paired_with_fraction_one_at_the_paper_pool(tmp_path):
     pool = table[table.variant == "0.25, pool 3"].iloc[0]
     assert pool.fpr95_diff == pytest.approx(1.0)        # (+3 - 1) / 2 points
     assert pool.time_ratio == pytest.approx((0.5 + 0.75) / 2)
-    assert list(table.variant) == ["1", "0.25, pool 3", script.REFERENCE]
+    greg = table[table.variant == script.GREG_REFERENCE].iloc[0]
+    assert greg.fpr95_diff == pytest.approx(-3.0)
+    assert list(table.variant) == ["1", "0.25, pool 3", script.REFERENCE,
+                                   script.GREG_REFERENCE]
     text = script.report(table, "cmd", "t")
     assert "| penalty_fraction, pool_factor |" in text
     assert "`penalty_fraction=1` at `pool_factor=6`" in text
+    assert "- near, GReg: FPR95 better than fraction 1" in text
     script.figure(table, tmp_path / "f.png", "t")
     assert (tmp_path / "f.png").stat().st_size > 0
