@@ -65,8 +65,9 @@ def run(dataset, model, penalty, method, seeds, fractions, threads, epochs=None,
     """One benchmark run per (seed, fraction, pool factor), and one of energy-OE
     per seed; the results of all, concatenated, with a ``variant`` column
     (:func:`variant_name`, or one of ``REFERENCES``); for GReg+, GReg at fraction 1
-    is run per seed too."""
-    frames = []
+    is run per seed too. Returns the results and the benchmark's lines about OOD
+    sets it skipped (a missing dataset), each once."""
+    frames, skipped = [], {}
     runs = [(method, fraction, pool, variant_name(fraction, pool))
             for pool in pool_factors for fraction in fractions]
     runs.append(("energy_oe", 1.0, PAPER_POOL_FACTOR, REFERENCE))
@@ -77,13 +78,14 @@ def run(dataset, model, penalty, method, seeds, fractions, threads, epochs=None,
             results, _, _ = run_benchmark(
                 dataset, model=model, epochs=epochs, seeds=(seed,), methods=(run_method,),
                 penalty=penalty, penalty_fraction=fraction, pool_factor=pool_factor,
-                progress=False, n_threads=threads)
+                progress=False, n_threads=threads,
+                log=lambda line: skipped.setdefault(line, None))
             results["variant"] = variant
             frames.append(results)
             print(f"seed {seed}, {results['variant'].iloc[0]}: "
                   f"FPR95 near {100 * results.loc[results.group == 'near', 'fpr95'].mean():.2f}, "
                   f"train {results['train_s'].iloc[0]:.1f} s", flush=True)
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True), list(skipped)
 
 
 def paired(results, baseline="1", confidence=0.95):
@@ -133,7 +135,7 @@ def _verdict(row, metric):
 BASELINE_TEXT = "fraction 1"
 
 
-def report(table, command, title):
+def report(table, command, title, skipped=()):
     pools = any(", pool " in v for v in table.variant)
     baseline = "`penalty_fraction=1`" + (f" at `pool_factor={PAPER_POOL_FACTOR}`" if pools else "")
     column = "penalty_fraction" + (", pool_factor" if pools else "")
@@ -145,6 +147,8 @@ def report(table, command, title):
              f"`{REFERENCE}`: the same seeds without the penalty (`lambda_grad=0`)."
              + (f" `{GREG_REFERENCE}`: the same seeds with random outliers instead of the "
                 "sampler (fraction 1)." if GREG_REFERENCE in set(table.variant) else ""), ""]
+    # a far group without a missing dataset is not the same comparison: say so
+    lines += [f"- {line}" for line in skipped] + ([""] if skipped else [])
     for group in ("near", "far"):
         part = table[table.group == group]
         if part.empty:
@@ -243,7 +247,7 @@ def main(argv=None):
         parser.error("--pool-factors is GReg+'s setting: add --method greg_plus")
     command = "python benchmarks/penalty_fraction.py " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-    results = run(args.dataset, args.model, args.penalty, args.method, args.seeds, fractions,
+    results, skipped = run(args.dataset, args.model, args.penalty, args.method, args.seeds, fractions,
                   args.threads, epochs=args.epochs, pool_factors=pool_factors)
     table = paired(results)
     os.makedirs(args.out, exist_ok=True)
@@ -252,7 +256,7 @@ def main(argv=None):
              f"({model}), {len(args.seeds)} seeds")
     results.to_csv(os.path.join(args.out, "results.csv"), index=False)
     table.to_csv(os.path.join(args.out, "paired.csv"), index=False)
-    text = report(table, command, title)
+    text = report(table, command, title, skipped)
     with open(os.path.join(args.out, "report.md"), "w") as f:
         f.write(text + "\n")
     figure(table, os.path.join(args.out, "penalty_fraction.png"), title)

@@ -237,7 +237,8 @@ def test_pool_variants_are_paired_with_fraction_one_at_the_paper_pool(tmp_path):
     assert greg.fpr95_diff == pytest.approx(-3.0)
     assert list(table.variant) == ["1", "0.25, pool 3", script.REFERENCE,
                                    script.GREG_REFERENCE]
-    text = script.report(table, "cmd", "t")
+    text = script.report(table, "cmd", "t", skipped=["OOD set fashion-mnist skipped: absent."])
+    assert "- OOD set fashion-mnist skipped: absent." in text
     assert "| penalty_fraction, pool_factor |" in text
     assert "`penalty_fraction=1` at `pool_factor=6`" in text
     assert "- near, GReg: FPR95 better than fraction 1" in text
