@@ -201,13 +201,13 @@ def figure(table, out, title):
             line = ax.errorbar(x if by_fraction else x + shift, mean, yerr=err, marker=marker,
                                capsize=3, label=f"{group} OOD",
                                ls="-" if by_fraction else "none")
-            for name, style in ((REFERENCE, ":"), (GREG_REFERENCE, "--")):
-                reference = table[(table.group == group) & (table.variant == name)]
+            for reference_name, style in ((REFERENCE, ":"), (GREG_REFERENCE, "--")):
+                reference = table[(table.group == group) & (table.variant == reference_name)]
                 if not reference.empty:
                     # energy-OE's difference: what the whole penalty buys, for
                     # scale; GReg's: what the sampler buys
                     ax.axhline(float(reference[f"{metric}_diff"].iloc[0]), ls=style,
-                               color=line[0].get_color(), label=f"{group}: {name}")
+                               color=line[0].get_color(), label=f"{group}: {reference_name}")
         ax.axhline(0, color="grey", lw=0.8)
         if by_fraction:
             ax.set_xscale("log")

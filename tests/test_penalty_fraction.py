@@ -215,7 +215,8 @@ def test_variants_are_named_and_ordered_by_pool_then_fraction():
         "0.25", "1", "0.25, pool 4", "1, pool 4", "0.25, pool 3", "1, pool 3"]
 
 
-def test_pool_variants_are_paired_with_fraction_one_at_the_paper_pool(tmp_path):
+def test_pool_variants_are_paired_with_fraction_one_at_the_paper_pool(tmp_path,
+                                                                       monkeypatch):
     pytest.importorskip("matplotlib")
     import pandas as pd
 
@@ -242,5 +243,11 @@ def test_pool_variants_are_paired_with_fraction_one_at_the_paper_pool(tmp_path):
     assert "| penalty_fraction, pool_factor |" in text
     assert "`penalty_fraction=1` at `pool_factor=6`" in text
     assert "- near, GReg: FPR95 better than fraction 1" in text
+    import matplotlib.pyplot as plt
+
+    saved = {}
+    monkeypatch.setattr(plt.Figure, "savefig",
+                        lambda fig, *args, **kwargs: saved.setdefault("fig", fig))
     script.figure(table, tmp_path / "f.png", "t")
-    assert (tmp_path / "f.png").stat().st_size > 0
+    labels = [ax.get_ylabel() for ax in saved["fig"].axes]
+    assert labels == ["FPR95 (points), minus fraction 1", "AUROC (points), minus fraction 1"]
