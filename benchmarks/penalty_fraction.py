@@ -247,8 +247,9 @@ def main(argv=None):
         parser.error("--pool-factors is GReg+'s setting: add --method greg_plus")
     command = "python benchmarks/penalty_fraction.py " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-    results, skipped = run(args.dataset, args.model, args.penalty, args.method, args.seeds, fractions,
-                  args.threads, epochs=args.epochs, pool_factors=pool_factors)
+    results, skipped = run(args.dataset, args.model, args.penalty, args.method, args.seeds,
+                           fractions, args.threads, epochs=args.epochs,
+                           pool_factors=pool_factors)
     table = paired(results)
     os.makedirs(args.out, exist_ok=True)
     model = args.model or DEFAULTS[args.dataset]["model"]

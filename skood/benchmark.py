@@ -335,7 +335,8 @@ def _classes_text(classes):
 def run_benchmark(dataset="digits", *, protocol="heldout", model=None, epochs=None,
                   device="cpu", seeds=DEFAULT_SEEDS, methods=METHODS, save_models=None,
                   progress=True, data_home=None, penalty="exact", penalty_fraction=1.0, log=None,
-                  pool_factor=6, finetune=False, finetune_epochs=None, finetune_lr=None, **overrides):
+                  pool_factor=6, finetune=False, finetune_epochs=None, finetune_lr=None,
+                  **overrides):
     """Train every method for every seed and score it on every OOD set.
 
     Parameters
