@@ -30,6 +30,7 @@ import sys
 import numpy as np
 import pandas as pd
 
+from skood import EnergySampler
 from skood.benchmark import DEFAULTS, run_benchmark
 # The benchmark's own t-interval, so that both reports compute intervals alike.
 from skood.benchmark import _t_interval
@@ -43,8 +44,8 @@ REFERENCE = "energy-OE"
 #: reference when the method is GReg+: what the sampler adds at all
 GREG_REFERENCE = "GReg"
 REFERENCES = (REFERENCE, GREG_REFERENCE)
-#: GReg+'s pool factor when none is given (the paper's and EnergySampler's default)
-PAPER_POOL_FACTOR = 6
+#: GReg+'s pool factor when none is given (EnergySampler's default, the paper's 6)
+PAPER_POOL_FACTOR = EnergySampler().pool_factor
 
 
 def variant_name(fraction, pool_factor=PAPER_POOL_FACTOR):
@@ -121,6 +122,10 @@ def paired(results, baseline="1", confidence=0.95):
     return pd.DataFrame(rows)
 
 
+#: how the reports name the baseline variant ``"1"``
+BASELINE_TEXT = "fraction 1"
+
+
 def _verdict(row, metric):
     low, high = row[f"{metric}_low"], row[f"{metric}_high"]
     if not np.isfinite(low):
@@ -129,10 +134,6 @@ def _verdict(row, metric):
         return "no difference beyond the seed spread"
     better = high < 0 if metric == "fpr95" else low > 0
     return f"better than {BASELINE_TEXT}" if better else f"worse than {BASELINE_TEXT}"
-
-
-#: how the reports name the baseline variant ``"1"``
-BASELINE_TEXT = "fraction 1"
 
 
 def report(table, command, title, skipped=()):
