@@ -70,8 +70,8 @@ def _repr(instance, names):
 class RandomCrop:
     """Crop a random ``size`` window of an image padded by ``padding`` pixels on each side.
 
-    The paper's CIFAR recipe is ``RandomCrop(32, padding=4)``: a 32x32 image is
-    padded to 40x40 and a 32x32 window is taken at a uniformly random position.
+    For example ``RandomCrop(32, padding=4)`` pads a 32x32 image to 40x40 and
+    takes a 32x32 window at a uniformly random position (one of 9 x 9).
 
     Parameters
     ----------

@@ -121,7 +121,7 @@ def test_normalize_by_hand():
     # one value for every channel, and a uint8 image scaled to [0, 1] first
     out = Normalize(mean=0.5, std=0.5)(np.array([[[0, 255]]], dtype=np.uint8))
     np.testing.assert_allclose(out.numpy(), [[[-1.0, 1.0]]], rtol=0, atol=1e-7)
-    # the CIFAR-10 statistics of the paper's recipe, on a mid-grey pixel
+    # per-channel statistics with several decimals, on a mid-grey pixel
     mean, std = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
     out = Normalize(mean, std)(torch.full((3, 1, 1), 0.5))
     np.testing.assert_allclose(out.flatten().numpy(),
