@@ -141,6 +141,11 @@ def load_fashion_mnist(data_home=None):
         "or set SKOOD_DATA to it.")
 
 
+def _data_folders(data_home):
+    """``data_home`` then ``$SKOOD_DATA``, those that are set, with ``~`` expanded."""
+    return [os.path.expanduser(c) for c in (data_home, os.environ.get("SKOOD_DATA")) if c]
+
+
 #: The CIFAR authors' page (University of Toronto), where the "python version" files are.
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
 _CIFAR = {
@@ -179,7 +184,8 @@ def _read_cifar_pickle(file, where):
     """A CIFAR pickle as a dict with str keys (the originals have bytes keys: Python 2 str)."""
     try:
         content = _CifarUnpickler(file, encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            IndexError, KeyError) as exc:
         raise ValueError(f"{where} is not a CIFAR batch file (python version): {exc}.") from exc
     if not isinstance(content, dict):
         raise ValueError(f"{where} is not a CIFAR batch file (python version): it holds a "
@@ -191,7 +197,7 @@ def _read_cifar_pickle(file, where):
 def _cifar_files(name, data_home):
     """(folder, source, {file name: dict}) of the first place holding a CIFAR set."""
     spec = _CIFAR[name]
-    candidates = [c for c in (data_home, os.environ.get("SKOOD_DATA")) if c]
+    candidates = _data_folders(data_home)
     names = spec["train"] + spec["test"] + [spec["meta"]]
     looked = []
     for folder in candidates:
@@ -290,7 +296,8 @@ def load_cifar10(data_home=None):
     Parameters
     ----------
     data_home : str or os.PathLike or None, default=None
-        The folder that holds ``cifar-10-batches-py`` or ``cifar-10-python.tar.gz``.
+        The folder that holds ``cifar-10-batches-py`` or ``cifar-10-python.tar.gz``
+        (``~`` is expanded, here and in ``$SKOOD_DATA``).
 
     Returns
     -------
@@ -334,7 +341,8 @@ def load_cifar100(data_home=None, label="fine"):
     Parameters
     ----------
     data_home : str or os.PathLike or None, default=None
-        The folder that holds ``cifar-100-python`` or ``cifar-100-python.tar.gz``.
+        The folder that holds ``cifar-100-python`` or ``cifar-100-python.tar.gz``
+        (``~`` is expanded, here and in ``$SKOOD_DATA``).
     label : {"fine", "coarse"}, default="fine"
         The 100 classes (``"fine"``) or the 20 superclasses (``"coarse"``).
 
@@ -384,7 +392,7 @@ def load_svhn(data_home=None, split="test"):
     Parameters
     ----------
     data_home : str or os.PathLike or None, default=None
-        The folder that holds ``{split}_32x32.mat``.
+        The folder that holds ``{split}_32x32.mat`` (``~`` is expanded).
     split : {"test", "train", "extra"}, default="test"
 
     Returns
@@ -413,8 +421,7 @@ def load_svhn(data_home=None, split="test"):
     if split not in ("test", "train", "extra"):
         raise ValueError(f"split must be 'test', 'train' or 'extra', got {split!r}.")
     name = f"{split}_32x32.mat"
-    candidates = [c for c in (data_home, os.environ.get("SKOOD_DATA")) if c]
-    paths = [os.path.join(folder, name) for folder in candidates]
+    paths = [os.path.join(folder, name) for folder in _data_folders(data_home)]
     path = next((p for p in paths if os.path.isfile(p)), None)
     if path is None:
         where = (f"in {paths}" if paths else
@@ -426,7 +433,7 @@ def load_svhn(data_home=None, split="test"):
     from scipy.io import loadmat   # scipy comes with scikit-learn; imported only when used
     try:
         mat = loadmat(path)
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError, NotImplementedError) as exc:
         raise ValueError(f"{path} is not a MATLAB file scipy.io.loadmat can read: {exc}") from exc
     if "X" not in mat or "y" not in mat:
         raise ValueError(f"{path} has no 'X' and 'y' (it has "
@@ -460,7 +467,7 @@ def load_image_folder(path, image_shape=(32, 32), max_images=None, random_state=
     Parameters
     ----------
     path : str or os.PathLike
-        The folder.
+        The folder (``~`` is expanded).
     image_shape : (int, int), default=(32, 32)
         ``(height, width)`` of the result.
     max_images : int or None, default=None
@@ -503,6 +510,7 @@ def load_image_folder(path, image_shape=(32, 32), max_images=None, random_state=
     if max_images is not None and not (isinstance(max_images, (int, np.integer))
                                        and not isinstance(max_images, bool) and max_images >= 1):
         raise ValueError(f"max_images must be None or an int >= 1, got {max_images!r}.")
+    path = os.path.expanduser(path)
     if not os.path.isdir(path):
         raise FileNotFoundError(f"{path} is not a folder: pass the folder that holds the image "
                                 "files (for DTD, its images/ folder).")

@@ -1,8 +1,8 @@
 """Image augmentation for a torch ``Dataset``'s ``transform``, without torchvision.
 
 Each transform is a callable that takes one image, a torch tensor or numpy
-array shaped ``(C, H, W)`` (channels first) or ``(H, W)``, and returns a
-float32 tensor of the same number of dimensions. A uint8 image is first
+array shaped ``(C, H, W)`` (channels first) or ``(H, W)``, and returns a new
+float32 tensor of the same number of dimensions, on the image's device. A uint8 image is first
 scaled to ``[0, 1]`` (divided by 255, as torchvision's ``ToTensor`` does);
 a floating-point image keeps its values. Other integer or boolean images are
 refused: convert them to float or uint8 first.
@@ -156,7 +156,8 @@ class RandomCrop:
                 "larger padding.")
         top = int(torch.randint(image.shape[1] - height + 1, (1,), generator=self.generator))
         left = int(torch.randint(image.shape[2] - width + 1, (1,), generator=self.generator))
-        crop = image[:, top:top + height, left:left + width]
+        # A copy: the result never shares memory with the caller's image.
+        crop = image[:, top:top + height, left:left + width].clone()
         return crop[0] if flat else crop
 
 
@@ -208,7 +209,7 @@ class RandomHorizontalFlip:
         # One draw per call whatever p is, so that p does not change later draws' alignment.
         if float(torch.rand(1, generator=self.generator)) < self.p:
             return image.flip(-1)
-        return image
+        return image.clone()   # never the caller's own memory
 
 
 class Normalize:
@@ -270,7 +271,7 @@ class Normalize:
         channels = image.shape[0] if image.dim() == 3 else 1
         stats = []
         for name, value in (("mean", self.mean), ("std", self.std)):
-            values = torch.as_tensor(value, dtype=torch.float32).reshape(-1)
+            values = torch.as_tensor(value, dtype=torch.float32, device=image.device).reshape(-1)
             if values.numel() not in (1, channels):
                 raise ValueError(
                     f"Normalize: {name} has {values.numel()} values but the image has "

@@ -188,6 +188,16 @@ def test_data_home_comes_before_skood_data_and_falls_back_to_it(tmp_path, monkey
     assert not np.array_equal(load_cifar10().X_test, load_cifar10(str(here)).X_test)
 
 
+def test_a_home_folder_shorthand_is_expanded(tmp_path, monkeypatch):
+    make_cifar10(tmp_path / "data")
+    make_svhn(tmp_path / "data")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("SKOOD_DATA", "~/data")
+    assert load_cifar10(data_home="~/data").path == str(tmp_path / "data")
+    assert load_cifar10().path == str(tmp_path / "data")
+    assert load_svhn(data_home="~/data").X.shape[0] == 6
+
+
 def test_the_folder_comes_before_the_archive_in_one_place(tmp_path, no_env):
     other = tmp_path / "other"
     make_cifar10(other, seed=5)

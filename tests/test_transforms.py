@@ -36,6 +36,16 @@ def test_output_is_a_float32_tensor_of_the_expected_shape(transform, size, shape
         assert tuple(out.shape) == expected
 
 
+@pytest.mark.parametrize("transform", [RandomCrop(5), RandomCrop(3), RandomHorizontalFlip(p=0.0),
+                                       RandomHorizontalFlip(p=1.0), Normalize(0.0, 1.0),
+                                       Compose([RandomCrop(5), RandomHorizontalFlip(p=0.0)])])
+def test_the_result_never_shares_memory_with_the_input(transform):
+    for x in (torch.zeros(1, 5, 5), np.zeros((1, 5, 5), dtype=np.float32)):
+        out = transform(x)
+        out += 1.0
+        assert float(x.sum()) == 0.0
+
+
 def test_uint8_is_scaled_to_unit_range_and_float_keeps_its_values():
     x = np.array([[0, 51, 255]], dtype=np.uint8)
     flip = RandomHorizontalFlip(p=0.0)
