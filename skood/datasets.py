@@ -16,6 +16,7 @@ import os
 import pickle
 import struct
 import tarfile
+import zlib
 
 import numpy as np
 import torch
@@ -217,7 +218,7 @@ def _cifar_files(name, data_home):
         if os.path.isfile(archive):
             files = {}
             try:
-                with tarfile.open(archive, "r:gz") as tar:
+                with gzip.open(archive, "rb") as gz, tarfile.open(fileobj=gz, mode="r:") as tar:
                     for member in tar:
                         parts = member.name.split("/")
                         parts = parts[1:] if parts[0] == "." else parts
@@ -225,7 +226,9 @@ def _cifar_files(name, data_home):
                                 and parts[1] in names:
                             files[parts[1]] = _read_cifar_pickle(
                                 tar.extractfile(member), f"{archive}:{member.name}")
-            except (tarfile.TarError, OSError, EOFError) as exc:
+                    while gz.read(1 << 20):   # to the end, where gzip checks its CRC
+                        pass
+            except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
                 raise ValueError(f"{archive} is not a readable .tar.gz archive: {exc}") from exc
             missing = [n for n in names if n not in files]
             if missing:

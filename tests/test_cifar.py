@@ -274,6 +274,14 @@ def test_a_file_that_is_not_an_archive_is_refused(tmp_path, no_env):
     (tmp_path / "cifar-10-python.tar.gz").write_bytes(b"not gzip")
     with pytest.raises(ValueError, match=r"cifar-10-python\.tar\.gz is not a readable"):
         load_cifar10(str(tmp_path))
+    made = tmp_path / "made"
+    make_cifar10(made)
+    path = archive(made, "cifar-10-batches-py", "cifar-10-python.tar.gz", made)
+    content = bytearray(open(path, "rb").read())
+    content[len(content) // 2:len(content) // 2 + 64] = bytes(64)     # damaged in the middle
+    (tmp_path / "cifar-10-python.tar.gz").write_bytes(bytes(content))
+    with pytest.raises(ValueError, match=r"tar\.gz is not a readable .*CRC check failed"):
+        load_cifar10(str(tmp_path))
 
 
 # -- CIFAR-100 ------------------------------------------------------------------------------
