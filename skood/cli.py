@@ -138,8 +138,8 @@ def main(argv=None):
                                               ("--finetune-lr", args.finetune_lr))
                  if value is not None]
         if given:
-            args.benchmark_parser.error(f"{' and '.join(given)} need --finetune (the fine-tuning protocol): "
-                        "add --finetune, or drop them")
+            args.benchmark_parser.error(f"{' and '.join(given)} need --finetune (the fine-tuning "
+                                        "protocol): add --finetune, or drop them")
     command = "skood " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     start = time.perf_counter()
     results, scores, data = run_benchmark(

@@ -33,7 +33,8 @@ def public_objects():
                 yield f"{name}.{attr}", obj
 
 
-@pytest.mark.parametrize("name, obj", list(public_objects()), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize("name, obj", list(public_objects()),
+                         ids=lambda v: v if isinstance(v, str) else "")
 def test_public_names_have_a_docstring_with_a_runnable_example(name, obj):
     doc = inspect.getdoc(obj) or ""
     assert doc, f"{name} has no docstring"
@@ -409,7 +410,8 @@ def test_documentation_builds_without_warnings(site):
     text = re.sub(r"<[^>]+>", "", index)
     assert "pip install" in text and "GradRegOODClassifier" in text
     assert "arxiv.org/abs/2404.12368" in index
-    assert "_images/fpr95_near_far.png" in index and (out / "_images" / "fpr95_near_far.png").exists()
+    assert "_images/fpr95_near_far.png" in index
+    assert (out / "_images" / "fpr95_near_far.png").exists()
     assert "skood developers" in text and "©." not in text
 
 
