@@ -98,7 +98,7 @@ def write_figure(results_dir, out):
         check_groups(tables[dataset], path)
     fig, axes = plt.subplots(1, len(found), figsize=(5.2 * len(found), 3.6), squeeze=False,
                              sharey=True)
-    for ax, (dataset, path) in zip(axes[0], found):
+    for ax, (dataset, _) in zip(axes[0], found):
         results = tables[dataset]
         mean, std = near_far(results)
         x = np.arange(len(mean))

@@ -269,16 +269,17 @@ def _bench_model(name, module_factory, input_shape, args, device, stack):
         clf = make_estimator(module_factory, device, **params)
         prepare_step(clf, aux, stack)
         record(key, label, skood_step_fn(clf, x_in, y))
-    clf = make_estimator(module_factory, device, sampler=EnergySampler(pool_factor=args.pool_factor))
+    clf = make_estimator(module_factory, device,
+                         sampler=EnergySampler(pool_factor=args.pool_factor))
     state = prepare_step(clf, aux, stack)
     record("sampler", "energy sampler alone (skood)",
            lambda: state.draw_outliers(batch, device))
     for pool_factor in args.pool_factors:
         clf = make_estimator(module_factory, device, sampler=EnergySampler(pool_factor=pool_factor))
+        pool_state = prepare_step(clf, aux, stack)
         record(f"sampler_pool{pool_factor}",
                f"energy sampler alone (skood), pool_factor={pool_factor}",
-               lambda pool_state=prepare_step(clf, aux, stack): pool_state.draw_outliers(batch,
-                                                                                         device))
+               lambda pool_state=pool_state: pool_state.draw_outliers(batch, device))
     # where the sampler's time goes: its k-means alone, on the pool's features
     _, features = state.sampler.score_pool(state.sampler_state.pool_scorer, pool)
     features = F.normalize(features, dim=1)
@@ -448,21 +449,26 @@ def markdown(name, result, device_name):
              "| step | ms | x energy-OE (skood) | peak MiB |", "|---|---:|---:|---:|"]
     for entry in result["rows"].values():
         peak = f"{entry['peak_mib']:.0f}" if "peak_mib" in entry else "n/a"
-        lines.append(f"| {entry['label']} | {1000 * entry['s']:.1f} | {entry['ratio']:.2f} | {peak} |")
+        lines.append(f"| {entry['label']} | {1000 * entry['s']:.1f} | {entry['ratio']:.2f} "
+                     f"| {peak} |")
     fits, scoring = result["fits"], result["scoring"]
     lines += ["", "| whole fit, per training batch | ms |", "|---|---:|",
               f"| bare torch energy-OE loop | {1000 * fits['bare_energy_oe']:.1f} |",
               f"| skood energy-OE fit | {1000 * fits['skood_energy_oe']:.1f} |",
-              f"| bare torch fd step + pool forward loop | {1000 * fits['bare_fd_plus_pool']:.1f} |",
+              "| bare torch fd step + pool forward loop "
+              f"| {1000 * fits['bare_fd_plus_pool']:.1f} |",
               f"| skood GReg+ fd fit | {1000 * fits['skood_greg_plus_fd']:.1f} |", "",
-              f"- skood energy-OE fit / bare energy-OE loop: **{fits['energy_oe_fit_over_bare']:.3f}**"
+              "- skood energy-OE fit / bare energy-OE loop: "
+              f"**{fits['energy_oe_fit_over_bare']:.3f}**"
               " (aim: at most 1.10)",
-              f"- floor ratio (bare fd + pool forward) / bare energy-OE: {fits['floor_ratio']:.3f}; "
+              "- floor ratio (bare fd + pool forward) / bare energy-OE: "
+              f"{fits['floor_ratio']:.3f}; "
               f"skood GReg+ fd fit / bare energy-OE: {fits['greg_plus_fd_fit_ratio']:.3f}; "
               f"over the floor: **{fits['greg_plus_fd_over_floor']:.3f}** (aim: at most 1.15)",
               f"- score_samples over 10,000 samples (batch {scoring['batch']}): "
               f"{1000 * scoring['skood_s']:.1f} ms vs bare no-grad loop "
-              f"{1000 * scoring['bare_s']:.1f} ms: **{scoring['ratio']:.3f}** (aim: at most 1.20)", "",
+              f"{1000 * scoring['bare_s']:.1f} ms: **{scoring['ratio']:.3f}** (aim: at most 1.20)",
+              "",
               "| whole fit, per training batch | ms | x skood energy-OE fit |", "|---|---:|---:|"]
     for key, ratio in fits["over_energy_oe_fit"].items():
         label = key.replace("skood_", "").replace("greg_plus", "GReg+").replace("greg", "GReg")
@@ -508,7 +514,8 @@ def main():
     if args.amp is None:
         args.amp = ["bf16", "fp16"] if device.type == "cuda" else []
     device_name = (torch.cuda.get_device_name(device) if device.type == "cuda"
-                   else f"CPU, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
+                   else f"CPU, {torch.get_num_threads()} threads, "
+                        f"{platform.processor() or platform.machine()}")
     configs = {
         "resnet18": (f"CIFAR-style ResNet-18, width {args.resnet_width}, 32x32x3, "
                      f"ID batch {args.batch} + outliers {2 * args.batch}, pool {args.pool_factor}x",

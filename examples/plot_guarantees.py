@@ -16,13 +16,14 @@ This example trains a small network on 8x8 digits with natural-image
 outliers, then checks the three guarantees empirically over many random
 batches of test digits mixed with textures. Under a minute on 2 CPU cores.
 
-Run: python examples/plot_guarantees.py [--out DIR]
+Run: ``python examples/plot_guarantees.py [--out DIR]`` (writes ``DIR/guarantees.png``)
 """
 # %%
 # Train on digits, with natural-image outliers
 # --------------------------------------------
 import argparse
 import os
+import tempfile
 
 import matplotlib
 
@@ -38,7 +39,8 @@ from skood.datasets import make_natural_image_outliers, make_texture_images  # n
 from skood.models import MLP  # noqa: E402
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--out", default=".", help="folder for guarantees.png")
+parser.add_argument("--out", default=tempfile.mkdtemp(),
+                    help="folder for guarantees.png (default: a new temporary folder)")
 args, _ = parser.parse_known_args()
 
 X, y = load_digits(return_X_y=True)

@@ -15,9 +15,11 @@ in-distribution, -1 OOD).
 
 Run: ``python examples/tabular_pipeline.py``
 """
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from sklearn.datasets import load_wine
+from sklearn.metrics import RocCurveDisplay
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -61,9 +63,35 @@ print(f"test accuracy: {pipe.score(X_test, y_test.to_numpy(dtype=object)):.3f}")
 # OOD test data: wine-like rows with some measurements far outside their range.
 shifted = X_test.copy()
 shifted.iloc[:, :5] = shifted.iloc[:, :5] + 4 * spread[:5]
-labels = np.r_[np.ones(len(X_test)), np.zeros(len(shifted))]
-report = ood_report(labels, np.r_[pipe.score_samples(X_test), pipe.score_samples(shifted)])
+labels = np.r_[np.ones(len(X_test)), np.zeros(len(shifted))]     # ID positive
+scores = np.r_[pipe.score_samples(X_test), pipe.score_samples(shifted)]
+report = ood_report(labels, scores)
 print("shifted rows vs test rows:", {k: round(v, 4) for k, v in report.items()})
 # the Pipeline's predict is the detector's: +1 accepted as in-distribution, -1 OOD
-print(f"accepted: {np.mean(pipe.predict(X_test) == 1):.1%} of test rows, "
-      f"{np.mean(pipe.predict(shifted) == 1):.1%} of shifted rows")
+accepted_test = np.mean(pipe.predict(X_test) == 1)
+accepted_shifted = np.mean(pipe.predict(shifted) == 1)
+print(f"accepted: {accepted_test:.1%} of test rows, {accepted_shifted:.1%} of shifted rows")
+
+# %%
+# Scores and ROC curve
+# --------------------
+# Left: the scores of both sets and the detector's threshold ``offset_``
+# (calibrated on held-out training rows); rows right of it are accepted. Right:
+# the ROC curve over every threshold on ``score_samples``, with the test rows as
+# the positive class; the point is the Pipeline's own ``predict``. A shift of
+# four standard deviations in five columns is easy to detect: the two sets do
+# not overlap.
+fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+bins = np.linspace(scores.min(), scores.max(), 40)
+left.hist(scores[labels == 1], bins=bins, alpha=0.6, label="test rows (ID)")
+left.hist(scores[labels == 0], bins=bins, alpha=0.6, label="shifted rows (OOD)")
+left.axvline(pipe[-1].offset_, color="k", ls="--", label="offset_")
+left.set_xlabel("score_samples: higher = more in-distribution")
+left.set_ylabel("rows")
+left.legend(fontsize=8)
+RocCurveDisplay.from_predictions(labels, scores, name="GradRegOODDetector", ax=right)
+right.plot(accepted_shifted, accepted_test, "ko", label="predict (threshold offset_)")
+right.set_xlabel("shifted rows accepted (false positive rate)")
+right.set_ylabel("test rows accepted (true positive rate)")
+right.legend(fontsize=8, loc="lower right")
+fig.tight_layout()

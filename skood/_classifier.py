@@ -25,7 +25,8 @@ from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator, to_tensor
 
 from ._fit_state import FitState
-from ._objective import AMP_DTYPES, HISTORY_KEYS, PENALTIES, GRegObjective, amp_autocast, first_output
+from ._objective import (AMP_DTYPES, HISTORY_KEYS, PENALTIES, GRegObjective, amp_autocast,
+                         first_output)
 from ._outliers import AuxiliaryData, PoolScorer, RandomOutlierSampler, default_ratio
 from ._validation import check_features, check_labels, check_outliers
 from .energy_sampler import EnergySampler
@@ -212,7 +213,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
     >>> X = rng.normal(size=(200, 4)).astype("float32")
     >>> y = (X[:, 0] > 0).astype(int)
     >>> X_aux = rng.uniform(-6, 6, size=(200, 4)).astype("float32")
-    >>> module = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+    >>> module = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(),
+    ...                              torch.nn.Linear(16, 2))
     >>> clf = GradRegOODClassifier(module, max_epochs=2, verbose=0, random_state=0)
     >>> clf = clf.fit(X, y, X_aux=X_aux)
     >>> clf.predict_ood(X[:3]).shape

@@ -8,7 +8,8 @@ at random (:class:`RandomOutlierSampler`), GReg+ selects them by energy
 state of one fit, ``draw`` takes it back at each step, and the optional
 ``default_ratio`` gives the outliers per ID sample.
 """
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch.utils.data import default_collate

@@ -264,7 +264,8 @@ def load_benchmark_data(dataset="digits", *, protocol="heldout", split=0, n_trai
     n_train, n_test : int or None
         Subsample the in-distribution train and test images (None: all).
     n_aux : int, default=5000
-        Auxiliary outliers (crops of photographs, :func:`skood.datasets.make_natural_image_outliers`).
+        Auxiliary outliers (crops of photographs,
+        :func:`skood.datasets.make_natural_image_outliers`).
     n_ood : int, default=1000
         Images per OOD test set (at most).
     data_home : str or None

@@ -4,6 +4,7 @@ import shlex
 import sys
 import time
 
+from . import __version__
 from ._objective import PENALTIES
 from .benchmark import (DEFAULT_SEEDS, DEFAULTS, METHODS, PROTOCOLS, markdown_tables,
                         paired_differences, run_benchmark, summary_sentences, write_report)
@@ -46,6 +47,7 @@ def _fraction(text):
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="skood", description="skood: OOD detection with GReg.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     bench = commands.add_parser(
         "benchmark", help="train CE, energy-OE, GReg and GReg+ and compare them on real OOD data",
@@ -138,8 +140,8 @@ def main(argv=None):
                                               ("--finetune-lr", args.finetune_lr))
                  if value is not None]
         if given:
-            args.benchmark_parser.error(f"{' and '.join(given)} need --finetune (the fine-tuning protocol): "
-                        "add --finetune, or drop them")
+            args.benchmark_parser.error(f"{' and '.join(given)} need --finetune (the fine-tuning "
+                                        "protocol): add --finetune, or drop them")
     command = "skood " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     start = time.perf_counter()
     results, scores, data = run_benchmark(

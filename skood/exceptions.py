@@ -19,7 +19,8 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class ChanceLevelWarning(ConvergenceWarning):
-    """A fit ended with the classifier at chance level (see :class:`skood.callbacks.ChanceLevelCheck`).
+    """A fit ended with the classifier at chance level (see
+    :class:`skood.callbacks.ChanceLevelCheck`).
 
     A :class:`~sklearn.exceptions.ConvergenceWarning`, so scikit-learn's
     warning filters for convergence problems catch it too.

@@ -1,10 +1,10 @@
 """k-means in torch on the training device, for the energy sampler of GReg+.
 
 The paper's code runs scikit-learn's KMeans on the CPU for every training batch,
-which costs more than the training step itself (``docs/performance.md``). This version runs all restarts at once as batched tensor
-operations on the device the features already live on, with a fixed number of
-iterations, so that nothing inside it waits for the host. Its random draws
-are made first (:func:`draw_seeding`), so the rest (:func:`kmeans_from_draws`)
+which costs more than the training step itself (``docs/performance.md``). This version runs
+all restarts at once as batched tensor operations on the device the features already live
+on, with a fixed number of iterations, so that nothing inside it waits for the host. Its random
+draws are made first (:func:`draw_seeding`), so the rest (:func:`kmeans_from_draws`)
 is a fixed function of tensors that :class:`GraphedKMeans` replays from a CUDA
 graph: at the sampler's sizes k-means is bound by kernel launches, not
 arithmetic. Written here rather than taken from a library because no
@@ -191,7 +191,9 @@ def kmeans(points, n_clusters, *, n_init=3, max_iter=10, generator=None):
     >>> import torch
     >>> points = torch.tensor([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]])
     >>> labels, _ = kmeans(points, 2, generator=torch.Generator().manual_seed(0))
-    >>> bool(labels[0] == labels[1]) and bool(labels[2] == labels[3]) and bool(labels[0] != labels[2])
+    >>> bool(labels[0] == labels[1]) and bool(labels[2] == labels[3])
+    True
+    >>> bool(labels[0] != labels[2])
     True
     """
     _check_inputs(points, n_clusters)

@@ -1,4 +1,7 @@
-"""Shared fixtures. Point the suite at a GPU with ``--device cuda`` or ``SKOOD_TEST_DEVICE=cuda``."""
+"""Shared fixtures.
+
+Point the suite at a GPU with ``--device cuda`` or ``SKOOD_TEST_DEVICE=cuda``.
+"""
 import os
 
 import numpy as np

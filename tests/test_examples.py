@@ -1,25 +1,104 @@
 """The example scripts run end to end (they are part of the documentation)."""
 import os
 import re
+import runpy
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
 
 pytest.importorskip("skimage")
+pytest.importorskip("matplotlib")
+
+# Runs the example as `python examples/NAME.py ARGS` does, then counts the matplotlib figures
+# it left open: those are what sphinx-gallery's scraper puts on the example's page.
+RUNNER = """
+import runpy, sys
+import matplotlib.pyplot as plt
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as exc:
+    if exc.code not in (None, 0):
+        raise
+print(f"\\n[figures: {len(plt.get_fignums())}]")
+"""
+
+# Examples the gallery runs that do not draw a figure yet; one that does fails the run below,
+# so that it leaves this set.
+NO_FIGURE_YET = {"grid_search.py"}
 
 
-def run_example(name, *args):
-    result = subprocess.run([sys.executable, str(EXAMPLES / name), *args], capture_output=True,
-                            text=True, timeout=600,
-                            # one torch thread: small networks, and two spinning threads per
-                            # process were several times slower on a busy 2-core machine
-                            env={**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
+def gallery_runs(name):
+    """Whether the docs build executes the example (sphinx-gallery's filename_pattern, matched
+    against the path as sphinx-gallery does)."""
+    conf = runpy.run_path(str(ROOT / "docs" / "conf.py"))["sphinx_gallery_conf"]
+    return re.search(conf["filename_pattern"], str(EXAMPLES / name)) is not None
+
+
+def run_example(name, *args, tmp=None):
+    """Run examples/NAME.py with ARGS in an empty current folder, with temporary files under
+    ``tmp/tmp`` (a fresh folder by default); return what it printed. The example must leave
+    the current folder empty, and draw a figure if the gallery runs it."""
+    with tempfile.TemporaryDirectory() as fresh:
+        base = Path(tmp or fresh)
+        cwd, temp = base / "cwd", base / "tmp"
+        cwd.mkdir()
+        temp.mkdir()
+        result = subprocess.run(
+            [sys.executable, "-c", RUNNER, str(EXAMPLES / name), *args], cwd=cwd,
+            capture_output=True, text=True, timeout=600,
+            env={**os.environ, "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg", "TMPDIR": str(temp),
+                 # this checkout's skood, also where another one is installed
+                 "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
+                                                             os.environ.get("PYTHONPATH")])),
+                 # one torch thread: small networks, and two spinning threads per
+                 # process were several times slower on a busy 2-core machine
+                 "OMP_NUM_THREADS": "1"})
+        assert result.returncode == 0, result.stderr[-3000:]
+        left = sorted(p.name for p in cwd.iterdir())
+        assert not left, f"{name} wrote {left} into the current folder"
+    out, figures = result.stdout.rsplit("\n[figures: ", 1)
+    figures = int(figures.split("]")[0])
+    if name in NO_FIGURE_YET:
+        assert figures == 0, f"{name} draws a figure now: take it out of NO_FIGURE_YET"
+    elif gallery_runs(name):
+        assert figures > 0, (f"{name} draws no figure: its gallery page would show none and "
+                             "a placeholder thumbnail")
+    return out
+
+
+def test_every_example_is_run_here():
+    source = Path(__file__).read_text()
+    run = set(re.findall(r'run_example\("([\w.]+)"', source))
+    assert {p.name for p in EXAMPLES.glob("*.py")} <= run
+
+
+def test_the_docs_build_runs_the_examples_but_fashion_cnn():
+    assert gallery_runs("quickstart.py") and gallery_runs("plot_scores.py")
+    assert not gallery_runs("fashion_cnn.py")
+
+
+def test_run_example_fails_when_an_executed_example_draws_no_figure(tmp_path, monkeypatch):
+    script = tmp_path / "no_figure.py"
+    script.write_text('print("no figure")\n')
+    monkeypatch.setattr(sys.modules[__name__], "EXAMPLES", tmp_path)
+    with pytest.raises(AssertionError, match="no_figure.py draws no figure"):
+        run_example("no_figure.py")
+
+
+def test_run_example_fails_when_an_example_writes_into_the_current_folder(tmp_path,
+                                                                          monkeypatch):
+    script = tmp_path / "writes.py"
+    script.write_text('import matplotlib.pyplot as plt\nplt.figure().savefig("out.png")\n')
+    monkeypatch.setattr(sys.modules[__name__], "EXAMPLES", tmp_path)
+    with pytest.raises(AssertionError, match=r"writes.py wrote \['out.png'\] into the current"):
+        run_example("writes.py")
 
 
 def test_quickstart_trains_saves_reloads_and_scores(tmp_path):
@@ -70,23 +149,28 @@ def test_plot_scores_compares_both_methods_and_writes_a_png(tmp_path):
 
 
 def test_plot_guarantees_checks_the_rules_and_writes_a_png(tmp_path):
-    out = run_example("plot_guarantees.py", "--out", str(tmp_path))
+    out = run_example("plot_guarantees.py", tmp=tmp_path)     # no --out: a temporary folder
     accepted = float(re.search(r"accepted: ([0-9.]+)% of test digits", out).group(1))
     assert accepted > 90
     fdrs = [float(v) for v in re.findall(r"empirical FDR ([0-9.]+)", out)]
     assert len(fdrs) == 4 and all(fdr <= q + 0.05 for fdr, q in zip(fdrs, (0.05, 0.1, 0.2, 0.3)))
-    with open(tmp_path / "guarantees.png", "rb") as f:
+    path = Path(re.search(r"figure: (.*)", out).group(1))
+    assert path.name == "guarantees.png" and path.is_relative_to(tmp_path / "tmp")
+    with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
-def test_fashion_cnn_runs_or_skips_with_a_message():
-    out = run_example("fashion_cnn.py", "--n-train", "1000", "--epochs", "2")
+def test_fashion_cnn_runs_or_skips_with_a_message(tmp_path):
+    out = run_example("fashion_cnn.py", "--n-train", "1000", "--epochs", "2", tmp=tmp_path)
     if out.startswith("skipping:"):
         assert "apt-get install dataset-fashion-mnist" in out
         pytest.skip("Fashion-MNIST is not installed")
     # a smoke run (1,000 images, 2 epochs): clearly above chance (0.1), not converged
     assert float(re.search(r"test accuracy: ([0-9.]+)", out).group(1)) > 0.2
     assert "digits" in out and "auroc" in out
+    path = Path(re.search(r"figure: (.*)", out).group(1))   # the scores, in a temporary folder
+    assert path.is_relative_to(tmp_path / "tmp")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_fashion_cnn_message_without_the_data(tmp_path):

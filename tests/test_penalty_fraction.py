@@ -112,7 +112,8 @@ def test_the_subset_estimate_averages_to_the_whole_batch_penalty_over_all_subset
     estimates = []
     for rows_in, rows_aux in subsets:
         drawn = iter([rows_in, rows_aux])
-        monkeypatch.setattr("skood._objective._random_rows", lambda n, f, g: next(drawn))
+        monkeypatch.setattr("skood._objective._random_rows",
+                            lambda n, f, g, drawn=drawn: next(drawn))
         estimates.append(objective.step_terms(
             net, net, x_in, y_in, x_aux,
             torch.nn.functional.cross_entropy).grad_penalty.item())
