@@ -140,7 +140,7 @@ class HeldOutClassSplit(BaseCrossValidator):
             share of the known classes' rows.
         """
         X, y = indexable(X, y)
-        return super().split(X, y, groups)
+        yield from super().split(X, y, groups)
 
     def held_out_classes(self, y):
         """The classes each split holds out of training, in the order of :meth:`split`.

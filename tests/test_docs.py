@@ -21,7 +21,8 @@ EXAMPLES = ROOT / "examples"
 # The public modules (the others are _-prefixed).
 MODULES = ["skood", "skood.energy_sampler", "skood.kmeans", "skood.losses", "skood.metrics",
            "skood.models", "skood.datasets", "skood.exceptions", "skood.benchmark",
-           "skood.distributed", "skood.conformal", "skood.callbacks"]
+           "skood.distributed", "skood.conformal", "skood.callbacks", "skood.model_selection",
+           "skood.synthesis"]
 
 
 def public_objects():
