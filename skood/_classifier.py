@@ -1127,7 +1127,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
         return labels
 
     def score(self, X, y, sample_weight=None):
-        """Accuracy of :meth:`predict` on the rows of ``X`` whose label is not -1.
+        """Accuracy of :meth:`predict` on the rows of ``X`` whose label is one of ``classes_``.
 
         With ``reject_ood=True`` a rejected ID row counts as an error.
 
@@ -1135,7 +1135,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
         ----------
         X : array-like of shape (n_samples, ...)
         y : array-like of shape (n_samples,)
-            Class labels; rows labelled -1 are left out.
+            Class labels; rows labelled -1 or with a class not in ``classes_``
+            are left out (see :func:`skood.metrics.id_accuracy`).
         sample_weight : array-like of shape (n_samples,), optional
 
         Returns

@@ -247,7 +247,7 @@ def test_clone_pickle_and_nested_parameters_of_a_synthesizer():
     assert copy.synthesizer.get_params() == clf.synthesizer.get_params()
     with pytest.raises(ValueError, match="synthesizer__ parameters"):
         make_clf().set_params(synthesizer__grid=2)
-    clf = clone(make_clf(synthesizer=FeatureShuffle())).fit(X, y)
+    clf = clone(clf.set_params(synthesizer=FeatureShuffle())).fit(X, y)   # the detector
     restored = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(restored.score_samples(X), clf.score_samples(X))
     assert isinstance(restored.synthesizer, FeatureShuffle)
