@@ -111,6 +111,16 @@ class GradRegOODClassifier(NeuralNetClassifier):
         once before any is reused). ``"energy"`` or an :class:`skood.EnergySampler`
         (GReg+): k-means on the features of a candidate pool, keeping the
         lowest- and highest-energy samples of each cluster.
+    synthesizer : object with ``make_outliers`` or None, default=None
+        Makes auxiliary outliers from the training data, e.g. one of
+        :mod:`skood.synthesis`. Called once per fit as
+        ``synthesizer.make_outliers(X_train, y_train, random_state)`` on the
+        in-distribution rows the network trains on (not on the validation or
+        calibration rows, so that a cross-validated search compares outlier
+        sources without leakage), with an int seed derived from
+        ``random_state``; it returns rows shaped like ``X``'s, which join
+        ``X_aux`` and the rows labelled -1. ``None``: no outliers are made.
+        ``synthesizer__<name>`` parameters reach an estimator-valued one.
     penalty : {"exact", "fd"}, default="exact"
         ``"exact"``: the input-gradient norm by double backward from the one
         forward. ``"fd"``: a finite-difference estimate of the same per-sample
@@ -238,6 +248,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
             reject_ood=False,
             aux_batch_ratio=None,
             sampler=None,
+            synthesizer=None,
             penalty="exact",
             fd_step=1e-2,
             penalty_fraction=1.0,
@@ -259,6 +270,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
         self.reject_ood = reject_ood
         self.aux_batch_ratio = aux_batch_ratio
         self.sampler = sampler
+        self.synthesizer = synthesizer
         self.penalty = penalty
         self.fd_step = fd_step
         self.penalty_fraction = penalty_fraction
@@ -299,6 +311,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
         "reject_ood": ["boolean"],
         "aux_batch_ratio": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "sampler": [None, StrOptions({"random", "energy"}), HasMethods(["reset", "draw"])],
+        "synthesizer": [None, HasMethods(["make_outliers"])],
         "penalty": [StrOptions(set(PENALTIES))],
         "fd_step": [Interval(numbers.Real, 0, None, closed="neither")],
         "penalty_fraction": [Interval(numbers.Real, 0, 1, closed="right")],
@@ -330,26 +343,35 @@ class GradRegOODClassifier(NeuralNetClassifier):
         return {name: value for name, value in params.items() if not name.startswith("_")}
 
     def set_params(self, **params):
-        """Set parameters; ``sampler__<name>`` reaches an estimator-valued ``sampler``.
+        """Set parameters; ``sampler__<name>`` and ``synthesizer__<name>`` reach an
+        estimator-valued ``sampler`` and ``synthesizer``.
 
         Parameters
         ----------
         **params
             Estimator parameters, skorch's prefixed ones (``module__*``,
-            ``optimizer__*``, ``callbacks__*``, ...) and ``sampler__*``.
+            ``optimizer__*``, ``callbacks__*``, ...), ``sampler__*`` and
+            ``synthesizer__*``.
 
         Returns
         -------
         self
         """
-        nested = {name[len("sampler__"):]: params.pop(name)
-                  for name in list(params) if name.startswith("sampler__")}
-        if nested:
-            if not hasattr(self.sampler, "set_params"):
-                raise ValueError(
-                    f"sampler__ parameters ({sorted(nested)}) need an estimator-valued "
-                    f"sampler such as sampler=EnergySampler(); sampler is {self.sampler!r}.")
-            self.sampler.set_params(**nested)
+        for owner, example in (("sampler", "EnergySampler()"),
+                               ("synthesizer", "skood.synthesis.PatchShuffle()")):
+            # a new owner given in the same call takes its nested parameters
+            if owner in params:
+                setattr(self, owner, params.pop(owner))
+            prefix = owner + "__"
+            nested = {name[len(prefix):]: params.pop(name)
+                      for name in list(params) if name.startswith(prefix)}
+            if nested:
+                value = getattr(self, owner)
+                if not hasattr(value, "set_params"):
+                    raise ValueError(
+                        f"{prefix} parameters ({sorted(nested)}) need an estimator-valued "
+                        f"{owner} such as {owner}={example}; {owner} is {value!r}.")
+                value.set_params(**nested)
         if params:
             super().set_params(**params)
         return self
@@ -600,18 +622,27 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 "read as one class plus outliers: if -1 is a class of yours, recode it, e.g. "
                 "y = (y == 1).astype(int).")
         y_encoded = self._encode_labels(y_id, classes)
-        aux = self._collect_outliers(X[outlier_rows], X_aux)
 
         random_state = check_random_state(self.random_state)
         torch_seed = int(random_state.randint(np.iinfo(np.int32).max))
+        split = None
         if self.train_split is None:
             self._check_calibration_split(y_encoded, len(classes))
             X_id, X_calibration, y_encoded, _ = train_test_split(
                 X_id, y_encoded, test_size=self.calibration_fraction,
                 stratify=y_encoded if np.bincount(y_encoded).min() > 1 else None,
                 random_state=random_state)
+            X_train, y_train = X_id, y_encoded
         else:
             X_calibration = None
+            if self.synthesizer is not None:
+                # skorch's validation split, made here once so that the synthesizer
+                # sees only the training rows; get_split_datasets hands it to skorch.
+                split = self.get_split_datasets(X_id, y_encoded, **fit_params)
+                X_train, y_train = self._dataset_rows(split[0])
+        made = (None if self.synthesizer is None
+                else self._make_outliers(X_train, classes[y_train], torch_seed))
+        aux = self._collect_outliers(X[outlier_rows], X_aux, made)
 
         if reinitialize:
             self.__dict__.pop("offset_", None)
@@ -625,6 +656,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
                     del self._data_shape
             self._check_module_outputs(X_id[:2], len(classes))
             with self._fit_state_for(aux, torch_seed) as state:
+                state.split = split
                 try:
                     super().partial_fit(X_id, y_encoded, **fit_params)
                 except NonFiniteLossError:
@@ -725,18 +757,21 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 f"{unknown.tolist()}. Use -1 for auxiliary-outlier rows.")
         return encoded.astype(np.int64)
 
-    def _collect_outliers(self, X_outlier_rows, X_aux):
+    def _collect_outliers(self, X_outlier_rows, X_aux, made=None):
         parts = []
         if X_aux is not None:
             parts.append(check_outliers(self, X_aux))
         if X_outlier_rows.shape[0] > 0:
             parts.append(torch.from_numpy(X_outlier_rows))
+        if made is not None:
+            parts.append(made)
         if not parts:
             if self._uses_outliers:
                 raise ValueError(
                     "No auxiliary outliers: pass them as X_aux=... or as rows of X labelled "
-                    "-1 in y. (Only with lambda_energy=0 and lambda_grad=0 does training "
-                    "run without outliers.)")
+                    "-1 in y, or make them with synthesizer=... (see skood.synthesis). (Only "
+                    "with lambda_energy=0 and lambda_grad=0 does training run without "
+                    "outliers.)")
             return None
         if len(parts) == 1:
             return AuxiliaryData(parts[0])
@@ -746,8 +781,40 @@ class GradRegOODClassifier(NeuralNetClassifier):
                    for p in parts]
         return AuxiliaryData(torch.utils.data.ConcatDataset(tensors))
 
+    def _dataset_rows(self, dataset):
+        """The rows (X, encoded y) of a skorch training dataset, as numpy arrays."""
+        Xs, ys = [], []
+        for Xi, yi in self.get_iterator(dataset, training=False):
+            Xs.append(np.asarray(Xi))
+            ys.append(np.asarray(yi))
+        return np.concatenate(Xs), np.concatenate(ys).astype(np.int64)
+
+    def _make_outliers(self, X_train, y_train, seed):
+        """Call the synthesizer once on a fit's training rows; check and return its rows."""
+        # A stream of its own, apart from the sampler's and the penalty's.
+        stream = np.random.SeedSequence([seed, 2])
+        made = self.synthesizer.make_outliers(X_train, y_train,
+                                              int(stream.generate_state(1)[0]))
+        shape = tuple(np.shape(made))
+        if len(shape) < 1 or shape[0] == 0 or shape[1:] != self.input_shape_:
+            rows = ", ".join(["n", *map(str, self.input_shape_)])
+            raise ValueError(
+                f"synthesizer.make_outliers returned an array of shape {shape}; it must "
+                f"return at least one row shaped like X's rows, ({rows}). "
+                f"synthesizer is {self.synthesizer!r}.")
+        made = np.asarray(made, dtype=np.float32)
+        if not np.all(np.isfinite(made)):
+            raise ValueError(f"synthesizer.make_outliers returned NaN or inf values; "
+                             f"synthesizer is {self.synthesizer!r}.")
+        return torch.from_numpy(np.ascontiguousarray(made))
+
     def get_split_datasets(self, X, y=None, **fit_params):
-        dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
+        state = self._fit_state
+        if state is not None and state.split is not None:
+            # the split made before the synthesizer ran (see _fit): the same rows
+            dataset_train, dataset_valid = state.split
+        else:
+            dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
         # During fit, keep the held-out ID rows for the calibration of offset_;
         # a call outside fit leaves no state behind.
         if self._fit_state is not None:
@@ -1062,7 +1129,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
         return labels
 
     def score(self, X, y, sample_weight=None):
-        """Accuracy of :meth:`predict` on the rows of ``X`` whose label is not -1.
+        """Accuracy of :meth:`predict` on the rows of ``X`` whose label is one of ``classes_``.
 
         With ``reject_ood=True`` a rejected ID row counts as an error.
 
@@ -1070,7 +1137,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
         ----------
         X : array-like of shape (n_samples, ...)
         y : array-like of shape (n_samples,)
-            Class labels; rows labelled -1 are left out.
+            Class labels; rows labelled -1 or with a class not in ``classes_``
+            are left out (see :func:`skood.metrics.id_accuracy`).
         sample_weight : array-like of shape (n_samples,), optional
 
         Returns

@@ -21,7 +21,7 @@ class GradRegOODDetector(OutlierMixin, GradRegOODClassifier):
     - :meth:`decision_function` is ``score_samples(X) - offset_``, ``>= 0`` for accepted samples;
     - :meth:`score_samples` is minus the energy, higher = more in-distribution;
     - :meth:`predict_proba` still gives the ID class probabilities, and
-      :meth:`score` the classification accuracy on the rows not labelled -1.
+      :meth:`score` the classification accuracy on the rows of its ``classes_``.
 
     The estimator type (``__sklearn_tags__().estimator_type``) is
     ``"outlier_detector"``. ``reject_ood`` has no effect here.
@@ -105,7 +105,7 @@ class GradRegOODDetector(OutlierMixin, GradRegOODClassifier):
         return self.fit(X, y, **fit_params).predict(X)
 
     def score(self, X, y, sample_weight=None):
-        """Classification accuracy on the rows of ``X`` whose label is not -1.
+        """Classification accuracy on the rows of ``X`` whose label is one of ``classes_``.
 
         The class of a row is the most probable class of :meth:`predict_proba`.
 

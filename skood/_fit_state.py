@@ -33,6 +33,10 @@ class FitState:
     calibration_dataset : object or None
         The held-out ID rows of skorch's validation split, set when the split
         is made; ``offset_`` is calibrated on them.
+    split : tuple or None
+        ``(dataset_train, dataset_valid)`` when the fit made skorch's split
+        before training (to run a synthesizer on the training rows only);
+        skorch then uses this split.
     """
 
     outliers: object = None
@@ -42,6 +46,7 @@ class FitState:
     grad_scaler: object = None
     penalty_generator: object = None
     calibration_dataset: object = None
+    split: object = None
 
     def draw_outliers(self, n_in, device):
         """The outlier batch of a step whose ID batch has ``n_in`` rows."""

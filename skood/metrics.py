@@ -308,15 +308,36 @@ _SCORERS = {
 }
 
 
+def _known_class_rows(estimator, y):
+    """Mask of the rows of ``y`` whose label is one of ``estimator.classes_``.
+
+    Rows labelled -1 are never known. An estimator without ``classes_`` (an
+    outlier detector that learns no classes) knows every label but -1.
+    """
+    y = np.asarray(y)
+    known = ~is_outlier_label(y)
+    classes = getattr(estimator, "classes_", None)
+    if classes is None:
+        return known
+    classes = np.asarray(classes)
+    if y.dtype.kind in "biuf" and classes.dtype.kind in "biuf":
+        return known & np.isin(y, classes)
+    lookup = set(classes.tolist())
+    return known & np.fromiter((label in lookup for label in y.tolist()), dtype=bool,
+                               count=y.shape[0])
+
+
 class OODScorer:
     """A scikit-learn scorer for OOD detection; build it with :func:`make_ood_scorer`.
 
-    Called as ``scorer(estimator, X, y)``: rows with ``y == -1`` are OOD, all
-    other rows in-distribution. For an OOD metric it calls
+    Called as ``scorer(estimator, X, y)``. The in-distribution rows are those
+    whose label is one of the fitted ``estimator.classes_``; every other row
+    is OOD: the rows labelled -1 *and* the rows of classes the estimator was
+    not fitted on (unseen classes). For an OOD metric it calls
     ``estimator.score_samples(X)``; for ``"id_accuracy"`` it calls
-    ``estimator.predict`` on the ID rows. Metrics where lower is better are
-    returned negated (scikit-learn's ``neg_*`` convention), so that a search
-    always maximises.
+    :func:`id_accuracy`, on the in-distribution rows only. Metrics where lower
+    is better are returned negated (scikit-learn's ``neg_*`` convention), so
+    that a search always maximises.
 
     Parameters
     ----------
@@ -337,14 +358,17 @@ class OODScorer:
     def __call__(self, estimator, X, y, sample_weight=None):
         if sample_weight is not None:
             raise ValueError("OOD scorers do not support sample_weight.")
-        is_id = ~is_outlier_label(y)
         if self.metric == "id_accuracy":
             return id_accuracy(estimator, X, y)
+        is_id = _known_class_rows(estimator, y)
         if is_id.all() or not is_id.any():
             raise ValueError(
                 f"The {self.metric!r} scorer needs both in-distribution rows and OOD rows "
-                "(label -1) in every test split. Stratify the splits on y, e.g. "
-                "cv=StratifiedKFold(5), and make sure that y contains -1 rows.")
+                "in every test split (in-distribution: a label among the fitted classes_; "
+                "OOD: the label -1 or a class the estimator was not fitted on). Hold "
+                "classes out of training with "
+                "cv=skood.model_selection.HeldOutClassSplit(...), or stratify the splits on "
+                "a y that contains -1 rows, e.g. cv=StratifiedKFold(5).")
         metric, greater_is_better = _SCORERS[self.metric]
         value = metric(is_id.astype(int), estimator.score_samples(X))
         return value if greater_is_better else 0.0 - value  # 0.0 - x: no "-0.0"
@@ -358,20 +382,26 @@ def _is_outlier_detector(estimator):
 
 
 def id_accuracy(estimator, X, y, sample_weight=None):
-    """Accuracy of ``estimator.predict`` on the rows of ``X`` whose label is not -1.
+    """Accuracy of ``estimator.predict`` on the rows of ``X`` of the fitted classes.
 
     What :meth:`skood.GradRegOODClassifier.score` and the ``"id_accuracy"``
-    scorer return. With ``reject_ood=True`` a rejected ID row counts as an error.
-    For an outlier detector (:class:`skood.GradRegOODDetector`, or a Pipeline
-    ending in one), whose ``predict`` returns +1/-1, the class of a row is the
-    most probable class of ``predict_proba``.
+    scorer return. Only the rows whose label is one of ``estimator.classes_``
+    count: the rows labelled -1 and the rows of classes the estimator was not
+    fitted on (which it cannot predict) are left out. With ``reject_ood=True``
+    a rejected row of a fitted class counts as an error. For an outlier
+    detector (:class:`skood.GradRegOODDetector`, or a Pipeline ending in one),
+    whose ``predict`` returns +1/-1, the class of a row is the most probable
+    class of ``predict_proba``.
 
     Parameters
     ----------
     estimator : fitted classifier
+        Its ``classes_`` says which labels are known; without ``classes_``
+        every label but -1 counts.
     X : array-like of shape (n_samples, ...)
     y : array-like of shape (n_samples,)
-        Class labels; -1 marks OOD rows, which are left out.
+        Class labels; -1 marks OOD rows, which are left out, as are labels
+        not among ``estimator.classes_``.
     sample_weight : array-like of shape (n_samples,), optional
 
     Returns
@@ -382,18 +412,20 @@ def id_accuracy(estimator, X, y, sample_weight=None):
     --------
     >>> import numpy as np
     >>> from sklearn.dummy import DummyClassifier
-    >>> X, y = np.zeros((4, 2)), np.array([0, 1, -1, 0])
+    >>> X, y = np.zeros((5, 2)), np.array([0, 1, -1, 0, 7])
     >>> always_zero = DummyClassifier(strategy="constant", constant=0).fit(X[:2], y[:2])
-    >>> id_accuracy(always_zero, X, y)   # the -1 row is left out
+    >>> id_accuracy(always_zero, X, y)   # the -1 row and the unseen class 7 are left out
     0.6666666666666666
     """
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"y must be 1-D with one label per row of X, got shape {y.shape}.")
     check_consistent_length(X, y, sample_weight)
-    is_id = ~is_outlier_label(y)
+    is_id = _known_class_rows(estimator, y)
     if not is_id.any():
-        raise ValueError("Accuracy needs rows whose label is not -1 (in-distribution rows).")
+        raise ValueError(
+            "Accuracy needs rows whose label is one of the estimator's classes_; every row "
+            "is labelled -1 or with a class the estimator was not fitted on.")
     X_id = _safe_indexing(X, np.flatnonzero(is_id))
     if _is_outlier_detector(estimator):
         classes = np.asarray(estimator.classes_)
@@ -408,20 +440,34 @@ def id_accuracy(estimator, X, y, sample_weight=None):
 def make_ood_scorer(metric):
     """Make a scikit-learn scorer for an OOD metric.
 
+    Which rows are OOD: every row labelled -1 **and** every row whose label is
+    not among the fitted estimator's ``classes_``. The scorer asks the fitted
+    model itself which classes it knows, so a test fold may hold rows of
+    classes that its training fold did not: those rows are unseen classes, and
+    they count as OOD. This is what :class:`skood.model_selection.HeldOutClassSplit`
+    relies on to measure near-OOD detection without OOD data.
+
+    With an ordinary splitter (``StratifiedKFold``, ``KFold``, ...), a class
+    with very few rows can be left out of a training fold by chance; its rows
+    in that fold's test part then count as OOD, not as in-distribution, and
+    the fold's accuracy leaves them out. ``HeldOutClassSplit`` decides which
+    classes are unseen and keeps every other class in each training part.
+
     Parameters
     ----------
     metric : {"fpr95", "auroc", "aupr_in", "aupr_out", "id_accuracy"}
         ``"fpr95"`` returns the *negated* FPR95 (greater is better, as
         scikit-learn's ``neg_*`` scorers); the others are returned as they are.
-        ``"id_accuracy"`` is the classification accuracy on the rows whose
-        label is not -1.
+        ID is the positive class, and the scores are
+        ``estimator.score_samples(X)`` (higher = more in-distribution).
+        ``"id_accuracy"`` is the classification accuracy on the rows of the
+        fitted classes (:func:`id_accuracy`).
 
     Returns
     -------
     OODScorer
         A callable ``scorer(estimator, X, y)`` for ``cross_val_score``,
-        ``GridSearchCV(scoring=...)`` and friends, where ``y`` holds -1 for
-        OOD rows.
+        ``GridSearchCV(scoring=...)`` and friends.
 
     Examples
     --------

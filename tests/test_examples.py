@@ -29,10 +29,6 @@ except SystemExit as exc:
 print(f"\\n[figures: {len(plt.get_fignums())}]")
 """
 
-# Examples the gallery runs that do not draw a figure yet; one that does fails the run below,
-# so that it leaves this set.
-NO_FIGURE_YET = {"grid_search.py"}
-
 
 def gallery_runs(name):
     """Whether the docs build executes the example (sphinx-gallery's filename_pattern, matched
@@ -65,9 +61,7 @@ def run_example(name, *args, tmp=None):
         assert not left, f"{name} wrote {left} into the current folder"
     out, figures = result.stdout.rsplit("\n[figures: ", 1)
     figures = int(figures.split("]")[0])
-    if name in NO_FIGURE_YET:
-        assert figures == 0, f"{name} draws a figure now: take it out of NO_FIGURE_YET"
-    elif gallery_runs(name):
+    if gallery_runs(name):
         assert figures > 0, (f"{name} draws no figure: its gallery page would show none and "
                              "a placeholder thumbnail")
     return out
@@ -113,16 +107,22 @@ def test_quickstart_trains_saves_reloads_and_scores(tmp_path):
     assert "fpr95" in out and "mean" in out
 
 
-def test_grid_search_reports_every_candidate_and_picks_the_best_auroc():
-    out = run_example("grid_search.py")
-    rows = re.findall(r"lambda_grad=([0-9.]+)\s+FPR95=([0-9.]+) ± ([0-9.]+) "
-                      r"AUROC=([0-9.]+) ± ([0-9.]+)", out)
-    assert [float(row[0]) for row in rows] == [0.0, 0.3, 1.0, 3.0]
-    aurocs = [float(row[3]) for row in rows]
+def test_grid_search_chooses_without_ood_data_and_checks_on_unseen_digits(tmp_path):
+    out = run_example("grid_search.py", "--out", str(tmp_path))
+    rows = re.findall(r"lambda_grad=([0-9.]+)\s+synthesizer=(\w+)\(\)\s+"
+                      r"AUROC=([0-9.]+) ± ([0-9.]+) FPR95=([0-9.]+) ± ([0-9.]+)", out)
+    assert [(float(r[0]), r[1]) for r in rows] == [
+        (lg, name) for lg in (0.0, 1.0) for name in ("PatchShuffle", "ClassMix", "BlurNoise")]
+    aurocs = [float(row[2]) for row in rows]
     assert max(aurocs) - min(aurocs) > 0.02          # the grid tells the candidates apart
-    best = float(re.search(r"best: \{'lambda_grad': ([0-9.]+)\}", out).group(1))
-    assert best == float(rows[aurocs.index(max(aurocs))][0])
-    assert re.search(r"chosen: test accuracy [0-9.]+, FPR95 on digits 6 and 7", out)
+    best = re.search(r"best: \{'lambda_grad': ([0-9.]+), 'synthesizer': (\w+)\(\)\}", out)
+    best_row = rows[aurocs.index(max(aurocs))]
+    assert (float(best.group(1)), best.group(2)) == (float(best_row[0]), best_row[1])
+    for name in ("chosen", "photograph crops"):
+        assert re.search(rf"{name}: test accuracy [0-9.]+; digits 0, 1, 6, 7: FPR95 [0-9.]+, "
+                         r"AUROC [0-9.]+; noise and textures: FPR95", out)
+    with open(tmp_path / "grid_search.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
 def test_tabular_pipeline_with_dataframe_and_scaler():
