@@ -5,8 +5,9 @@ import sys
 import time
 
 from ._objective import PENALTIES
-from .benchmark import (DEFAULT_SEEDS, DEFAULTS, METHODS, PROTOCOLS, markdown_tables,
-                        paired_differences, run_benchmark, summary_sentences, write_report)
+from .benchmark import (DEFAULT_SEEDS, DEFAULTS, METHODS, PROTOCOLS, accuracy_gaps,
+                        markdown_tables, paired_differences, run_benchmark, summary_sentences,
+                        write_report)
 
 
 def _per_dataset(key):
@@ -153,13 +154,17 @@ def main(argv=None):
         n_threads=args.n_threads, finetune=args.finetune, finetune_epochs=args.finetune_epochs,
         finetune_lr=args.finetune_lr, log=lambda line: print(line, flush=True))
     start_from = ", fine-tuned from CE" if args.finetune else ""
+    # computed once, for the files and the console alike
+    paired, gaps = paired_differences(results), accuracy_gaps(results)
+    tables = markdown_tables(results, paired=paired, gaps=gaps)
     written = write_report(results, scores, args.out,
                            title=f"skood benchmark: {args.dataset} ({args.protocol}{start_from})",
-                           command=command, skipped=data.skipped)
+                           command=command, skipped=data.skipped, paired=paired, gaps=gaps,
+                           tables=tables)
     print()
-    print(markdown_tables(results))
+    print(tables)
     print()
-    for line in summary_sentences(paired_differences(results)):
+    for line in summary_sentences(paired):
         print(line)
     for name, why in data.skipped.items():
         print(f"OOD set {name} skipped: {why}.")

@@ -10,6 +10,7 @@ pytest.importorskip("skimage")
 pytest.importorskip("matplotlib")
 
 from skood.benchmark import METHODS, SCORED_METHODS  # noqa: E402
+from skood import GradRegOODClassifier  # noqa: E402
 from skood.cli import main  # noqa: E402
 
 
@@ -110,8 +111,8 @@ def test_command_prints_per_set_and_average_tables(smoke_run, capsys):
 
 def test_resnet18_option_builds_a_network_for_the_images():
     import torch
-    from skood.benchmark import _module_params
-    params = _module_params("resnet18", (28, 28), 10)
+    from skood.benchmark.methods import module_params
+    params = module_params("resnet18", (28, 28), 10)
     module = params["module"](**{k.split("__", 1)[1]: v for k, v in params.items()
                                  if k.startswith("module__")}, width=8)
     assert module(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
@@ -124,9 +125,13 @@ def _never(*args, **kwargs):
 @pytest.fixture
 def no_training(monkeypatch):
     import skood.benchmark as benchmark
-    for name in ("load_benchmark_data", "_load_far", "_load_id"):
-        monkeypatch.setattr(benchmark, name, _never)
-    monkeypatch.setattr(benchmark.GradRegOODClassifier, "fit", _never)
+    import skood.datasets
+    from skood.benchmark import data, runner
+    for module in (data, runner):
+        for name in ("load_far", "load_id"):
+            monkeypatch.setattr(module, name, _never)
+    monkeypatch.setattr(skood.datasets, "load_fashion_mnist", _never)
+    monkeypatch.setattr(runner.GradRegOODClassifier, "fit", _never)
     return benchmark
 
 
@@ -208,7 +213,7 @@ class _FirstBatch:
 def test_fine_tuned_methods_start_from_the_same_seeds_ce_network(monkeypatch):
     import torch
     import skood.benchmark as benchmark
-    cls = benchmark.GradRegOODClassifier
+    cls = GradRegOODClassifier
     first, fitted = _FirstBatch(cls.on_batch_begin), []
     fit = cls.fit
 
@@ -378,7 +383,7 @@ def test_what_fit_sees_holds_no_heldout_class(monkeypatch):
     import skood.benchmark as benchmark
     from skood.benchmark import HELDOUT_SPLITS
 
-    cls = benchmark.GradRegOODClassifier
+    cls = GradRegOODClassifier
     fit, split_datasets = cls.fit, cls.get_split_datasets
     seen = []
 
@@ -428,6 +433,7 @@ def test_splits_differ_across_seeds_and_cycle(smoke_run):
 
 def test_outliers_do_not_depend_on_whether_fashion_mnist_is_installed(monkeypatch):
     import skood.benchmark as benchmark
+    import skood.datasets
 
     def missing(data_home=None):
         raise FileNotFoundError("not here")
@@ -439,7 +445,7 @@ def test_outliers_do_not_depend_on_whether_fashion_mnist_is_installed(monkeypatc
     from sklearn.utils import Bunch
     loaded = {}
     for name, loader in (("missing", missing), ("tiny", tiny)):
-        monkeypatch.setattr(benchmark, "load_fashion_mnist", loader)
+        monkeypatch.setattr(skood.datasets, "load_fashion_mnist", loader)
         loaded[name] = benchmark.load_benchmark_data("digits", n_aux=50, n_ood=30)
     assert "fashion-mnist" in loaded["tiny"].ood and "fashion-mnist" in loaded["missing"].skipped
     np.testing.assert_array_equal(loaded["missing"].X_aux, loaded["tiny"].X_aux)
@@ -552,7 +558,7 @@ def test_digits_train_on_one_torch_thread_and_restore_the_setting(monkeypatch):
     import torch
     import skood.benchmark as benchmark
     assert benchmark.DEFAULTS["digits"]["n_threads"] == 1
-    cls = benchmark.GradRegOODClassifier
+    cls = GradRegOODClassifier
     fit, during = cls.fit, []
 
     def spy_fit(self, *args, **kwargs):
@@ -582,7 +588,7 @@ def test_penalty_fraction_reaches_the_greg_estimators(monkeypatch, tmp_path):
         seen.append((self.lambda_grad, self.penalty_fraction))
         raise Stop
 
-    monkeypatch.setattr(benchmark.GradRegOODClassifier, "fit", record_and_stop)
+    monkeypatch.setattr(GradRegOODClassifier, "fit", record_and_stop)
     with pytest.raises(Stop):
         main(["benchmark", "--methods", "greg", "--penalty-fraction", "0.25", "--seeds", "0",
               "--n-train", "100", "--n-aux", "100", "--n-ood", "20", "--quiet",
@@ -600,7 +606,7 @@ def test_pool_factor_reaches_the_greg_plus_sampler_only(monkeypatch, tmp_path):
             getattr(self.sampler, "pool_factor", None))
         raise RuntimeError("stop after the first fit")
 
-    monkeypatch.setattr(benchmark.GradRegOODClassifier, "fit", record)
+    monkeypatch.setattr(GradRegOODClassifier, "fit", record)
     for method in ("greg", "greg_plus"):
         with pytest.raises(RuntimeError, match="stop after the first fit"):
             main(["benchmark", "--methods", method, "--pool-factor", "3", "--seeds", "0",

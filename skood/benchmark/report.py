@@ -1,0 +1,307 @@
+"""The benchmark's report: markdown tables, summary sentences and the files of a run.
+
+Nothing here computes statistics of its own: the tables and sentences are
+made from the frames of :mod:`skood.benchmark.stats`, which callers may pass
+in so that they are computed once.
+"""
+import os
+
+import numpy as np
+import pandas as pd
+
+from .figures import write_figures
+from .methods import BASELINE, METHOD_LEGEND, METHOD_WORDS, METRICS, SCORED_METHODS
+from .stats import accuracy_gaps, groups, in_group, paired_differences, summarize
+
+__all__ = ["markdown_tables", "summary_sentences", "write_report"]
+
+
+def _accuracy_sentences(gaps):
+    lines = []
+    for _, row in gaps.iterrows():
+        who = METHOD_WORDS.get(row["method"], row["method"])
+        mean, low, high = row["mean_diff_points"], row["ci_low_points"], row["ci_high_points"]
+        where = f"{who}'s ID accuracy is {row['method_mean_points']:.2f}% against CE's " \
+                f"{row['ce_mean_points']:.2f}%"
+        if row["n_seeds"] < 2:
+            lines.append(f"{where} (difference {_fmt(mean)} points, one seed: no interval).")
+        else:
+            lines.append(f"{where}: difference {mean:+.2f} points (95% interval "
+                         f"[{_fmt(low)}, {_fmt(high)}]).")
+    return lines
+
+
+def _fmt(value):
+    return f"{value:.2f}" if np.isfinite(value) else "n/a"
+
+
+def summary_sentences(paired, methods=("greg", "greg_plus"), metric="fpr95"):
+    """One sentence per (group, method) against the baseline, from :func:`paired_differences`.
+
+    A claim ("lowers" / "raises") only when the 95% interval excludes 0;
+    otherwise "no difference beyond the seed spread"; with one seed, no claim.
+
+    Parameters
+    ----------
+    paired : pandas.DataFrame
+        The output of :func:`paired_differences`.
+    methods : tuple of str, default=("greg", "greg_plus")
+    metric : str, default="fpr95"
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> paired = pd.DataFrame([dict(group="near", method="greg", baseline="energy_oe",
+    ...     metric="fpr95", n_seeds=3, mean_diff_points=-4.0, ci_low_points=-6.5,
+    ...     ci_high_points=-1.5)])
+    >>> summary_sentences(paired)
+    ['GReg lowers near-OOD FPR95 by 4.00 points (95% interval [1.50, 6.50]) against energy-OE.']
+    """
+    label = {"fpr95": "FPR95", "auroc": "AUROC"}[metric]
+    lines = []
+    for _, row in paired[paired["metric"] == metric].iterrows():
+        if row["method"] not in methods:
+            continue
+        who = METHOD_WORDS.get(row["method"], row["method"])
+        base = METHOD_WORDS.get(row["baseline"], row["baseline"])
+        where = f"{row['group']}-OOD {label}" if row["group"] != "all" else label
+        mean, low, high = row["mean_diff_points"], row["ci_low_points"], row["ci_high_points"]
+        saturated = (metric == "fpr95" and row.get("baseline_mean_points", 1.0) == 0
+                     and row.get("method_mean_points", 1.0) == 0)
+        if saturated:
+            lines.append(f"{who} against {base}, {where}: both at 0 on every seed (saturated), "
+                         f"so these sets cannot show a difference.")
+        elif row["n_seeds"] < 2:
+            lines.append(f"{who} against {base}, {where}: one seed, so no interval and no claim "
+                         f"(difference {_fmt(mean)} points).")
+        elif high < 0:
+            lines.append(f"{who} lowers {where} by {_fmt(-mean)} points (95% interval "
+                         f"[{_fmt(-high)}, {_fmt(-low)}]) against {base}.")
+        elif low > 0:
+            lines.append(f"{who} raises {where} by {_fmt(mean)} points (95% interval "
+                         f"[{_fmt(low)}, {_fmt(high)}]) against {base}.")
+        else:
+            lines.append(f"{who} against {base}, {where}: no difference beyond the seed spread "
+                         f"(mean difference {_fmt(mean)} points, 95% interval "
+                         f"[{_fmt(low)}, {_fmt(high)}]).")
+    return lines
+
+
+def _cell(mean, std, n_seeds, scale=100.0):
+    if n_seeds < 2:
+        return f"{scale * mean:.2f}"
+    return f"{scale * mean:.2f} ± {scale * std:.2f}"
+
+
+def _interval_cell(row):
+    if not np.isfinite(row["ci_low_points"]):
+        return f"{row['mean_diff_points']:+.2f} (one seed: no interval)"
+    return (f"{row['mean_diff_points']:+.2f} [{row['ci_low_points']:+.2f}, "
+            f"{row['ci_high_points']:+.2f}]")
+
+
+def _group_title(group, results):
+    sets = sorted(set(in_group(results, group)["ood_set"]),
+                  key=list(dict.fromkeys(results["ood_set"])).index)
+    names = ", ".join(sets)
+    if group is None:
+        return f"Mean over all OOD sets ({names})"
+    return f"**{group.capitalize()} OOD** (mean over {names})"
+
+
+def markdown_tables(results, *, paired=None, gaps=None):
+    """Near- and far-group tables (mean over their sets), the paired differences
+    against energy-OE, and one table per OOD set, as markdown.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        One row per seed, method and OOD set, as :func:`run_benchmark` returns
+        (columns ``seed, method, ood_set, group`` and the metrics as fractions).
+    paired, gaps : pandas.DataFrame or None
+        :func:`paired_differences` and :func:`accuracy_gaps` of ``results``,
+        when already computed (None: computed here).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rows = [dict(seed=s, method=m, ood_set="x", group="near", fpr95=f, auroc=0.9,
+    ...              aupr_in=0.9, aupr_out=0.9, accuracy=0.95, train_s=1.0)
+    ...         for s, m, f in ((0, "energy_oe", 0.3), (0, "greg", 0.2),
+    ...                         (1, "energy_oe", 0.4), (1, "greg", 0.2))]
+    >>> print(markdown_tables(pd.DataFrame(rows)).splitlines()[7])
+    | greg | 20.00 ± 0.00 | 90.00 ± 0.00 | 90.00 ± 0.00 | 90.00 ± 0.00 | 95.00 ± 0.00 | 1.0 |
+    """
+    n_seeds = results["seed"].nunique()
+    spread = "mean ± standard deviation (ddof=0)" if n_seeds > 1 else "the value (no spread)"
+    lines = [f"{n_seeds} seed(s): {spread}; metrics in %; ID is the positive class; "
+             "FPR95 lower is better."]
+    header = ["| method | FPR95 | AUROC | AUPR-In | AUPR-Out | ID accuracy | train s |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for group in groups(results):
+        mean, std = summarize(results, group)
+        lines += ["", _group_title(group, results) + ":", "", *header]
+        for method in mean.index:
+            m, s = mean.loc[method], std.loc[method]
+            cells = [_cell(m[k], s[k], n_seeds) for k in (*METRICS, "accuracy")]
+            lines.append(f"| {method} | " + " | ".join(cells) + f" | {m['train_s']:.1f} |")
+    if paired is None:
+        paired = paired_differences(results)
+    if len(paired):
+        lines += ["", f"Paired differences against {BASELINE} (method minus {BASELINE}, same "
+                      "seed, data, split and batch order; percentage points; mean over seeds "
+                      "[95% t-interval]; FPR95 below 0 and AUROC above 0 favour the method):"]
+        for group, frame in paired.groupby("group", sort=False):
+            seed_columns = [c for c in frame.columns if c.startswith("diff_points_seed")]
+            lines += ["", f"{group} group:", "",
+                      "| method | ΔFPR95 | ΔAUROC | ΔFPR95 per seed |", "|---|---:|---:|---:|"]
+            for method, rows in frame.groupby("method", sort=False):
+                fpr = rows[rows["metric"] == "fpr95"].iloc[0]
+                auroc = rows[rows["metric"] == "auroc"].iloc[0]
+                per_seed = ", ".join(f"{fpr[c]:+.2f}" for c in seed_columns
+                                     if np.isfinite(fpr[c]))
+                lines.append(f"| {method} | {_interval_cell(fpr)} | {_interval_cell(auroc)} | "
+                             f"{per_seed} |")
+    else:
+        lines += ["", f"No paired differences: {BASELINE} was not run."]
+    if gaps is None:
+        gaps = accuracy_gaps(results) if "accuracy" in results else pd.DataFrame()
+    if len(gaps):
+        seed_columns = [c for c in gaps.columns if c.startswith("diff_points_seed")]
+        lines += ["", "ID accuracy against CE (method minus ce, same seed; percentage points; "
+                      "mean over seeds [95% t-interval]; below 0: the method classifies worse):",
+                  "", "| method | accuracy | ce accuracy | Δaccuracy | Δaccuracy per seed |",
+                  "|---|---:|---:|---:|---:|"]
+        for _, row in gaps.iterrows():
+            per_seed = ", ".join(f"{row[c]:+.2f}" for c in seed_columns if np.isfinite(row[c]))
+            lines.append(f"| {row['method']} | {row['method_mean_points']:.2f} | "
+                         f"{row['ce_mean_points']:.2f} | {_interval_cell(row)} | {per_seed} |")
+    for ood_set, frame in results.groupby("ood_set", sort=False):
+        per = frame.groupby("method", sort=False)[list(METRICS)]
+        m, s = per.mean(), per.std(ddof=0)
+        group = f" ({frame['group'].iloc[0]})" if "group" in frame else ""
+        lines += ["", f"OOD set **{ood_set}**{group}:", "",
+                  "| method | FPR95 | AUROC | AUPR-In | AUPR-Out |", "|---|---:|---:|---:|---:|"]
+        for method in [x for x in SCORED_METHODS if x in m.index]:
+            cells = [_cell(m.loc[method, k], s.loc[method, k], n_seeds) for k in METRICS]
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _splits_text(results):
+    if "known_classes" not in results or not results["heldout_classes"].fillna("").any():
+        return None
+    per_seed = results.drop_duplicates("seed")[["seed", "known_classes", "heldout_classes"]]
+    return "; ".join(f"seed {r.seed}: known {r.known_classes}, held out {r.heldout_classes}"
+                     for r in per_seed.itertuples())
+
+
+def write_report(results, scores, out, *, title="skood benchmark", command=None, skipped=None,
+                 paired=None, gaps=None, tables=None):
+    """Write ``results.md``, ``results.csv``, ``paired.csv`` and the PNG figures into ``out``.
+
+    ``results.csv`` has one row per (seed, method, OOD set), ``paired.csv`` the
+    output of :func:`paired_differences`. ``results.md`` has the summary in
+    words, the OOD sets skipped (``skipped``: dict name -> why), the legend of
+    the method names, the tables and the figures. Figures (from the first
+    seed): ``hist_<method>.png`` (score histograms, ID against each OOD set)
+    and ``roc.png`` (ROC curves per OOD set, one line per method).
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        As :func:`run_benchmark` returns.
+    scores : dict
+        The per-seed scores :func:`run_benchmark` returns (figures use the first seed).
+    out : str
+        Folder to write into (created if missing).
+    title : str, default="skood benchmark"
+    command : str or None
+        The command line, written into the report.
+    skipped : dict or None
+        OOD set name -> why it is missing.
+    paired, gaps : pandas.DataFrame or None
+        :func:`paired_differences` and :func:`accuracy_gaps` of ``results``,
+        when already computed (None: computed here).
+    tables : str or None
+        :func:`markdown_tables` of ``results``, when already made.
+
+    Returns
+    -------
+    list of str
+        The written paths.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from skood.benchmark import run_benchmark
+    >>> results, scores, _ = run_benchmark("digits", epochs=1, methods=("ce",), progress=False,
+    ...                                    seeds=(0,), n_train=100, n_aux=100, n_ood=20)
+    >>> paths = write_report(results, scores, tempfile.mkdtemp())
+    >>> sorted(p.rsplit("/", 1)[-1] for p in paths)[:3]
+    ['hist_ce_energy.png', 'hist_ce_msp.png', 'paired.csv']
+    """
+    os.makedirs(out, exist_ok=True)
+    written = []
+    csv_path = os.path.join(out, "results.csv")
+    results.to_csv(csv_path, index=False)
+    written.append(csv_path)
+    if paired is None:
+        paired = paired_differences(results)
+    if gaps is None:
+        gaps = accuracy_gaps(results)
+    if tables is None:
+        tables = markdown_tables(results, paired=paired, gaps=gaps)
+    paired_path = os.path.join(out, "paired.csv")
+    paired.to_csv(paired_path, index=False)
+    written.append(paired_path)
+    figures = write_figures(scores, out)
+    md_path = os.path.join(out, "results.md")
+    with open(md_path, "w") as f:
+        f.write(f"# {title}\n\n")
+        if command:
+            f.write(f"Command: `{command}`\n\n")
+        f.write("## Summary\n\n")
+        sentences = summary_sentences(paired)
+        for line in sentences or [f"No comparison with {BASELINE}: it or GReg was not run."]:
+            f.write(f"- {line}\n")
+        for line in _accuracy_sentences(gaps):
+            f.write(f"- {line}\n")
+        f.write("\n")
+        finetuned = (results[results["start"] == "ce"] if "start" in results
+                     else results.iloc[:0])
+        if len(finetuned):
+            names = ", ".join(f"`{m}`" for m in dict.fromkeys(finetuned["method"]))
+            epochs = "/".join(str(e) for e in sorted(set(finetuned["epochs"])))
+            lrs = "/".join(f"{lr:g}" for lr in sorted(set(finetuned["lr"])))
+            f.write(f"Fine-tuning protocol: each of {names} starts from the same seed's "
+                    f"`ce` network and trains {epochs} epoch(s) at learning rate {lrs}; their "
+                    "`train s` is the fine-tuning time only (add `ce`'s for the total).\n\n")
+        splits = _splits_text(results)
+        if splits:
+            f.write(f"Class splits (near OOD = test images of the held-out classes): "
+                    f"{splits}.\n\n")
+        for name, why in (skipped or {}).items():
+            f.write(f"OOD set {name} skipped: {why}.\n\n")
+        f.write("Methods (same network, data, split, batch order and seed):\n\n")
+        for method in [m for m in SCORED_METHODS if m in set(results["method"])]:
+            f.write(f"- `{method}`: {METHOD_LEGEND[method]}\n")
+        f.write("\n## Tables\n\n" + tables + "\n\n## Figures (first seed)\n\n")
+        for path in figures:
+            name = os.path.basename(path)
+            what = ("ROC curves per OOD set" if name == "roc.png"
+                    else f"score histograms, {name[5:-4]}")
+            f.write(f"![{what}]({name})\n\n")
+    written.append(md_path)
+    written += figures
+    return written
+
+
