@@ -577,7 +577,6 @@ def test_digits_train_on_one_torch_thread_and_restore_the_setting(monkeypatch):
 
 
 def test_penalty_fraction_reaches_the_greg_estimators(monkeypatch, tmp_path):
-    import skood.benchmark as benchmark
 
     class Stop(Exception):
         pass
@@ -597,7 +596,6 @@ def test_penalty_fraction_reaches_the_greg_estimators(monkeypatch, tmp_path):
 
 
 def test_pool_factor_reaches_the_greg_plus_sampler_only(monkeypatch, tmp_path):
-    import skood.benchmark as benchmark
 
     seen = {}
 
