@@ -76,7 +76,10 @@ def run(dataset, model, penalty, method, seeds, fractions, threads, epochs=None,
     for seed in seeds:
         for run_method, fraction, pool_factor, variant in runs:
             results, _, _ = run_benchmark(
-                dataset, model=model, epochs=epochs, seeds=(seed,), methods=(run_method,),
+                # one class split per seed, drawn with the seed: each seed is its own
+                # split, and every variant of a seed trains on the same split and data
+                dataset, model=model, epochs=epochs, splits=1, split_seed=seed, seeds=(seed,),
+                methods=(run_method,),
                 penalty=penalty, penalty_fraction=fraction, pool_factor=pool_factor,
                 progress=False, n_threads=threads,
                 log=lambda line: skipped.setdefault(line, None))

@@ -5,6 +5,9 @@ shape, number of classes and of held-out classes, how its images are loaded,
 which far OOD set it brings, and its default settings (:data:`DEFAULTS` is
 the view of those defaults).
 """
+import itertools
+import math
+import numbers
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -18,30 +21,36 @@ from ..datasets import (make_natural_image_outliers, make_noise_images, make_tex
                         resize_images)
 
 __all__ = ["DatasetSpec", "DATASETS", "DEFAULTS", "PROTOCOLS", "HELDOUT_SPLITS",
-           "load_benchmark_data"]
+           "draw_class_splits", "load_benchmark_data"]
 
 #: ``"heldout"``: 6 known classes, the other 4 are the near OOD set; ``"full"``: all 10 known.
 PROTOCOLS = ("heldout", "full")
-#: Known (in-distribution) classes of the held-out-class protocol; seed ``s``
-#: uses ``HELDOUT_SPLITS[s % 5]``. The five MNIST open-set splits of Neal et
-#: al. (2018), as listed by Vaze et al. (2022), sorted.
+#: Known (in-distribution) classes of the five MNIST open-set splits of Neal et
+#: al. (2018), as listed by Vaze et al. (2022), sorted: ``splits="neal"``
+#: (``skood benchmark --splits neal``), for comparison with published open-set work.
 HELDOUT_SPLITS = ((2, 3, 4, 5, 8, 9), (0, 2, 3, 4, 6, 9), (2, 3, 4, 5, 6, 8),
                   (0, 3, 4, 5, 7, 8), (2, 3, 4, 6, 8, 9))
+
+#: seed of the far OOD sets and of the outlier pool: the same in every run
+FAR_SEED = 0
+#: each run draws its ``n_aux`` auxiliary outliers from ``AUX_POOL_FACTOR * n_aux``
+#: crops made once (cropping photographs takes seconds per thousand images)
+AUX_POOL_FACTOR = 2
 
 FASHION_MNIST_MISSING = ("Fashion-MNIST not installed: apt-get install dataset-fashion-mnist, "
                          "or pass --data-home (data_home=) or set SKOOD_DATA to a folder with "
                          "its four IDX files")
 
 
-def _digits_id(data_home):
-    """scikit-learn's 8x8 digits, split 70/30 (stratified, ``random_state=0``)."""
+def _digits_id(data_home, random_state):
+    """scikit-learn's 8x8 digits, split 70/30 (stratified) with ``random_state``."""
     X, y = load_digits(return_X_y=True)
     X = (X / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
-    return train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
+    return train_test_split(X, y, test_size=0.3, stratify=y, random_state=random_state)
 
 
-def _fashion_id(data_home):
-    """Fashion-MNIST's own train/test split, scaled to ``[0, 1]``."""
+def _fashion_id(data_home, random_state):
+    """Fashion-MNIST's own train/test split (``random_state`` unused), scaled to ``[0, 1]``."""
     fashion = _datasets.load_fashion_mnist(data_home)
     X_train = fashion.X_train.reshape(-1, 1, 28, 28).astype(np.float32) / 255.0
     X_test = fashion.X_test.reshape(-1, 1, 28, 28).astype(np.float32) / 255.0
@@ -78,8 +87,10 @@ class DatasetSpec:
     n_heldout : int
         Classes held out (the near OOD set) under the ``heldout`` protocol.
     load_id : callable
-        ``load_id(data_home) -> (X_train, X_test, y_train, y_test)``, images
-        shaped ``(n, 1, height, width)`` in ``[0, 1]``.
+        ``load_id(data_home, random_state) -> (X_train, X_test, y_train,
+        y_test)``, images shaped ``(n, 1, height, width)`` in ``[0, 1]``;
+        ``random_state`` seeds the train/test split where the dataset has none
+        of its own.
     far_name : str
         Name of the other dataset's far OOD set.
     load_far : callable
@@ -88,7 +99,8 @@ class DatasetSpec:
     far_missing : str or None
         Why the far set is missing when ``load_far`` returns None.
     defaults : mapping
-        The dataset's default settings (see :data:`DEFAULTS`).
+        The dataset's default settings (see :data:`DEFAULTS`), ``splits`` (the
+        number of class splits a run draws) among them.
     """
 
     image_shape: tuple
@@ -103,7 +115,7 @@ class DatasetSpec:
 
 #: Dataset name -> :class:`DatasetSpec`. Defaults are sized for 2 CPU cores
 #: (digits: under 3 minutes for the default run; fashion-mnist with the small
-#: CNN: under 30 minutes per seed). ``n_threads``: torch's CPU threads during
+#: CNN: under 30 minutes per class split and seed). ``n_threads``: torch's CPU threads during
 #: the run (None: torch's default); the digits MLP is too small for intra-op
 #: parallelism to pay: with 2 threads on 2 busy cores a step took 5 to 35
 #: times longer than with one. ``finetune_epochs`` and ``finetune_lr``: epochs
@@ -113,14 +125,14 @@ DATASETS = MappingProxyType({
         image_shape=(8, 8), n_classes=10, n_heldout=4, load_id=_digits_id,
         far_name="fashion-mnist", load_far=_fashion_far, far_missing=FASHION_MNIST_MISSING,
         defaults=MappingProxyType(dict(
-            model="mlp", epochs=12, n_train=None, n_test=None, n_aux=5000, n_ood=1000,
+            model="mlp", epochs=12, splits=20, n_train=None, n_test=None, n_aux=5000, n_ood=1000,
             batch_size=64, lr=0.05, m_in=-12.0, m_out=-4.0, n_threads=1,
             finetune_epochs=5, finetune_lr=0.01))),
     "fashion-mnist": DatasetSpec(
         image_shape=(28, 28), n_classes=10, n_heldout=4, load_id=_fashion_id,
         far_name="digits", load_far=_digits_far,
         defaults=MappingProxyType(dict(
-            model="cnn", epochs=5, n_train=10000, n_test=None, n_aux=20000, n_ood=1000,
+            model="cnn", epochs=5, splits=10, n_train=10000, n_test=None, n_aux=20000, n_ood=1000,
             batch_size=64, lr=0.05, m_in=-12.0, m_out=-4.0, n_threads=None,
             finetune_epochs=2, finetune_lr=0.01))),
 })
@@ -141,6 +153,77 @@ def check_protocol(protocol):
         raise ValueError(f"protocol must be one of {list(PROTOCOLS)}, got {protocol!r}.")
 
 
+def draw_class_splits(n_classes, n_heldout, n_splits, random_state=0):
+    """Draw ``n_splits`` distinct class splits: which classes are known, which held out.
+
+    The generator lists every choice of ``n_heldout`` held-out classes among
+    ``n_classes`` (:func:`itertools.combinations` of ``range(n_classes)``, in
+    its sorted order), permutes that list with
+    ``check_random_state(random_state).permutation`` and keeps the first
+    ``n_splits``. The splits are therefore distinct, the same for the same
+    arguments, and a draw of ``n`` splits starts with the draw of ``n - 1``.
+
+    Parameters
+    ----------
+    n_classes : int
+        Classes of the dataset (labels ``0 .. n_classes - 1``).
+    n_heldout : int
+        Classes held out in each split, in ``[1, n_classes - 1]``.
+    n_splits : int
+        Splits to draw, at least 1 and at most ``comb(n_classes, n_heldout)``.
+    random_state : int, default=0
+        Seeds the permutation.
+
+    Returns
+    -------
+    tuple of tuple of int
+        The known classes of each split, sorted; the held-out classes are the others.
+
+    Examples
+    --------
+    >>> draw_class_splits(10, 4, 2, random_state=0)
+    ((2, 4, 5, 6, 7, 8), (1, 2, 3, 4, 5, 9))
+    >>> draw_class_splits(4, 2, 7)
+    Traceback (most recent call last):
+    ...
+    ValueError: n_splits must be at most 6 (the choices of 2 held-out classes among 4), got 7.
+    """
+    n_choices = math.comb(n_classes, n_heldout)
+    if (isinstance(n_splits, (bool, np.bool_)) or not isinstance(n_splits, numbers.Integral)
+            or not 1 <= n_splits <= n_choices):
+        raise ValueError(f"n_splits must be at most {n_choices} (the choices of {n_heldout} "
+                         f"held-out classes among {n_classes}), got {n_splits!r}."
+                         if isinstance(n_splits, numbers.Integral) and n_splits > n_choices else
+                         f"n_splits must be a positive integer, got {n_splits!r}.")
+    choices = list(itertools.combinations(range(n_classes), n_heldout))
+    order = check_random_state(random_state).permutation(len(choices))[:n_splits]
+    return tuple(tuple(c for c in range(n_classes) if c not in choices[i]) for i in order)
+
+
+def class_splits(dataset, protocol, splits, split_seed=0):
+    """The known classes of each class split of a run.
+
+    ``splits``: ``"neal"`` (:data:`HELDOUT_SPLITS`) or a number of splits to
+    draw with :func:`draw_class_splits` (seeded by ``split_seed``); under
+    ``protocol="full"`` there is one split, all classes known.
+    """
+    spec = dataset_spec(dataset)
+    if protocol == "full":
+        return (tuple(range(spec.n_classes)),)
+    if isinstance(splits, str) and splits == "neal":
+        return HELDOUT_SPLITS
+    return draw_class_splits(spec.n_classes, spec.n_heldout, splits, split_seed)
+
+
+def run_seeds(seed, known_classes):
+    """The seeds of one (class split, seed) run: for the ID data (train/test split
+    and subsampling), the draw of the auxiliary outliers, and the estimator
+    (network initialisation and batch order). They depend on ``seed`` and the
+    known classes only, so a split and seed get the same data in any run."""
+    sequence = np.random.SeedSequence([int(seed), *(int(c) for c in known_classes)])
+    return tuple(int(child.generate_state(1)[0] >> 1) for child in sequence.spawn(3))
+
+
 def _subsample(X, y, n, rng):
     if n is None or n >= len(X):
         return X, y
@@ -148,12 +231,16 @@ def _subsample(X, y, n, rng):
     return X[index], y[index]
 
 
-def class_split(protocol, split, n_classes=10):
-    """(known classes, held-out classes) as sorted tuples of original labels."""
-    if protocol == "full":
-        return tuple(range(n_classes)), ()
-    known = HELDOUT_SPLITS[split % len(HELDOUT_SPLITS)]
-    return known, tuple(c for c in range(n_classes) if c not in known)
+def _known_split(dataset, split):
+    """The known classes of ``split``: an index into HELDOUT_SPLITS or the classes."""
+    if isinstance(split, numbers.Integral) and not isinstance(split, (bool, np.bool_)):
+        return HELDOUT_SPLITS[split % len(HELDOUT_SPLITS)]
+    known = tuple(sorted(int(c) for c in split))
+    n_classes = dataset_spec(dataset).n_classes
+    if not known or len(set(known)) != len(known) or not set(known) <= set(range(n_classes)):
+        raise ValueError(f"split must be an index into HELDOUT_SPLITS or distinct classes in "
+                         f"0..{n_classes - 1}, got {split!r}.")
+    return known
 
 
 def _keep_classes(X, y, known):
@@ -162,14 +249,14 @@ def _keep_classes(X, y, known):
     return X[mask], np.searchsorted(np.asarray(known), y[mask]).astype(np.int64)
 
 
-def load_far(dataset, *, n_aux, n_ood, data_home, seed):
-    """Far OOD sets, the reasons for any skipped, and the auxiliary outliers: all
-    independent of the class split."""
+def load_far(dataset, *, n_ood, data_home, seed=FAR_SEED):
+    """The far OOD sets and the reasons for any skipped: fixed by ``seed``, the
+    same for every class split and run seed."""
     spec = dataset_spec(dataset)
-    # One seed per part, drawn up front: the outliers (training data) and each
-    # OOD set are the same whether or not another set could be loaded.
-    other_seed, texture_seed, gaussian_seed, uniform_seed, aux_seed = (
-        check_random_state(seed).randint(2**31, size=5))
+    # One seed per set, drawn up front: each set is the same whether or not
+    # another could be loaded.
+    other_seed, texture_seed, gaussian_seed, uniform_seed = (
+        check_random_state(seed).randint(2**31, size=4))
     ood, skipped = {}, {}
     images = spec.load_far(spec.image_shape, n_ood, check_random_state(other_seed), data_home)
     if images is None:
@@ -181,16 +268,26 @@ def load_far(dataset, *, n_aux, n_ood, data_home, seed):
                                               random_state=gaussian_seed)
     ood["uniform-noise"] = make_noise_images(n_ood, spec.image_shape, kind="uniform",
                                              random_state=uniform_seed)
-    X_aux = make_natural_image_outliers(n_aux, spec.image_shape, random_state=aux_seed)
-    return ood, skipped, X_aux
+    return ood, skipped
 
 
-def load_id(dataset, *, protocol, split, n_train, n_test, n_ood, data_home, seed):
-    """ID train/test data of the known classes and, for ``heldout``, the near OOD set."""
+def outlier_pool(dataset, n_aux, seed=FAR_SEED):
+    """The ``AUX_POOL_FACTOR * n_aux`` crops of photographs each run draws its
+    ``n_aux`` auxiliary outliers from (made once: cropping is slow)."""
+    return make_natural_image_outliers(AUX_POOL_FACTOR * n_aux, dataset_spec(dataset).image_shape,
+                                       random_state=seed)
+
+
+def load_run(dataset, *, protocol, known_classes, seed, n_train, n_test, n_aux, n_ood,
+             data_home, far, pool):
+    """One run's data: the known classes' ID data, the near set, and the outliers
+    drawn from ``pool``, all seeded by :func:`run_seeds`; ``far``: :func:`load_far`."""
     spec = dataset_spec(dataset)
-    rng = check_random_state(seed)
-    known, heldout = class_split(protocol, split, spec.n_classes)
-    X_train, X_test, y_train, y_test = spec.load_id(data_home)
+    id_seed, aux_seed, estimator_seed = run_seeds(seed, known_classes)
+    rng = check_random_state(id_seed)
+    known = tuple(known_classes)
+    heldout = tuple(c for c in range(spec.n_classes) if c not in known)
+    X_train, X_test, y_train, y_test = spec.load_id(data_home, int(rng.randint(2**31)))
     near = {}
     if heldout:
         X_near = X_test[np.isin(y_test, heldout)]
@@ -200,74 +297,72 @@ def load_id(dataset, *, protocol, split, n_train, n_test, n_ood, data_home, seed
     X_test, y_test = _keep_classes(X_test, y_test, known)
     X_train, y_train = _subsample(X_train, y_train, n_train, rng)
     X_test, y_test = _subsample(X_test, y_test, n_test, rng)
-    return Bunch(X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test, near=near,
-                 known_classes=known, heldout_classes=heldout)
-
-
-def assemble(dataset, protocol, split, part, far):
-    """One run's data: the ID part of a split joined with the far sets and outliers."""
-    ood_far, skipped, X_aux = far
-    ood = {**part.near, **ood_far}
-    groups = {name: ("near" if name in part.near else "far") for name in ood}
-    return Bunch(X_train=part.X_train, y_train=part.y_train, X_test=part.X_test,
-                 y_test=part.y_test, X_aux=X_aux, ood=ood, groups=groups,
-                 skipped=dict(skipped), protocol=protocol, split=split,
-                 known_classes=part.known_classes, heldout_classes=part.heldout_classes,
-                 image_shape=DATASETS[dataset].image_shape, n_classes=len(part.known_classes))
-
-
-def part_seeds(random_state):
-    """Independent seeds for the far sets and the ID part, so that the far sets
-    and the outliers do not depend on the class split."""
-    far_seed, id_seed = check_random_state(random_state).randint(2**31, size=2)
-    return int(far_seed), int(id_seed)
+    aux_index = check_random_state(aux_seed).choice(len(pool), size=min(n_aux, len(pool)),
+                                                    replace=False)
+    ood_far, skipped = far
+    ood = {**near, **ood_far}
+    return Bunch(X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test,
+                 X_aux=pool[aux_index], ood=ood,
+                 groups={name: ("near" if name in near else "far") for name in ood},
+                 skipped=dict(skipped), protocol=protocol, seed=seed,
+                 estimator_seed=estimator_seed, known_classes=known, heldout_classes=heldout,
+                 image_shape=spec.image_shape, n_classes=len(known))
 
 
 def load_benchmark_data(dataset="digits", *, protocol="heldout", split=0, n_train=None,
                         n_test=None, n_aux=5000, n_ood=1000, data_home=None, random_state=0):
-    """In-distribution train/test data, auxiliary outliers and named OOD test sets.
+    """In-distribution train/test data, auxiliary outliers and named OOD test sets
+    of one benchmark run: one class split and one seed.
 
     Images are float32 in ``[0, 1]``, shaped ``(n, 1, height, width)``.
 
-    - ``digits``: scikit-learn's 8x8 digits (70/30 stratified split). Far OOD:
-      Fashion-MNIST downscaled to 8x8 (when installed; else listed in
-      ``skipped``), textures, Gaussian and uniform noise.
+    - ``digits``: scikit-learn's 8x8 digits, split 70/30 (stratified) by the
+      seed. Far OOD: Fashion-MNIST downscaled to 8x8 (when installed; else
+      listed in ``skipped``), textures, Gaussian and uniform noise.
     - ``fashion-mnist``: the real Fashion-MNIST (28x28, its own train/test
       split). Far OOD: scikit-learn's handwritten digits upscaled to 28x28,
       textures, Gaussian and uniform noise.
 
-    With ``protocol="heldout"`` only the 6 classes ``HELDOUT_SPLITS[split % 5]``
-    are in-distribution (labels relabelled to ``0..5`` in their order), and the
+    With ``protocol="heldout"`` only the known classes of ``split`` are
+    in-distribution (labels relabelled to ``0..5`` in their order), and the
     test images of the other 4 (at most ``n_ood``) form the near OOD set
     ``"<dataset>-heldout"``; the train images of those 4 are not used at all.
-    ``n_train`` and ``n_test`` subsample the known classes' images. The far
-    sets and the outliers depend on ``random_state`` only: not on ``split``,
-    nor on whether Fashion-MNIST could be loaded.
+
+    What the seed (``random_state``) varies, with the split's known classes
+    (:func:`run_seeds`): the train/test split (digits), the subsampling by
+    ``n_train``, ``n_test`` and ``n_ood``, and which ``n_aux`` outliers are
+    drawn from a fixed pool of ``AUX_POOL_FACTOR * n_aux`` crops of
+    photographs; ``estimator_seed`` is the estimator's ``random_state``. What
+    stays fixed: the far OOD sets and the outlier pool, for every split and
+    seed, whether or not Fashion-MNIST could be loaded.
+    :func:`run_benchmark` trains on exactly these arrays.
 
     Parameters
     ----------
     dataset : {"digits", "fashion-mnist"}, default="digits"
     protocol : {"heldout", "full"}, default="heldout"
-    split : int, default=0
-        Index into :data:`HELDOUT_SPLITS` (taken modulo 5); ``protocol="heldout"`` only.
+    split : int or sequence of int, default=0
+        The known classes (e.g. one of :func:`draw_class_splits`), or an index
+        into :data:`HELDOUT_SPLITS` (taken modulo 5); ``protocol="heldout"`` only.
     n_train, n_test : int or None
         Subsample the in-distribution train and test images (None: all).
     n_aux : int, default=5000
-        Auxiliary outliers (crops of photographs, :func:`skood.datasets.make_natural_image_outliers`).
+        Auxiliary outliers (crops of photographs,
+        :func:`skood.datasets.make_natural_image_outliers`).
     n_ood : int, default=1000
         Images per OOD test set (at most).
     data_home : str or None
         Folder with Fashion-MNIST's files (see :func:`skood.datasets.load_fashion_mnist`).
     random_state : int, default=0
-        Seeds the subsampling, the outliers and the far OOD sets.
+        The run's seed.
 
     Returns
     -------
     Bunch with ``X_train, y_train, X_test, y_test, X_aux``, ``ood`` (dict name ->
     images, near sets first), ``groups`` (dict name -> ``"near"`` or ``"far"``),
-    ``skipped`` (dict name -> why an OOD set is missing), ``protocol``, ``split``,
-    ``known_classes`` and ``heldout_classes`` (original labels; ``y == i`` is
-    class ``known_classes[i]``), ``image_shape`` and ``n_classes``.
+    ``skipped`` (dict name -> why an OOD set is missing), ``protocol``, ``seed``,
+    ``estimator_seed``, ``known_classes`` and ``heldout_classes`` (original
+    labels; ``y == i`` is class ``known_classes[i]``), ``image_shape`` and ``n_classes``.
 
     Examples
     --------
@@ -278,9 +373,9 @@ def load_benchmark_data(dataset="digits", *, protocol="heldout", split=0, n_trai
     ((2, 3, 4, 5, 8, 9), (0, 1, 6, 7), 'near')
     """
     check_protocol(protocol)
-    dataset_spec(dataset)
-    far_seed, id_seed = part_seeds(random_state)
-    far = load_far(dataset, n_aux=n_aux, n_ood=n_ood, data_home=data_home, seed=far_seed)
-    part = load_id(dataset, protocol=protocol, split=split, n_train=n_train, n_test=n_test,
-                   n_ood=n_ood, data_home=data_home, seed=id_seed)
-    return assemble(dataset, protocol, split, part, far)
+    spec = dataset_spec(dataset)
+    known = tuple(range(spec.n_classes)) if protocol == "full" else _known_split(dataset, split)
+    return load_run(dataset, protocol=protocol, known_classes=known, seed=random_state,
+                    n_train=n_train, n_test=n_test, n_aux=n_aux, n_ood=n_ood,
+                    data_home=data_home, far=load_far(dataset, n_ood=n_ood, data_home=data_home),
+                    pool=outlier_pool(dataset, n_aux))

@@ -3,18 +3,18 @@ import os
 
 import numpy as np
 
-__all__ = ["write_figures"]
+__all__ = ["write_figures", "write_split_figure"]
 
 
 def write_figures(scores, out):
     """Score histograms per method and ROC curves per OOD set, of the first run
-    in ``scores``, as PNG files in ``out``; returns their paths."""
+    in ``scores`` (the first split and seed, in run order), as PNG files in
+    ``out``; returns their paths."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from sklearn.metrics import roc_curve
 
-    # the first run: the first seed listed (scores keep the run order)
     per_method = scores[next(iter(scores))]
     paths = []
     for method, sets in per_method.items():
@@ -52,3 +52,43 @@ def write_figures(scores, out):
     plt.close(fig)
     paths.append(path)
     return paths
+
+
+def write_split_figure(per_split, out, method="greg", metric="fpr95",
+                       baselines=("energy_oe", "ce_energy")):
+    """``paired_splits.png``: ``method`` minus each baseline, one point per class
+    split, sorted, in a grid of baselines (rows) by OOD-set group (columns).
+
+    ``per_split`` is :func:`skood.benchmark.split_differences`'s table. Returns
+    the path, or None when the method or both baselines were not run.
+    """
+    frame = per_split[(per_split["method"] == method) & (per_split["metric"] == metric)]
+    rows = [b for b in baselines if b in set(frame["baseline"])]
+    columns = [g for g in ("near", "far", "all") if g in set(frame["group"])]
+    if not rows or not columns:
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(rows), len(columns), figsize=(4.2 * len(columns),
+                                                               3.0 * len(rows)),
+                             squeeze=False)
+    for i, baseline in enumerate(rows):
+        for j, group in enumerate(columns):
+            ax = axes[i][j]
+            cell = frame[(frame["baseline"] == baseline) & (frame["group"] == group)]
+            diffs = np.sort(cell["diff_points"].to_numpy())
+            better = diffs < 0 if metric == "fpr95" else diffs > 0
+            ax.axhline(0.0, color="grey", lw=0.8)
+            ax.scatter(np.arange(len(diffs)), diffs, c=np.where(better, "tab:green", "tab:red"),
+                       s=18)
+            ax.set_title(f"{method} - {baseline}, {group} OOD ({int(better.sum())} of "
+                         f"{len(diffs)} better)", fontsize=9)
+            ax.set_xlabel("class split (sorted by difference)", fontsize=8)
+            ax.set_ylabel(f"Δ{metric.upper()} (points)", fontsize=8)
+    fig.tight_layout()
+    path = os.path.join(out, "paired_splits.png")
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

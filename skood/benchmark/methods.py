@@ -14,7 +14,7 @@ from ..energy_sampler import EnergySampler
 from ..models import MLP, ResNet18, SmallCNN
 
 __all__ = ["MethodSpec", "METHOD_SPECS", "METHODS", "SCORED_METHODS", "METRICS",
-           "METHOD_LEGEND", "METHOD_WORDS", "BASELINE", "MODELS"]
+           "METHOD_LEGEND", "METHOD_WORDS", "BASELINE", "BASELINES", "MODELS"]
 
 
 def _msp(clf, X):
@@ -66,12 +66,12 @@ class MethodSpec:
             return (name,)
         return tuple(f"{name}_{scorer}" for scorer in self.scorers)
 
-    def estimator_params(self, pool_factor, batch_size):
-        """Its estimator parameters; GReg+'s sampler gets ``pool_factor``."""
+    def estimator_params(self, pool_factor):
+        """Its estimator parameters; GReg+'s sampler gets ``pool_factor`` (and its
+        other defaults: the sampler clips its clusters to the batch size itself)."""
         params = dict(self.params)
         if self.sampler:
-            params["sampler"] = EnergySampler(n_clusters=min(64, batch_size),
-                                              pool_factor=pool_factor)
+            params["sampler"] = EnergySampler(pool_factor=pool_factor)
         return params
 
 
@@ -112,8 +112,10 @@ METHOD_LEGEND = MappingProxyType({k: v for spec in METHOD_SPECS.values()
 #: names in the report's sentences
 METHOD_WORDS = MappingProxyType({k: v for spec in METHOD_SPECS.values()
                                  for k, v in spec.words.items()})
-#: the method every other is compared with, seed by seed
-BASELINE = "energy_oe"
+#: the methods every other is compared with, class split by class split
+BASELINES = ("energy_oe", "ce_energy")
+#: the first of them
+BASELINE = BASELINES[0]
 #: the training method without outliers: fine-tuning starts from it
 START_METHOD = next(name for name, spec in METHOD_SPECS.items() if not spec.uses_outliers)
 #: the scored method whose ID accuracy the others are compared with (the

@@ -1,12 +1,18 @@
 """The benchmark's statistics: one t-interval, one paired difference, and the
-tables of paired differences built from them."""
+tables built from them, with the class split as the unit.
+
+A run is one (class split, seed). Per split, a method's value is the mean over
+the split's seeds (of the mean over a group's OOD sets); differences between
+methods are taken split by split, and intervals are over splits: the splits
+are the independent draws, the seeds of one split are not.
+"""
 import numpy as np
 import pandas as pd
 
-from .methods import ACCURACY_REFERENCE, BASELINE, METRICS, OUTLIER_SCORED_METHODS, SCORED_METHODS
+from .methods import ACCURACY_REFERENCE, BASELINES, METRICS, OUTLIER_SCORED_METHODS, SCORED_METHODS
 
-__all__ = ["t_interval", "paired_difference", "summarize", "paired_differences",
-           "accuracy_gaps"]
+__all__ = ["t_interval", "paired_difference", "summarize", "split_differences",
+           "paired_differences", "accuracy_gaps"]
 
 
 def t_interval(values, confidence=0.95):
@@ -96,17 +102,23 @@ def in_group(results, group):
     return results if group is None else results[results["group"] == group]
 
 
-def summarize(results, group=None):
-    """Mean and standard deviation over seeds, per method, of the OOD-set average
-    of each metric, with ID accuracy and training time.
+def _per_split(results, columns):
+    """Mean of ``columns`` per (method, split) over the split's seeds (and rows)."""
+    return results.groupby(["method", "split"], sort=False)[list(columns)].mean()
 
-    ``group`` (``"near"`` or ``"far"``) averages over that group's sets only;
-    None over all sets. The standard deviation is over seeds with ``ddof=0``.
+
+def summarize(results, group=None):
+    """Mean and standard deviation over class splits, per method, of the OOD-set
+    average of each metric, with ID accuracy and training time.
+
+    Per split, a method's value is its mean over the split's seeds and over
+    the OOD sets of ``group`` (``"near"`` or ``"far"``; None: all sets). The
+    standard deviation is between splits, ``ddof=1`` (NaN for one split).
 
     Parameters
     ----------
     results : pandas.DataFrame
-        One row per seed, method and OOD set, as :func:`run_benchmark` returns.
+        One row per split, seed, method and OOD set, as :func:`run_benchmark` returns.
     group : {"near", "far"} or None, default=None
 
     Returns
@@ -118,97 +130,166 @@ def summarize(results, group=None):
     Examples
     --------
     >>> import pandas as pd
-    >>> rows = [dict(seed=s, method="greg", ood_set=o, fpr95=f, auroc=0.9, aupr_in=0.9,
-    ...              aupr_out=0.9, accuracy=0.95, train_s=1.0)
-    ...         for s, f in ((0, 0.1), (1, 0.3)) for o in ("a", "b")]
+    >>> rows = [dict(split=k, seed=0, method="greg", ood_set=o, fpr95=f, auroc=0.9,
+    ...              aupr_in=0.9, aupr_out=0.9, accuracy=0.95, train_s=1.0)
+    ...         for k, f in ((0, 0.1), (1, 0.3)) for o in ("a", "b")]
     >>> mean, std = summarize(pd.DataFrame(rows))
-    >>> round(float(mean.loc["greg", "fpr95"]), 3), round(float(std.loc["greg", "fpr95"]), 3)
-    (0.2, 0.1)
+    >>> round(float(mean.loc["greg", "fpr95"]), 3), round(float(std.loc["greg", "fpr95"]), 4)
+    (0.2, 0.1414)
     """
-    results = in_group(results, group)
-    per_seed = results.groupby(["method", "seed"], sort=False)[
-        [*METRICS, "accuracy", "train_s"]].mean()
-    order = [m for m in SCORED_METHODS if m in per_seed.index.get_level_values(0)]
-    grouped = per_seed.groupby(level="method", sort=False)
-    mean = grouped.mean().reindex(order)
-    std = grouped.std(ddof=0).reindex(order)
-    return mean, std
+    per_split = _per_split(in_group(results, group), [*METRICS, "accuracy", "train_s"])
+    order = [m for m in SCORED_METHODS if m in per_split.index.get_level_values(0)]
+    grouped = per_split.groupby(level="method", sort=False)
+    return grouped.mean().reindex(order), grouped.std(ddof=1).reindex(order)
 
 
-def paired_differences(results, baseline=BASELINE, metrics=("fpr95", "auroc"),
-                       confidence=0.95):
-    """Every method minus ``baseline``, seed by seed, per OOD-set group.
+def _split_classes(results):
+    """split -> (known classes, held-out classes) as written in the results."""
+    if "known_classes" not in results:
+        return {}
+    first = results.drop_duplicates("split").set_index("split")
+    return {k: (first.loc[k, "known_classes"], first.loc[k, "heldout_classes"])
+            for k in first.index}
 
-    For each group (near, far) and seed, a method's metric is averaged over the
-    group's sets, and the baseline's (same seed, data, split and batch order)
-    is subtracted. The mean of those per-seed differences gets a t-interval
-    (:func:`t_interval`) over the seeds; with one seed there is no interval (NaN).
+
+def split_differences(results, baselines=BASELINES, metrics=("fpr95", "auroc")):
+    """Every method minus each baseline, class split by class split, per OOD-set group.
+
+    Per (split, seed) a method's metric is averaged over the group's OOD sets;
+    the baseline's (same split, seed, data and batch order) is subtracted, and
+    the differences are averaged over the split's seeds.
 
     Parameters
     ----------
     results : pandas.DataFrame
-        As :func:`run_benchmark` returns (with a ``group`` column).
-    baseline : str, default="energy_oe"
-        The method every other one is compared with.
+        As :func:`run_benchmark` returns (columns ``split, seed, method, group``).
+    baselines : tuple of str, default=("energy_oe", "ce_energy")
     metrics : tuple of str, default=("fpr95", "auroc")
-    confidence : float, default=0.95
-        Level of the t-interval.
 
     Returns
     -------
     pandas.DataFrame
-        One row per (group, method, metric): ``group, method, baseline, metric,
-        n_seeds, mean_diff_points, ci_low_points, ci_high_points,
-        method_mean_points, baseline_mean_points`` and one
-        ``diff_points_seed<k>`` column per seed, in percentage points (100 x
-        the metrics' fractions). A negative FPR95 difference and a positive
-        AUROC difference favour the method. Empty when ``baseline`` was not run.
+        One row per (group, method, baseline, metric, split): ``group, method,
+        baseline, metric, split, known_classes, heldout_classes, n_seeds,
+        diff_points, method_points, baseline_points``, in percentage points
+        (100 x the metrics' fractions). A negative FPR95 difference and a
+        positive AUROC difference favour the method. Baselines that were not
+        run are left out.
 
     Examples
     --------
     >>> import pandas as pd
-    >>> rows = [dict(seed=s, method=m, ood_set="x", group="near", fpr95=f, auroc=0.9)
-    ...         for s, m, f in ((0, "energy_oe", 0.30), (0, "greg", 0.20),
+    >>> rows = [dict(split=k, seed=0, method=m, ood_set="x", group="near", fpr95=f, auroc=0.9)
+    ...         for k, m, f in ((0, "energy_oe", 0.30), (0, "greg", 0.20),
+    ...                         (1, "energy_oe", 0.40), (1, "greg", 0.45))]
+    >>> table = split_differences(pd.DataFrame(rows), baselines=("energy_oe",))
+    >>> [round(d, 6) for d in table.query("metric == 'fpr95'")["diff_points"]]
+    [-10.0, 5.0]
+    """
+    columns = ["group", "method", "baseline", "metric", "split", "known_classes",
+               "heldout_classes", "n_seeds", "diff_points", "method_points", "baseline_points"]
+    classes = _split_classes(results)
+    out = []
+    for group in groups(results):
+        frame = in_group(results, group)
+        per_run = frame.groupby(["method", "split", "seed"], sort=False)[list(metrics)].mean()
+        present = set(per_run.index.get_level_values(0))
+        for baseline in [b for b in baselines if b in present]:
+            base = per_run.loc[baseline]
+            for method in [m for m in SCORED_METHODS if m != baseline and m in present]:
+                mine = per_run.loc[method]
+                runs = [r for r in mine.index if r in base.index]
+                for metric in metrics:
+                    diffs = 100.0 * (mine.loc[runs, metric] - base.loc[runs, metric])
+                    by_split = pd.DataFrame({"diff": diffs,
+                                             "mine": 100.0 * mine.loc[runs, metric],
+                                             "base": 100.0 * base.loc[runs, metric]}
+                                            ).groupby(level="split", sort=False)
+                    means, counts = by_split.mean(), by_split.size()
+                    for split in means.index:
+                        known, heldout = classes.get(split, ("", ""))
+                        out.append(dict(group=group if group is not None else "all",
+                                        method=method, baseline=baseline, metric=metric,
+                                        split=split, known_classes=known,
+                                        heldout_classes=heldout, n_seeds=int(counts[split]),
+                                        diff_points=float(means.loc[split, "diff"]),
+                                        method_points=float(means.loc[split, "mine"]),
+                                        baseline_points=float(means.loc[split, "base"])))
+    return pd.DataFrame(out, columns=columns)
+
+
+def paired_differences(results, baselines=BASELINES, metrics=("fpr95", "auroc"),
+                       confidence=0.95, *, per_split=None):
+    """Every method against each baseline over class splits, per OOD-set group.
+
+    The per-split differences (:func:`split_differences`, each the mean over
+    the split's seeds) are the units: their mean gets a t-interval over the
+    splits (:func:`t_interval`; none with one split), with their
+    between-split standard deviation and the number of splits on which the
+    method is better (lower FPR95, higher AUROC).
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        As :func:`run_benchmark` returns.
+    baselines : tuple of str, default=("energy_oe", "ce_energy")
+    metrics : tuple of str, default=("fpr95", "auroc")
+    confidence : float, default=0.95
+        Level of the t-interval.
+    per_split : pandas.DataFrame or None
+        :func:`split_differences` of ``results`` with these baselines and
+        metrics, when already computed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (group, method, baseline, metric): ``group, method,
+        baseline, metric, n_splits, n_seeds`` (seeds per split),
+        ``mean_diff_points, ci_low_points, ci_high_points,
+        sd_between_splits_points, n_better, method_mean_points,
+        baseline_mean_points``, in percentage points.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rows = [dict(split=k, seed=0, method=m, ood_set="x", group="near", fpr95=f, auroc=0.9)
+    ...         for k, m, f in ((0, "energy_oe", 0.30), (0, "greg", 0.20),
     ...                         (1, "energy_oe", 0.40), (1, "greg", 0.20))]
     >>> row = paired_differences(pd.DataFrame(rows)).iloc[0]
-    >>> row["method"], row["metric"], float(row["mean_diff_points"])
-    ('greg', 'fpr95', -15.0)
+    >>> row["method"], row["baseline"], float(row["mean_diff_points"]), int(row["n_better"])
+    ('greg', 'energy_oe', -15.0, 2)
     >>> round(float(row["ci_low_points"]), 3), round(float(row["ci_high_points"]), 3)
     (-78.531, 48.531)
     """
-    columns = ["group", "method", "baseline", "metric", "n_seeds", "mean_diff_points",
-               "ci_low_points", "ci_high_points", "method_mean_points", "baseline_mean_points"]
+    columns = ["group", "method", "baseline", "metric", "n_splits", "n_seeds",
+               "mean_diff_points", "ci_low_points", "ci_high_points",
+               "sd_between_splits_points", "n_better", "method_mean_points",
+               "baseline_mean_points"]
+    if per_split is None:
+        per_split = split_differences(results, baselines, metrics)
     out = []
-    if baseline not in set(results["method"]):
-        return pd.DataFrame(columns=columns)
-    for group in groups(results):
-        frame = in_group(results, group)
-        per_seed = frame.groupby(["method", "seed"], sort=False)[list(metrics)].mean()
-        base = per_seed.loc[baseline]
-        for method in [m for m in SCORED_METHODS
-                       if m != baseline and m in per_seed.index.get_level_values(0)]:
-            mine = per_seed.loc[method]
-            for metric in metrics:
-                d = paired_difference(mine[metric], base[metric], confidence=confidence,
-                                      higher_is_better=metric != "fpr95")
-                out.append(dict(group=group if group is not None else "all", method=method,
-                                baseline=baseline, metric=metric, n_seeds=d["n"],
-                                mean_diff_points=d["mean_diff"], ci_low_points=d["ci_low"],
-                                ci_high_points=d["ci_high"],
-                                method_mean_points=d["method_mean"],
-                                baseline_mean_points=d["baseline_mean"],
-                                **{f"diff_points_seed{s}": float(v)
-                                   for s, v in d["diffs"].items()}))
-    return pd.DataFrame(out) if out else pd.DataFrame(columns=columns)
+    keys = ["group", "method", "baseline", "metric"]
+    for key, frame in per_split.groupby(keys, sort=False):
+        table = frame.set_index("split")
+        # per split, method_points - baseline_points is the split's diff_points
+        d = paired_difference(table["method_points"], table["baseline_points"], scale=1.0,
+                              confidence=confidence, higher_is_better=key[3] != "fpr95")
+        out.append(dict(zip(keys, key), n_splits=d["n"], n_seeds=int(table["n_seeds"].min()),
+                        mean_diff_points=d["mean_diff"], ci_low_points=d["ci_low"],
+                        ci_high_points=d["ci_high"], sd_between_splits_points=d["sd"],
+                        n_better=d["n_better"], method_mean_points=d["method_mean"],
+                        baseline_mean_points=d["baseline_mean"]))
+    return pd.DataFrame(out, columns=columns)
 
 
 def accuracy_gaps(results, confidence=0.95):
-    """ID accuracy of every outlier method minus that of CE, seed by seed.
+    """ID accuracy of every outlier method minus that of CE, over class splits.
 
     The ID accuracy depends on the network only, not on the OOD set or the
-    score, so each (seed, method) has one; CE's is that of ``ce_msp`` (the same
-    network as ``ce_energy``). The mean of the per-seed differences gets a
-    t-interval as in :func:`paired_differences`.
+    score, so each run (split, seed) and method has one; CE's is that of
+    ``ce_msp`` (the same network as ``ce_energy``). Per split the accuracies
+    are averaged over the split's seeds, and the per-split differences get a
+    t-interval over splits, as in :func:`paired_differences`.
 
     Parameters
     ----------
@@ -220,34 +301,39 @@ def accuracy_gaps(results, confidence=0.95):
     Returns
     -------
     pandas.DataFrame
-        One row per outlier method run: ``method, n_seeds, mean_diff_points,
-        ci_low_points, ci_high_points, method_mean_points, ce_mean_points`` and
-        one ``diff_points_seed<k>`` column per seed, in percentage points;
-        below 0: the method classifies worse than CE. Empty when CE was not run.
+        One row per outlier method run: ``method, n_splits, n_seeds,
+        mean_diff_points, ci_low_points, ci_high_points,
+        sd_between_splits_points, n_better, method_mean_points,
+        ce_mean_points``, in percentage points; below 0: the method
+        classifies worse than CE. Empty when CE was not run.
 
     Examples
     --------
     >>> import pandas as pd
-    >>> rows = [dict(seed=s, method=m, ood_set="x", accuracy=a)
-    ...         for s, m, a in ((0, "ce_msp", 0.96), (0, "greg", 0.95),
+    >>> rows = [dict(split=k, seed=0, method=m, ood_set="x", accuracy=a)
+    ...         for k, m, a in ((0, "ce_msp", 0.96), (0, "greg", 0.95),
     ...                         (1, "ce_msp", 0.97), (1, "greg", 0.95))]
     >>> row = accuracy_gaps(pd.DataFrame(rows)).iloc[0]
-    >>> row["method"], round(float(row["mean_diff_points"]), 2)
-    ('greg', -1.5)
+    >>> row["method"], round(float(row["mean_diff_points"]), 2), int(row["n_splits"])
+    ('greg', -1.5, 2)
     """
-    columns = ["method", "n_seeds", "mean_diff_points", "ci_low_points", "ci_high_points",
-               "method_mean_points", "ce_mean_points"]
+    columns = ["method", "n_splits", "n_seeds", "mean_diff_points", "ci_low_points",
+               "ci_high_points", "sd_between_splits_points", "n_better", "method_mean_points",
+               "ce_mean_points"]
     if ACCURACY_REFERENCE not in set(results["method"]):
         return pd.DataFrame(columns=columns)
-    per_seed = results.groupby(["method", "seed"], sort=False)["accuracy"].first()
-    ce = per_seed.loc[ACCURACY_REFERENCE]
+    per_run = results.groupby(["method", "split", "seed"], sort=False)["accuracy"].first()
+    per_split = per_run.groupby(level=["method", "split"], sort=False).mean()
+    n_seeds = int(per_run.loc[ACCURACY_REFERENCE].groupby(level="split").size().min())
+    ce = per_split.loc[ACCURACY_REFERENCE]
     out = []
     for method in [m for m in OUTLIER_SCORED_METHODS
-                   if m in per_seed.index.get_level_values(0)]:
-        d = paired_difference(per_seed.loc[method], ce, confidence=confidence,
+                   if m in per_split.index.get_level_values(0)]:
+        d = paired_difference(per_split.loc[method], ce, confidence=confidence,
                               higher_is_better=True)
-        out.append(dict(method=method, n_seeds=d["n"], mean_diff_points=d["mean_diff"],
-                        ci_low_points=d["ci_low"], ci_high_points=d["ci_high"],
-                        method_mean_points=d["method_mean"], ce_mean_points=d["baseline_mean"],
-                        **{f"diff_points_seed{s}": float(v) for s, v in d["diffs"].items()}))
-    return pd.DataFrame(out) if out else pd.DataFrame(columns=columns)
+        out.append(dict(method=method, n_splits=d["n"], n_seeds=n_seeds,
+                        mean_diff_points=d["mean_diff"], ci_low_points=d["ci_low"],
+                        ci_high_points=d["ci_high"], sd_between_splits_points=d["sd"],
+                        n_better=d["n_better"], method_mean_points=d["method_mean"],
+                        ce_mean_points=d["baseline_mean"]))
+    return pd.DataFrame(out, columns=columns)
