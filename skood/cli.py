@@ -3,6 +3,7 @@ import argparse
 import shlex
 import sys
 import time
+from dataclasses import fields
 
 from ._classifier import DEFAULT_SGD_MOMENTUM
 from ._objective import PENALTIES
@@ -162,13 +163,10 @@ def _config(args, bench):
     """The run's :class:`BenchmarkConfig`; a bad setting becomes a usage error
     (exit code 2) that names the option, before any data is loaded."""
     # argparse has no public listing of a parser's options: its actions map dests to flags
-    options = {action.dest: action.option_strings[0] for action in bench._actions
+    options = {action.dest: max(action.option_strings, key=len) for action in bench._actions
                if action.option_strings}
-    settings = {name: getattr(args, name) for name in (
-        "dataset", "protocol", "splits", "split_seed", "model", "epochs", "device", "seeds",
-        "methods", "save_models", "out", "data_home", "penalty", "penalty_fraction",
-        "pool_factor", "finetune", "finetune_epochs", "finetune_lr", "n_train", "n_test",
-        "n_aux", "n_ood", "batch_size", "lr", "m_in", "m_out", "n_threads")}
+    settings = {f.name: getattr(args, f.name) for f in fields(BenchmarkConfig)
+                if f.init and f.name != "progress"}
     try:
         return BenchmarkConfig(**settings, progress=not args.quiet)
     except BenchmarkConfigError as error:

@@ -228,8 +228,8 @@ def _splits_text(results):
     if "known_classes" not in results or not results["heldout_classes"].fillna("").any():
         return None
     per_split = results.drop_duplicates("split")[["split", "known_classes", "heldout_classes"]]
-    return "; ".join(f"split {r.split}: known {r.known_classes}, held out {r.heldout_classes}"
-                     for r in per_split.itertuples())
+    return "\n".join(f"- split {r.split}: known {r.known_classes}, held out {r.heldout_classes}"
+                      for r in per_split.itertuples())
 
 
 def write_report(results, scores, out, *, title="skood benchmark", command=None, skipped=None,
@@ -323,8 +323,8 @@ def write_report(results, scores, out, *, title="skood benchmark", command=None,
                     "total).\n\n")
         splits = _splits_text(results)
         if splits:
-            f.write(f"Class splits (near OOD = test images of the held-out classes): "
-                    f"{splits}.\n\n")
+            f.write("Class splits (near OOD = test images of the held-out classes):\n\n"
+                    f"{splits}\n\n")
         for name, why in (skipped or {}).items():
             f.write(f"OOD set {name} skipped: {why}.\n\n")
         f.write("Methods (same network, data, split, batch order and seed):\n\n")
