@@ -39,6 +39,16 @@ def _is_real(value):
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
+def _as_tuple(name, values, single):
+    """``values`` as a tuple; one value of type ``single`` becomes a 1-tuple."""
+    if isinstance(values, single):
+        return (values,)
+    try:
+        return tuple(values)
+    except TypeError:
+        raise BenchmarkConfigError(name, f"{name} must be a sequence, got {values!r}.") from None
+
+
 def _positive_int(name, value, none=False):
     if none and value is None:
         return None
@@ -93,6 +103,15 @@ class BenchmarkConfig:
     ``save_models``) to check that they can be written, after every other
     check passed. The parameters are those of :func:`run_benchmark`, and
     ``out``, the report's folder (None: no report; the command line's ``--out``).
+
+    Parameters
+    ----------
+    **settings
+        The parameters of :func:`run_benchmark`, its ``**overrides`` included
+        (``log`` aside); after checking, the fields hold the values the run
+        uses (defaults filled in, sequences as tuples).
+    out : str or None, default=None
+        The report's folder, created if missing.
 
     Attributes
     ----------
@@ -150,12 +169,12 @@ class BenchmarkConfig:
         except ValueError as error:
             raise BenchmarkConfigError("protocol", str(error)) from None
         self._check_splits(spec)
-        methods = tuple(self.methods) if not isinstance(self.methods, str) else (self.methods,)
+        methods = _as_tuple("methods", self.methods, str)
         unknown = sorted(set(methods) - set(METHODS))
         if unknown or not methods or len(set(methods)) != len(methods):
             raise BenchmarkConfigError("methods", "methods must be a non-empty subset of "
                                        f"{list(METHODS)}, each once, got {list(methods)!r}.")
-        seeds = tuple(self.seeds) if not _is_int(self.seeds) else (self.seeds,)
+        seeds = _as_tuple("seeds", self.seeds, numbers.Integral)
         if (not seeds or len(set(seeds)) != len(seeds)
                 or not all(_is_int(s) and s >= 0 for s in seeds)):
             raise BenchmarkConfigError("seeds", "seeds must be distinct integers >= 0, at "

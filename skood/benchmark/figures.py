@@ -3,6 +3,8 @@ import os
 
 import numpy as np
 
+from .methods import BASELINES
+
 __all__ = ["write_figures", "write_split_figure"]
 
 
@@ -55,7 +57,7 @@ def write_figures(scores, out):
 
 
 def write_split_figure(per_split, out, method="greg", metric="fpr95",
-                       baselines=("energy_oe", "ce_energy")):
+                       baselines=BASELINES):
     """``paired_splits.png``: ``method`` minus each baseline, one point per class
     split, sorted, in a grid of baselines (rows) by OOD-set group (columns).
 
