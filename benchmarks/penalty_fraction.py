@@ -31,9 +31,8 @@ import numpy as np
 import pandas as pd
 
 from skood import EnergySampler
-from skood.benchmark import DEFAULTS, run_benchmark
-# The benchmark's own t-interval, so that both reports compute intervals alike.
-from skood.benchmark import _t_interval
+# The benchmark's own paired difference, so that both reports compute intervals alike.
+from skood.benchmark import DEFAULTS, paired_difference, run_benchmark
 
 METRICS = ("fpr95", "auroc")
 
@@ -77,7 +76,10 @@ def run(dataset, model, penalty, method, seeds, fractions, threads, epochs=None,
     for seed in seeds:
         for run_method, fraction, pool_factor, variant in runs:
             results, _, _ = run_benchmark(
-                dataset, model=model, epochs=epochs, seeds=(seed,), methods=(run_method,),
+                # one class split per seed, drawn with the seed: each seed is its own
+                # split, and every variant of a seed trains on the same split and data
+                dataset, model=model, epochs=epochs, splits=1, split_seed=seed, seeds=(seed,),
+                methods=(run_method,),
                 penalty=penalty, penalty_fraction=fraction, pool_factor=pool_factor,
                 progress=False, n_threads=threads,
                 log=lambda line: skipped.setdefault(line, None))
@@ -113,11 +115,10 @@ def paired(results, baseline="1", confidence=0.95):
                                                   / base.loc[seeds, "train_s"])))
             for metric in METRICS:
                 values = 100 * mine.loc[seeds, metric]
-                diffs = values - 100 * base.loc[seeds, metric]
-                mean, low, high = _t_interval(diffs.to_numpy(), confidence)
+                d = paired_difference(mine[metric], base[metric], confidence=confidence)
                 row.update({f"{metric}_mean": values.mean(), f"{metric}_std": values.std(ddof=0),
-                            f"{metric}_diff": mean, f"{metric}_low": low,
-                            f"{metric}_high": high})
+                            f"{metric}_diff": d["mean_diff"], f"{metric}_low": d["ci_low"],
+                            f"{metric}_high": d["ci_high"]})
             rows.append(row)
     return pd.DataFrame(rows)
 

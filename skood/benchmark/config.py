@@ -1,0 +1,277 @@
+"""The benchmark's configuration: every setting of a run, checked before any work."""
+import math
+import numbers
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .._objective import PENALTIES
+from ..energy_sampler import EnergySampler
+from .data import DATASETS, check_protocol, class_splits, dataset_spec
+from .methods import METHODS, MODELS, START_METHOD
+
+__all__ = ["BenchmarkConfig", "BenchmarkConfigError", "DEFAULT_SEEDS"]
+
+#: seeds of ``skood benchmark`` without ``--seeds``: each class split runs once, with seed 0
+DEFAULT_SEEDS = (0,)
+#: GReg+'s candidates per ID sample unless told: :class:`skood.EnergySampler`'s default
+DEFAULT_POOL_FACTOR = EnergySampler().pool_factor
+#: settings of a dataset's defaults that are ``run_benchmark`` keywords of their
+#: own rather than ``**overrides``
+_OWN_KEYWORDS = ("model", "epochs", "splits", "finetune_epochs", "finetune_lr")
+
+
+class BenchmarkConfigError(ValueError):
+    """A bad benchmark setting; ``parameter`` names it (a :class:`BenchmarkConfig` field)."""
+
+    def __init__(self, parameter, message):
+        super().__init__(message)
+        self.parameter = parameter
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _as_tuple(name, values, single):
+    """``values`` as a tuple; one value of type ``single`` becomes a 1-tuple."""
+    if isinstance(values, single):
+        return (values,)
+    try:
+        return tuple(values)
+    except TypeError:
+        raise BenchmarkConfigError(name, f"{name} must be a sequence, got {values!r}.") from None
+
+
+def _positive_int(name, value, none=False):
+    if none and value is None:
+        return None
+    if not _is_int(value) or value < 1:
+        raise BenchmarkConfigError(name, f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def _finite(name, value, positive=False):
+    if not _is_real(value) or not math.isfinite(value) or (positive and value <= 0):
+        what = "a positive finite number" if positive else "a finite number"
+        raise BenchmarkConfigError(name, f"{name} must be {what}, got {value!r}.")
+    return float(value)
+
+
+def _writable_folder(name, path):
+    """Create ``path`` (a folder) if needed and check that files can be written there."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        raise BenchmarkConfigError(name, f"{name} must be a folder that can be created, got "
+                                         f"{path!r}: {error.strerror or error}.") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise BenchmarkConfigError(name, f"{name} must be a writable folder, got {path!r} "
+                                         "(no permission to write there).")
+    return path
+
+
+def _check_device(device):
+    if not isinstance(device, (str, torch.device)):
+        raise BenchmarkConfigError("device", f"device must be a torch device name such as "
+                                             f"'cpu' or 'cuda', got {device!r}.")
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise BenchmarkConfigError("device", f"device {str(device)!r} cannot be used here "
+                                             f"({first}); use 'cpu', or 'cuda' on a machine "
+                                             "with a CUDA GPU.") from None
+    return device
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """Everything one benchmark run is made of, checked when it is built.
+
+    Fields left None take the dataset's default (:data:`DEFAULTS`). Building
+    it raises :class:`BenchmarkConfigError` (a ValueError that names the
+    setting in ``parameter``), or a TypeError for ``finetune``, for any bad
+    value, before any data is loaded or model trained; the command line turns
+    those errors into usage errors. It creates the output folders (``out``,
+    ``save_models``) to check that they can be written, after every other
+    check passed. The parameters are those of :func:`run_benchmark`, and
+    ``out``, the report's folder (None: no report; the command line's ``--out``).
+
+    Parameters
+    ----------
+    **settings
+        The parameters of :func:`run_benchmark`, its ``**overrides`` included
+        (``log`` aside); after checking, the fields hold the values the run
+        uses (defaults filled in, sequences as tuples).
+    out : str or None, default=None
+        The report's folder, created if missing.
+
+    Attributes
+    ----------
+    known_splits : tuple of tuple of int
+        The known classes of each class split, in run order (split ``i`` is
+        ``known_splits[i]``).
+    """
+
+    dataset: str = "digits"
+    protocol: str = "heldout"
+    splits: object = None
+    split_seed: int = 0
+    model: object = None
+    epochs: object = None
+    device: str = "cpu"
+    seeds: tuple = DEFAULT_SEEDS
+    methods: tuple = METHODS
+    save_models: object = None
+    out: object = None
+    progress: bool = True
+    data_home: object = None
+    penalty: str = "exact"
+    penalty_fraction: float = 1.0
+    pool_factor: int = DEFAULT_POOL_FACTOR
+    finetune: bool = False
+    finetune_epochs: object = None
+    finetune_lr: object = None
+    n_train: object = None
+    n_test: object = None
+    n_aux: object = None
+    n_ood: object = None
+    batch_size: object = None
+    lr: object = None
+    m_in: object = None
+    m_out: object = None
+    n_threads: object = None
+    known_splits: tuple = field(init=False, repr=False, compare=False)
+
+    def _set(self, **values):
+        for name, value in values.items():
+            object.__setattr__(self, name, value)  # frozen: set once, while checking
+
+    def __post_init__(self):
+        try:
+            spec = dataset_spec(self.dataset)
+        except ValueError as error:
+            raise BenchmarkConfigError("dataset", str(error)) from None
+        defaults = spec.defaults
+        if not _is_real(self.penalty_fraction) or not 0 < self.penalty_fraction <= 1:
+            raise BenchmarkConfigError("penalty_fraction", "penalty_fraction must be a number "
+                                       f"in (0, 1], got {self.penalty_fraction!r}.")
+        self._set(pool_factor=_positive_int("pool_factor", self.pool_factor))
+        try:
+            check_protocol(self.protocol)
+        except ValueError as error:
+            raise BenchmarkConfigError("protocol", str(error)) from None
+        self._check_splits(spec)
+        methods = _as_tuple("methods", self.methods, str)
+        unknown = sorted(set(methods) - set(METHODS))
+        if unknown or not methods or len(set(methods)) != len(methods):
+            raise BenchmarkConfigError("methods", "methods must be a non-empty subset of "
+                                       f"{list(METHODS)}, each once, got {list(methods)!r}.")
+        seeds = _as_tuple("seeds", self.seeds, numbers.Integral)
+        if (not seeds or len(set(seeds)) != len(seeds)
+                or not all(_is_int(s) and s >= 0 for s in seeds)):
+            raise BenchmarkConfigError("seeds", "seeds must be distinct integers >= 0, at "
+                                       f"least one, got {list(seeds)!r}.")
+        if self.model is not None and self.model not in MODELS:
+            raise BenchmarkConfigError("model", f"model must be one of {list(MODELS)}, got "
+                                                f"{self.model!r}.")
+        if self.penalty not in PENALTIES:
+            raise BenchmarkConfigError("penalty", f"penalty must be one of {sorted(PENALTIES)}, "
+                                                  f"got {self.penalty!r}.")
+        if not isinstance(self.progress, (bool, np.bool_)):
+            raise BenchmarkConfigError("progress", "progress must be True or False, got "
+                                                   f"{self.progress!r}.")
+        self._check_finetune(spec)
+        filled = {name: (defaults[name] if getattr(self, name) is None else getattr(self, name))
+                  for name in ("model", "epochs", "n_train", "n_test", "n_aux", "n_ood",
+                               "batch_size", "lr", "m_in", "m_out", "n_threads")}
+        self._set(methods=methods, seeds=tuple(int(s) for s in seeds), **filled)
+        self._set(epochs=_positive_int("epochs", self.epochs),
+                  n_train=_positive_int("n_train", self.n_train, none=True),
+                  n_test=_positive_int("n_test", self.n_test, none=True),
+                  n_aux=_positive_int("n_aux", self.n_aux),
+                  n_ood=_positive_int("n_ood", self.n_ood),
+                  batch_size=_positive_int("batch_size", self.batch_size),
+                  n_threads=_positive_int("n_threads", self.n_threads, none=True),
+                  lr=_finite("lr", self.lr, positive=True),
+                  m_in=_finite("m_in", self.m_in), m_out=_finite("m_out", self.m_out))
+        if not self.m_in < self.m_out:
+            raise BenchmarkConfigError("m_in", f"m_in must be below m_out (the ID margin below "
+                                               f"the outliers'), got m_in={self.m_in!r}, "
+                                               f"m_out={self.m_out!r}.")
+        _check_device(self.device)
+        if self.data_home is not None and not os.path.isdir(self.data_home):
+            raise BenchmarkConfigError("data_home", f"data_home {str(self.data_home)!r} does not "
+                                                    "exist or is not a folder.")
+        for name in ("out", "save_models"):
+            if getattr(self, name) is not None:
+                _writable_folder(name, getattr(self, name))
+
+    def _check_splits(self, spec):
+        splits, split_seed = self.splits, self.split_seed
+        if not _is_int(split_seed) or split_seed < 0:
+            raise BenchmarkConfigError("split_seed", "split_seed must be an integer >= 0, got "
+                                                     f"{split_seed!r}.")
+        if self.protocol == "full":
+            if splits not in (None, 1):
+                raise BenchmarkConfigError("splits", "splits only apply to the heldout "
+                                           f"protocol (protocol='full' has one split: all "
+                                           f"classes known), got {splits!r}.")
+            splits = 1
+        elif splits is None:
+            splits = spec.defaults["splits"]
+        if not (splits == "neal" if isinstance(splits, str) else _is_int(splits) and splits >= 1):
+            raise BenchmarkConfigError("splits", "splits must be a positive integer (class "
+                                       f"splits to draw) or 'neal', got {splits!r}.")
+        if isinstance(splits, str) and spec.n_heldout != 4:
+            raise BenchmarkConfigError("splits", "splits='neal' holds out 4 classes of 10.")
+        try:
+            known = class_splits(self.dataset, self.protocol, splits, split_seed)
+        except ValueError as error:
+            raise BenchmarkConfigError("splits", str(error).replace("n_splits", "splits")) \
+                from None
+        self._set(splits=splits if isinstance(splits, str) else int(splits),
+                  split_seed=int(split_seed), known_splits=known)
+
+    def _check_finetune(self, spec):
+        """Fill in the fine-tuning epochs and learning rate, or say what to change."""
+        finetune, epochs, lr = self.finetune, self.finetune_epochs, self.finetune_lr
+        if not isinstance(finetune, (bool, np.bool_)):
+            raise TypeError(f"finetune must be True or False, got {finetune!r}.")
+        if not finetune:
+            given = [name for name, value in (("finetune_epochs", epochs),
+                                              ("finetune_lr", lr)) if value is not None]
+            if given:
+                raise BenchmarkConfigError(
+                    given[0], f"{' and '.join(given)} only apply to the fine-tuning protocol: "
+                              "pass finetune=True (--finetune), or drop them.")
+            return
+        epochs = spec.defaults["finetune_epochs"] if epochs is None else epochs
+        lr = spec.defaults["finetune_lr"] if lr is None else lr
+        if not _is_int(epochs) or epochs < 1:
+            raise BenchmarkConfigError("finetune_epochs", "finetune_epochs must be a positive "
+                                                          f"integer, got {epochs!r}.")
+        if not _is_real(lr) or not np.isfinite(lr) or lr <= 0:
+            raise BenchmarkConfigError("finetune_lr", "finetune_lr must be a positive finite "
+                                                      f"number, got {lr!r}.")
+        self._set(finetune_epochs=int(epochs), finetune_lr=float(lr))
+
+    @property
+    def spec(self):
+        """The dataset's :class:`~skood.benchmark.data.DatasetSpec`."""
+        return DATASETS[self.dataset]
+
+    @property
+    def train_methods(self):
+        """The methods in training order: under fine-tuning, the start method first
+        (trained even when not asked for: it is the others' starting point)."""
+        if not self.finetune:
+            return self.methods
+        return (START_METHOD,) + tuple(m for m in self.methods if m != START_METHOD)

@@ -1,0 +1,381 @@
+"""The benchmark's data: one spec per in-distribution dataset, and the loader.
+
+:data:`DATASETS` maps a dataset's name to its :class:`DatasetSpec`: image
+shape, number of classes and of held-out classes, how its images are loaded,
+which far OOD set it brings, and its default settings (:data:`DEFAULTS` is
+the view of those defaults).
+"""
+import itertools
+import math
+import numbers
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from sklearn.utils import Bunch, check_random_state
+
+from .. import datasets as _datasets
+from ..datasets import (make_natural_image_outliers, make_noise_images, make_texture_images,
+                        resize_images)
+
+__all__ = ["DatasetSpec", "DATASETS", "DEFAULTS", "PROTOCOLS", "HELDOUT_SPLITS",
+           "draw_class_splits", "load_benchmark_data"]
+
+#: ``"heldout"``: 6 known classes, the other 4 are the near OOD set; ``"full"``: all 10 known.
+PROTOCOLS = ("heldout", "full")
+#: Known (in-distribution) classes of the five MNIST open-set splits of Neal et
+#: al. (2018), as listed by Vaze et al. (2022), sorted: ``splits="neal"``
+#: (``skood benchmark --splits neal``), for comparison with published open-set work.
+HELDOUT_SPLITS = ((2, 3, 4, 5, 8, 9), (0, 2, 3, 4, 6, 9), (2, 3, 4, 5, 6, 8),
+                  (0, 3, 4, 5, 7, 8), (2, 3, 4, 6, 8, 9))
+
+#: seed of the far OOD sets and of the outlier pool: the same in every run
+FAR_SEED = 0
+#: each run draws its ``n_aux`` auxiliary outliers from ``AUX_POOL_FACTOR * n_aux``
+#: crops made once (cropping photographs takes seconds per thousand images)
+AUX_POOL_FACTOR = 2
+
+FASHION_MNIST_MISSING = ("Fashion-MNIST not installed: apt-get install dataset-fashion-mnist, "
+                         "or pass --data-home (data_home=) or set SKOOD_DATA to a folder with "
+                         "its four IDX files")
+
+
+def _digits_id(data_home, random_state):
+    """scikit-learn's 8x8 digits, split 70/30 (stratified) with ``random_state``."""
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
+    return train_test_split(X, y, test_size=0.3, stratify=y, random_state=random_state)
+
+
+def _fashion_id(data_home, random_state):
+    """Fashion-MNIST's own train/test split (``random_state`` unused), scaled to ``[0, 1]``."""
+    fashion = _datasets.load_fashion_mnist(data_home)
+    X_train = fashion.X_train.reshape(-1, 1, 28, 28).astype(np.float32) / 255.0
+    X_test = fashion.X_test.reshape(-1, 1, 28, 28).astype(np.float32) / 255.0
+    return X_train, X_test, fashion.y_train.astype(np.int64), fashion.y_test.astype(np.int64)
+
+
+def _fashion_far(image_shape, n_ood, rng, data_home):
+    """Fashion-MNIST's test images, downscaled: the digits' far set (None: not installed)."""
+    try:
+        fashion = _datasets.load_fashion_mnist(data_home)
+    except FileNotFoundError:
+        return None
+    pick = rng.choice(len(fashion.X_test), size=min(n_ood, len(fashion.X_test)), replace=False)
+    return resize_images(fashion.X_test[pick], image_shape) / 255.0
+
+
+def _digits_far(image_shape, n_ood, rng, data_home):
+    """scikit-learn's digits, upscaled: Fashion-MNIST's far set."""
+    digits = load_digits().images / 16.0
+    pick = rng.choice(len(digits), size=min(n_ood, len(digits)), replace=False)
+    return np.clip(resize_images(digits[pick], image_shape), 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What the benchmark needs to know about one in-distribution dataset.
+
+    Attributes
+    ----------
+    image_shape : tuple of int
+        ``(height, width)`` of its images (one channel).
+    n_classes : int
+        Classes of the full dataset.
+    n_heldout : int
+        Classes held out (the near OOD set) under the ``heldout`` protocol.
+    load_id : callable
+        ``load_id(data_home, random_state) -> (X_train, X_test, y_train,
+        y_test)``, images shaped ``(n, 1, height, width)`` in ``[0, 1]``;
+        ``random_state`` seeds the train/test split where the dataset has none
+        of its own.
+    far_name : str
+        Name of the other dataset's far OOD set.
+    load_far : callable
+        ``load_far(image_shape, n_ood, rng, data_home)``: that set's images, or
+        None when it is not installed (``far_missing`` says why).
+    far_missing : str or None
+        Why the far set is missing when ``load_far`` returns None.
+    defaults : mapping
+        The dataset's default settings (see :data:`DEFAULTS`), ``splits`` (the
+        number of class splits a run draws) among them.
+    """
+
+    image_shape: tuple
+    n_classes: int
+    n_heldout: int
+    load_id: object
+    far_name: str
+    load_far: object
+    far_missing: object = None
+    defaults: object = field(default_factory=dict)
+
+
+#: Dataset name -> :class:`DatasetSpec`. Defaults are sized for 2 CPU cores
+#: (digits: under 3 minutes for the default run; fashion-mnist with the small
+#: CNN: under 30 minutes per class split and seed). ``n_threads``: torch's CPU threads during
+#: the run (None: torch's default); the digits MLP is too small for intra-op
+#: parallelism to pay: with 2 threads on 2 busy cores a step took 5 to 35
+#: times longer than with one. ``finetune_epochs`` and ``finetune_lr``: epochs
+#: and learning rate of the outlier methods when they fine-tune the CE network.
+DATASETS = MappingProxyType({
+    "digits": DatasetSpec(
+        image_shape=(8, 8), n_classes=10, n_heldout=4, load_id=_digits_id,
+        far_name="fashion-mnist", load_far=_fashion_far, far_missing=FASHION_MNIST_MISSING,
+        defaults=MappingProxyType(dict(
+            model="mlp", epochs=12, splits=20, n_train=None, n_test=None, n_aux=5000, n_ood=1000,
+            batch_size=64, lr=0.05, m_in=-12.0, m_out=-4.0, n_threads=1,
+            finetune_epochs=5, finetune_lr=0.01))),
+    "fashion-mnist": DatasetSpec(
+        image_shape=(28, 28), n_classes=10, n_heldout=4, load_id=_fashion_id,
+        far_name="digits", load_far=_digits_far,
+        defaults=MappingProxyType(dict(
+            model="cnn", epochs=5, splits=10, n_train=10000, n_test=None, n_aux=20000, n_ood=1000,
+            batch_size=64, lr=0.05, m_in=-12.0, m_out=-4.0, n_threads=None,
+            finetune_epochs=2, finetune_lr=0.01))),
+})
+#: Per-dataset default settings: a read-only view of each spec's ``defaults``.
+DEFAULTS = MappingProxyType({name: spec.defaults for name, spec in DATASETS.items()})
+
+
+def dataset_spec(dataset):
+    """The :class:`DatasetSpec` of ``dataset``, or a ValueError naming the choices."""
+    try:
+        return DATASETS[dataset]
+    except (KeyError, TypeError):
+        raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {dataset!r}.") from None
+
+
+def check_protocol(protocol):
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {list(PROTOCOLS)}, got {protocol!r}.")
+
+
+def draw_class_splits(n_classes, n_heldout, n_splits, random_state=0):
+    """Draw ``n_splits`` distinct class splits: which classes are known, which held out.
+
+    The generator lists every choice of ``n_heldout`` held-out classes among
+    ``n_classes`` (:func:`itertools.combinations` of ``range(n_classes)``, in
+    its sorted order), permutes that list with
+    ``check_random_state(random_state).permutation`` and keeps the first
+    ``n_splits``. The splits are therefore distinct, the same for the same
+    arguments, and a draw of ``n`` splits starts with the draw of ``n - 1``.
+
+    Parameters
+    ----------
+    n_classes : int
+        Classes of the dataset (labels ``0 .. n_classes - 1``).
+    n_heldout : int
+        Classes held out in each split, in ``[1, n_classes - 1]``.
+    n_splits : int
+        Splits to draw, at least 1 and at most ``comb(n_classes, n_heldout)``.
+    random_state : int, default=0
+        Seeds the permutation.
+
+    Returns
+    -------
+    tuple of tuple of int
+        The known classes of each split, sorted; the held-out classes are the others.
+
+    Examples
+    --------
+    >>> draw_class_splits(10, 4, 2, random_state=0)
+    ((2, 4, 5, 6, 7, 8), (1, 2, 3, 4, 5, 9))
+    >>> draw_class_splits(4, 2, 7)
+    Traceback (most recent call last):
+    ...
+    ValueError: n_splits must be at most 6 (the choices of 2 held-out classes among 4), got 7.
+    """
+    n_choices = math.comb(n_classes, n_heldout)
+    if (isinstance(n_splits, (bool, np.bool_)) or not isinstance(n_splits, numbers.Integral)
+            or not 1 <= n_splits <= n_choices):
+        raise ValueError(f"n_splits must be at most {n_choices} (the choices of {n_heldout} "
+                         f"held-out classes among {n_classes}), got {n_splits!r}."
+                         if isinstance(n_splits, numbers.Integral) and n_splits > n_choices else
+                         f"n_splits must be a positive integer, got {n_splits!r}.")
+    choices = list(itertools.combinations(range(n_classes), n_heldout))
+    order = check_random_state(random_state).permutation(len(choices))[:n_splits]
+    return tuple(tuple(c for c in range(n_classes) if c not in choices[i]) for i in order)
+
+
+def class_splits(dataset, protocol, splits, split_seed=0):
+    """The known classes of each class split of a run.
+
+    ``splits``: ``"neal"`` (:data:`HELDOUT_SPLITS`) or a number of splits to
+    draw with :func:`draw_class_splits` (seeded by ``split_seed``); under
+    ``protocol="full"`` there is one split, all classes known.
+    """
+    spec = dataset_spec(dataset)
+    if protocol == "full":
+        return (tuple(range(spec.n_classes)),)
+    if isinstance(splits, str) and splits == "neal":
+        return HELDOUT_SPLITS
+    return draw_class_splits(spec.n_classes, spec.n_heldout, splits, split_seed)
+
+
+def run_seeds(seed, known_classes):
+    """The seeds of one (class split, seed) run: for the ID data (train/test split
+    and subsampling), the draw of the auxiliary outliers, and the estimator
+    (network initialisation and batch order). They depend on ``seed`` and the
+    known classes only, so a split and seed get the same data in any run."""
+    sequence = np.random.SeedSequence([int(seed), *(int(c) for c in known_classes)])
+    return tuple(int(child.generate_state(1)[0] >> 1) for child in sequence.spawn(3))
+
+
+def _subsample(X, y, n, rng):
+    if n is None or n >= len(X):
+        return X, y
+    index = rng.choice(len(X), size=n, replace=False)
+    return X[index], y[index]
+
+
+def _known_split(dataset, split):
+    """The known classes of ``split``: an index into HELDOUT_SPLITS or the classes."""
+    if isinstance(split, numbers.Integral) and not isinstance(split, (bool, np.bool_)):
+        return HELDOUT_SPLITS[split % len(HELDOUT_SPLITS)]
+    known = tuple(sorted(int(c) for c in split))
+    n_classes = dataset_spec(dataset).n_classes
+    if not known or len(set(known)) != len(known) or not set(known) <= set(range(n_classes)):
+        raise ValueError(f"split must be an index into HELDOUT_SPLITS or distinct classes in "
+                         f"0..{n_classes - 1}, got {split!r}.")
+    return known
+
+
+def _keep_classes(X, y, known):
+    """The rows of the known classes, labels relabelled to their rank in ``known``."""
+    mask = np.isin(y, known)
+    return X[mask], np.searchsorted(np.asarray(known), y[mask]).astype(np.int64)
+
+
+def load_far(dataset, *, n_ood, data_home, seed=FAR_SEED):
+    """The far OOD sets and the reasons for any skipped: fixed by ``seed``, the
+    same for every class split and run seed."""
+    spec = dataset_spec(dataset)
+    # One seed per set, drawn up front: each set is the same whether or not
+    # another could be loaded.
+    other_seed, texture_seed, gaussian_seed, uniform_seed = (
+        check_random_state(seed).randint(2**31, size=4))
+    ood, skipped = {}, {}
+    images = spec.load_far(spec.image_shape, n_ood, check_random_state(other_seed), data_home)
+    if images is None:
+        skipped[spec.far_name] = spec.far_missing
+    else:
+        ood[spec.far_name] = images
+    ood["textures"] = make_texture_images(n_ood, spec.image_shape, random_state=texture_seed)
+    ood["gaussian-noise"] = make_noise_images(n_ood, spec.image_shape, kind="gaussian",
+                                              random_state=gaussian_seed)
+    ood["uniform-noise"] = make_noise_images(n_ood, spec.image_shape, kind="uniform",
+                                             random_state=uniform_seed)
+    return ood, skipped
+
+
+def outlier_pool(dataset, n_aux, seed=FAR_SEED):
+    """The ``AUX_POOL_FACTOR * n_aux`` crops of photographs each run draws its
+    ``n_aux`` auxiliary outliers from (made once: cropping is slow)."""
+    return make_natural_image_outliers(AUX_POOL_FACTOR * n_aux, dataset_spec(dataset).image_shape,
+                                       random_state=seed)
+
+
+def load_run(dataset, *, protocol, known_classes, seed, n_train, n_test, n_aux, n_ood,
+             data_home, far, pool):
+    """One run's data: the known classes' ID data, the near set, and the outliers
+    drawn from ``pool``, all seeded by :func:`run_seeds`; ``far``: :func:`load_far`."""
+    spec = dataset_spec(dataset)
+    id_seed, aux_seed, estimator_seed = run_seeds(seed, known_classes)
+    rng = check_random_state(id_seed)
+    known = tuple(known_classes)
+    heldout = tuple(c for c in range(spec.n_classes) if c not in known)
+    X_train, X_test, y_train, y_test = spec.load_id(data_home, int(rng.randint(2**31)))
+    near = {}
+    if heldout:
+        X_near = X_test[np.isin(y_test, heldout)]
+        X_near, _ = _subsample(X_near, np.zeros(len(X_near)), n_ood, rng)
+        near[f"{dataset}-heldout"] = X_near
+    X_train, y_train = _keep_classes(X_train, y_train, known)
+    X_test, y_test = _keep_classes(X_test, y_test, known)
+    X_train, y_train = _subsample(X_train, y_train, n_train, rng)
+    X_test, y_test = _subsample(X_test, y_test, n_test, rng)
+    aux_index = check_random_state(aux_seed).choice(len(pool), size=min(n_aux, len(pool)),
+                                                    replace=False)
+    ood_far, skipped = far
+    ood = {**near, **ood_far}
+    return Bunch(X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test,
+                 X_aux=pool[aux_index], ood=ood,
+                 groups={name: ("near" if name in near else "far") for name in ood},
+                 skipped=dict(skipped), protocol=protocol, seed=seed,
+                 estimator_seed=estimator_seed, known_classes=known, heldout_classes=heldout,
+                 image_shape=spec.image_shape, n_classes=len(known))
+
+
+def load_benchmark_data(dataset="digits", *, protocol="heldout", split=0, n_train=None,
+                        n_test=None, n_aux=5000, n_ood=1000, data_home=None, random_state=0):
+    """In-distribution train/test data, auxiliary outliers and named OOD test sets
+    of one benchmark run: one class split and one seed.
+
+    Images are float32 in ``[0, 1]``, shaped ``(n, 1, height, width)``.
+
+    - ``digits``: scikit-learn's 8x8 digits, split 70/30 (stratified) by the
+      seed. Far OOD: Fashion-MNIST downscaled to 8x8 (when installed; else
+      listed in ``skipped``), textures, Gaussian and uniform noise.
+    - ``fashion-mnist``: the real Fashion-MNIST (28x28, its own train/test
+      split). Far OOD: scikit-learn's handwritten digits upscaled to 28x28,
+      textures, Gaussian and uniform noise.
+
+    With ``protocol="heldout"`` only the known classes of ``split`` are
+    in-distribution (labels relabelled to ``0..5`` in their order), and the
+    test images of the other 4 (at most ``n_ood``) form the near OOD set
+    ``"<dataset>-heldout"``; the train images of those 4 are not used at all.
+
+    What the seed (``random_state``) varies, with the split's known classes
+    (:func:`run_seeds`): the train/test split (digits), the subsampling by
+    ``n_train``, ``n_test`` and ``n_ood``, and which ``n_aux`` outliers are
+    drawn from a fixed pool of ``AUX_POOL_FACTOR * n_aux`` crops of
+    photographs; ``estimator_seed`` is the estimator's ``random_state``. What
+    stays fixed: the far OOD sets and the outlier pool, for every split and
+    seed, whether or not Fashion-MNIST could be loaded.
+    :func:`run_benchmark` trains on exactly these arrays.
+
+    Parameters
+    ----------
+    dataset : {"digits", "fashion-mnist"}, default="digits"
+    protocol : {"heldout", "full"}, default="heldout"
+    split : int or sequence of int, default=0
+        The known classes (e.g. one of :func:`draw_class_splits`), or an index
+        into :data:`HELDOUT_SPLITS` (taken modulo 5); ``protocol="heldout"`` only.
+    n_train, n_test : int or None
+        Subsample the in-distribution train and test images (None: all).
+    n_aux : int, default=5000
+        Auxiliary outliers (crops of photographs,
+        :func:`skood.datasets.make_natural_image_outliers`).
+    n_ood : int, default=1000
+        Images per OOD test set (at most).
+    data_home : str or None
+        Folder with Fashion-MNIST's files (see :func:`skood.datasets.load_fashion_mnist`).
+    random_state : int, default=0
+        The run's seed.
+
+    Returns
+    -------
+    Bunch with ``X_train, y_train, X_test, y_test, X_aux``, ``ood`` (dict name ->
+    images, near sets first), ``groups`` (dict name -> ``"near"`` or ``"far"``),
+    ``skipped`` (dict name -> why an OOD set is missing), ``protocol``, ``seed``,
+    ``estimator_seed``, ``known_classes`` and ``heldout_classes`` (original
+    labels; ``y == i`` is class ``known_classes[i]``), ``image_shape`` and ``n_classes``.
+
+    Examples
+    --------
+    >>> data = load_benchmark_data("digits", n_train=100, n_aux=10, n_ood=5)
+    >>> data.X_train.shape, data.X_aux.shape, data.ood["textures"].shape
+    ((100, 1, 8, 8), (10, 1, 8, 8), (5, 1, 8, 8))
+    >>> data.known_classes, data.heldout_classes, data.groups["digits-heldout"]
+    ((2, 3, 4, 5, 8, 9), (0, 1, 6, 7), 'near')
+    """
+    check_protocol(protocol)
+    spec = dataset_spec(dataset)
+    known = tuple(range(spec.n_classes)) if protocol == "full" else _known_split(dataset, split)
+    return load_run(dataset, protocol=protocol, known_classes=known, seed=random_state,
+                    n_train=n_train, n_test=n_test, n_aux=n_aux, n_ood=n_ood,
+                    data_home=data_home, far=load_far(dataset, n_ood=n_ood, data_home=data_home),
+                    pool=outlier_pool(dataset, n_aux))

@@ -1,0 +1,243 @@
+"""The benchmark's runs: train and score every method on every class split and seed."""
+import os
+import sys
+import time
+
+import joblib
+import numpy as np
+import pandas as pd
+import torch
+
+from .._classifier import DEFAULT_SGD_MOMENTUM, GradRegOODClassifier
+from ..metrics import ood_report
+from .config import _OWN_KEYWORDS, DEFAULT_POOL_FACTOR, DEFAULT_SEEDS, BenchmarkConfig
+from .data import DATASETS, load_far, load_run, outlier_pool
+from .methods import METHOD_SPECS, METHODS, SCORERS, START_METHOD, module_params
+
+__all__ = ["run_benchmark", "run"]
+
+
+def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_seed=0,
+                  model=None, epochs=None, device="cpu", seeds=DEFAULT_SEEDS, methods=METHODS,
+                  save_models=None, progress=True, data_home=None, penalty="exact",
+                  penalty_fraction=1.0, log=None, pool_factor=DEFAULT_POOL_FACTOR,
+                  finetune=False, finetune_epochs=None, finetune_lr=None, **overrides):
+    """Train every method on every class split for every seed, and score it on every OOD set.
+
+    A *run* is one (class split, seed): every method of a run sees the same
+    data, outliers, initial-weight seed and batch order. The seed varies all
+    of a run's randomness (see :func:`load_benchmark_data`): the train/test
+    split, the subsampling, the draw of auxiliary outliers, the network's
+    initialisation and the batch order; these depend on the seed and the
+    split's known classes only, so a split and seed give the same data in any
+    run. The far OOD sets are the same for every run.
+
+    Parameters
+    ----------
+    dataset : {"digits", "fashion-mnist"}
+    protocol : {"heldout", "full"}, default="heldout"
+        ``heldout``: each class split trains on its known classes and the
+        test images of its held-out classes are the near OOD set; ``full``: all
+        10 classes, one split, far OOD sets only.
+    splits : int, "neal" or None, default=None
+        The number of class splits drawn by :func:`draw_class_splits` (seeded
+        by ``split_seed``), or ``"neal"``: the five fixed splits
+        :data:`HELDOUT_SPLITS`. None: the dataset's default (:data:`DEFAULTS`).
+    split_seed : int, default=0
+        Seeds the draw of the class splits.
+    model, epochs : optional
+        Default per dataset (:data:`DEFAULTS`).
+    device : str
+    seeds : sequence of int, default=(0,)
+        Every class split runs once per seed.
+    methods : subset of :data:`METHODS`
+    save_models : str or None
+        Folder to save every fitted model in with joblib.
+    progress : bool
+        Progress bars, when the standard error is a terminal (off otherwise,
+        so that logs get no partial lines).
+    data_home : str or None
+        Folder with Fashion-MNIST's files (see :func:`skood.datasets.load_fashion_mnist`).
+    penalty : {"exact", "fd"}
+    penalty_fraction : float in (0, 1], default=1.0
+        The estimator's ``penalty_fraction`` for GReg and GReg+.
+    log : callable or None
+        Called with a line of text for each OOD set that is skipped (and why),
+        before any training.
+    pool_factor : int, default: :class:`skood.EnergySampler`'s
+        GReg+'s candidates per ID sample (the sampler's ``pool_factor``; its
+        default is the paper's setting). Scoring the candidates is most of
+        what GReg+ costs beyond GReg; ``docs/tuning.md`` measures smaller pools.
+    finetune : bool, default=False
+        False: every method trains from scratch (random initial weights).
+        True: the fine-tuning protocol: per run, ``ce`` trains from scratch as
+        usual, then each outlier method (``energy_oe``, ``greg``,
+        ``greg_plus``) trains a copy of that run's CE network
+        (:meth:`GradRegOODClassifier.from_pretrained`) for ``finetune_epochs``
+        epochs at learning rate ``finetune_lr``. ``ce`` is trained (and
+        reported) even when ``methods`` leaves it out, since it is the starting
+        point.
+    finetune_epochs : int or None
+        Fine-tuning epochs (None: the dataset's ``finetune_epochs`` in
+        :data:`DEFAULTS`); only with ``finetune=True``.
+    finetune_lr : float or None
+        Fine-tuning learning rate (None: the dataset's ``finetune_lr`` in
+        :data:`DEFAULTS`); only with ``finetune=True``.
+    **overrides
+        ``n_train, n_test, n_aux, n_ood, batch_size, lr, m_in, m_out,
+        n_threads``: replace the dataset's default (None keeps it); any other
+        name is an error. ``n_threads`` sets torch's CPU threads for the run
+        (restored afterwards).
+
+    Every setting is checked (:class:`BenchmarkConfig`) before any data is
+    loaded or model trained.
+
+    Returns
+    -------
+    results : pandas.DataFrame
+        One row per (class split, seed, scored method, OOD set): ``split``
+        (the split's index, in run order), ``seed, method, ood_set, group``
+        (``near`` or ``far``), ``protocol``, ``known_classes`` and
+        ``heldout_classes`` (original labels, space-separated),
+        ``penalty_fraction``, ``pool_factor`` (GReg+'s, recorded on every
+        row), the four metrics, the ID accuracy, the training time in seconds
+        (``train_s``; for a fine-tuned method, the fine-tuning only, without
+        the CE training it started from), ``start`` (``"scratch"``, or ``"ce"``
+        for a method fine-tuned from the run's CE network), and the ``epochs``
+        and ``lr`` the method trained with.
+    scores : dict
+        ``scores[(split, seed)][scored_method]`` = dict with ``"id"`` and one
+        entry per OOD set: the score arrays (for figures), in run order.
+    data : Bunch
+        What :func:`load_benchmark_data` returns for the first run (the first
+        split and the first seed listed), with ``split`` (0) and ``skipped``.
+
+    Examples
+    --------
+    >>> results, scores, _ = run_benchmark("digits", epochs=1, methods=("ce",), progress=False,
+    ...                                    splits=1, n_train=100, n_aux=100, n_ood=20)
+    >>> sorted(results["method"].unique()), sorted(results["group"].unique())
+    (['ce_energy', 'ce_msp'], ['far', 'near'])
+    """
+    settable = set(next(iter(DATASETS.values())).defaults) - set(_OWN_KEYWORDS)
+    if set(overrides) - settable:
+        raise TypeError(f"run_benchmark got unknown settings {sorted(set(overrides) - settable)}; "
+                        f"it takes {sorted(settable)} (and model=, epochs=, splits=, "
+                        "finetune_epochs=, finetune_lr=).")
+    config = BenchmarkConfig(
+        dataset=dataset, protocol=protocol, splits=splits, split_seed=split_seed, model=model,
+        epochs=epochs, device=device, seeds=seeds, methods=methods, save_models=save_models,
+        progress=progress, data_home=data_home, penalty=penalty,
+        penalty_fraction=penalty_fraction, pool_factor=pool_factor, finetune=finetune,
+        finetune_epochs=finetune_epochs, finetune_lr=finetune_lr, **overrides)
+    return run(config, log=log)
+
+
+def run(config, log=None):
+    """Run the benchmark a :class:`BenchmarkConfig` describes; returns what
+    :func:`run_benchmark` returns."""
+    if config.finetune and START_METHOD not in config.methods and log is not None:
+        log(f"finetune: training {START_METHOD} as well, the starting point of the other "
+            "methods.")
+    far = load_far(config.dataset, n_ood=config.n_ood, data_home=config.data_home)
+    for name, why in far[1].items():
+        if log is not None:
+            log(f"OOD set {name} skipped: {why}.")
+    pool = outlier_pool(config.dataset, config.n_aux)
+    threads = torch.get_num_threads()
+    if config.n_threads:
+        torch.set_num_threads(config.n_threads)
+    try:
+        rows, scores, first = _train_and_score(config, far, pool)
+    finally:
+        torch.set_num_threads(threads)
+    return pd.DataFrame(rows), scores, first
+
+
+def _classes_text(classes):
+    return " ".join(str(c) for c in classes)
+
+
+def _bars(config):
+    """Progress bars: asked for, and the standard error is a terminal."""
+    return config.progress and sys.stderr.isatty()
+
+
+def _estimator(config, method, data, start_from):
+    """The estimator of one run and method: from scratch, or a copy of ``start_from``."""
+    callbacks = []
+    if _bars(config):
+        from skorch.callbacks import ProgressBar
+        callbacks.append(ProgressBar(postfix_keys=["train_loss"]))
+    common = dict(**METHOD_SPECS[method].estimator_params(config.pool_factor),
+                  penalty=config.penalty, penalty_fraction=config.penalty_fraction,
+                  m_in=config.m_in, m_out=config.m_out,
+                  optimizer__momentum=DEFAULT_SGD_MOMENTUM, optimizer__weight_decay=5e-4,
+                  batch_size=config.batch_size, callbacks=callbacks or None,
+                  device=config.device, random_state=data.estimator_seed, verbose=0)
+    if start_from is not None:
+        return GradRegOODClassifier.from_pretrained(
+            start_from, max_epochs=config.finetune_epochs, lr=config.finetune_lr, **common)
+    return GradRegOODClassifier(**module_params(config.model, data.image_shape, data.n_classes),
+                                max_epochs=config.epochs, lr=config.lr, **common)
+
+
+def _train_and_score(config, far, pool):
+    """Train and score every (split, seed, method); under fine-tuning the outlier
+    methods start from the run's network of the start method (trained first).
+    Returns the rows, the scores and the first run's data."""
+    rows, scores, first = [], {}, None
+    runs = [(split, seed) for split in range(len(config.known_splits)) for seed in config.seeds]
+    bar = _progress(total=len(runs) * len(config.train_methods), desc="benchmark",
+                    disable=not _bars(config))
+    for split, seed in runs:
+        data = load_run(config.dataset, protocol=config.protocol,
+                        known_classes=config.known_splits[split], seed=seed,
+                        n_train=config.n_train, n_test=config.n_test, n_aux=config.n_aux,
+                        n_ood=config.n_ood, data_home=config.data_home, far=far, pool=pool)
+        data.split = split
+        if first is None:
+            first = data
+        start_net = None
+        for method in config.train_methods:
+            spec = METHOD_SPECS[method]
+            bar.set_postfix_str(f"split {split}, seed {seed}, {method}")
+            tuned = config.finetune and spec.uses_outliers
+            clf = _estimator(config, method, data, start_net if tuned else None)
+            start = time.perf_counter()
+            clf.fit(data.X_train, data.y_train, X_aux=data.X_aux)
+            train_s = time.perf_counter() - start
+            if config.finetune and not spec.uses_outliers:
+                start_net = clf
+            if config.save_models:
+                joblib.dump(clf, os.path.join(
+                    config.save_models,
+                    f"{config.dataset}_{method}_split{split}_seed{seed}.joblib"))
+            accuracy = clf.score(data.X_test, data.y_test)
+            run_info = dict(start=START_METHOD if tuned else "scratch",
+                            epochs=config.finetune_epochs if tuned else config.epochs,
+                            lr=config.finetune_lr if tuned else config.lr)
+            for scorer, name in zip(spec.scorers, spec.scored_names(method)):
+                score = SCORERS[scorer]
+                sets = {"id": score(clf, data.X_test)}
+                for ood_name, X_ood in data.ood.items():
+                    sets[ood_name] = score(clf, X_ood)
+                    y_true = np.r_[np.ones(len(sets["id"])), np.zeros(len(sets[ood_name]))]
+                    both = np.r_[sets["id"], sets[ood_name]]
+                    rows.append(dict(split=split, seed=seed, method=name, ood_set=ood_name,
+                                     group=data.groups[ood_name], protocol=data.protocol,
+                                     known_classes=_classes_text(data.known_classes),
+                                     heldout_classes=_classes_text(data.heldout_classes),
+                                     penalty_fraction=config.penalty_fraction,
+                                     pool_factor=config.pool_factor,
+                                     **ood_report(y_true, both), accuracy=accuracy,
+                                     train_s=train_s, **run_info))
+                scores.setdefault((split, seed), {})[name] = sets
+            bar.update(1)
+    bar.close()
+    return rows, scores, first
+
+
+def _progress(iterable=None, **kwargs):
+    from tqdm.auto import tqdm
+    return tqdm(iterable, **kwargs)

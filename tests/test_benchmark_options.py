@@ -1,0 +1,162 @@
+"""Every `skood benchmark` option is checked before any data is loaded or model
+trained: a bad value is a usage error (exit code 2) that names the option."""
+import argparse
+import sys
+
+import pytest
+import torch
+
+pytest.importorskip("skimage")
+
+from skood import GradRegOODClassifier  # noqa: E402
+from skood.benchmark import BenchmarkConfigError, run_benchmark  # noqa: E402
+from skood.cli import build_parser, main  # noqa: E402
+
+#: options without a value that could be wrong, and why
+EXEMPT = {
+    "--help": "argparse's own",
+    "--quiet": "a flag: present or not",
+    "--finetune": "a flag: present or not (its companions are checked below)",
+}
+
+#: option -> bad cases: (the arguments, words the error must hold); "{file}" is an
+#: existing regular file, "{nowhere}" a folder that does not exist
+BAD = {
+    "--dataset": [(["--dataset", "cifar10"], ["invalid choice", "'cifar10'"])],
+    "--protocol": [(["--protocol", "open"], ["invalid choice", "'open'"])],
+    "--splits": [(["--splits", "0"], ["--splits must be a positive integer or 'neal'"]),
+                 (["--splits", "500"], ["--splits must be at most 210"])],
+    "--split-seed": [(["--split-seed", "-3"], ["--split-seed must be an integer >= 0"])],
+    "--model": [(["--model", "vgg"], ["invalid choice", "'vgg'"])],
+    "--epochs": [(["--epochs", "0"], ["--epochs must be a positive integer, got 0"]),
+                 (["--epochs", "-1"], ["--epochs must be a positive integer, got -1"])],
+    "--device": [(["--device", "bogus"], ["--device 'bogus' cannot be used here"])]
+    + ([] if torch.cuda.is_available() else
+       [(["--device", "cuda"], ["--device 'cuda' cannot be used here", "CUDA"])]),
+    "--seeds": [(["--seeds", "-1"], ["--seeds must be distinct integers >= 0"]),
+                (["--seeds", "1", "1"], ["--seeds must be distinct"])],
+    "--methods": [(["--methods", "oe"], ["invalid choice", "'oe'"]),
+                  (["--methods", "ce", "ce"], ["--methods must be a non-empty subset",
+                                               "each once"])],
+    "--out": [(["--out", "{file}"], ["--out must be a folder that can be created"]),
+              (["--out", "{file}/sub"], ["--out must be a folder that can be created"])],
+    "--save-models": [(["--save-models", "{file}"],
+                       ["--save-models must be a folder that can be created"])],
+    "--penalty": [(["--penalty", "approx"], ["invalid choice", "'approx'"])],
+    "--penalty-fraction": [(["--penalty-fraction", "0"], ["--penalty-fraction must be"])],
+    "--pool-factor": [(["--pool-factor", "0"], ["--pool-factor must be above 0"])],
+    "--n-train": [(["--n-train", "0"], ["--n-train must be a positive integer, got 0"])],
+    "--n-test": [(["--n-test", "-5"], ["--n-test must be a positive integer, got -5"])],
+    "--n-aux": [(["--n-aux", "0"], ["--n-aux must be a positive integer, got 0"])],
+    "--n-ood": [(["--n-ood", "0"], ["--n-ood must be a positive integer, got 0"])],
+    "--batch-size": [(["--batch-size", "0"], ["--batch-size must be a positive integer"])],
+    "--lr": [(["--lr", "0"], ["--lr must be a positive finite number, got 0.0"]),
+             (["--lr", "nan"], ["--lr must be a positive finite number, got nan"])],
+    "--m-in": [(["--m-in", "nan"], ["--m-in must be a finite number, got nan"]),
+               (["--m-in", "-2"], ["--m-in must be below m_out", "m_in=-2.0, m_out=-4.0"])],
+    "--m-out": [(["--m-out", "inf"], ["--m-out must be a finite number, got inf"])],
+    "--threads": [(["--threads", "0"], ["--threads must be a positive integer, got 0"])],
+    "--finetune-epochs": [(["--finetune", "--finetune-epochs", "0"],
+                           ["--finetune-epochs must be above 0"]),
+                          (["--finetune-epochs", "2"], ["need --finetune"])],
+    "--finetune-lr": [(["--finetune", "--finetune-lr", "nan"], ["--finetune-lr must be"])],
+    "--data-home": [(["--data-home", "{nowhere}"], ["--data-home", "does not exist"])],
+}
+
+
+def _benchmark_parser():
+    parser = build_parser()
+    # argparse has no public listing of a parser's options: read its actions
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return commands.choices["benchmark"]
+
+
+def test_every_option_has_a_bad_value_case_or_a_reason():
+    options = {max(action.option_strings, key=len) for action in _benchmark_parser()._actions
+               if action.option_strings}
+    missing = sorted(options - set(BAD) - set(EXEMPT))
+    assert not missing, f"options without a bad-value case in BAD (or a reason in EXEMPT): " \
+                        f"{missing}"
+    assert not set(BAD) - options, "cases for options the parser does not have"
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    from skood.benchmark import runner
+
+    def never(*args, **kwargs):
+        raise AssertionError("data was loaded or a model trained before the options were "
+                             "checked")
+
+    for name in ("load_far", "load_run", "outlier_pool"):
+        monkeypatch.setattr(runner, name, never)
+    monkeypatch.setattr(GradRegOODClassifier, "fit", never)
+
+
+@pytest.mark.parametrize("option, argv, words", [
+    (option, argv, words) for option, cases in BAD.items() for argv, words in cases])
+def test_a_bad_option_is_a_usage_error_before_any_work(option, argv, words, no_training,
+                                                       tmp_path, capsys):
+    afile = tmp_path / "a-file"
+    afile.write_text("not a folder")
+    argv = [a.replace("{file}", str(afile)).replace("{nowhere}", str(tmp_path / "nowhere"))
+            for a in argv]
+    out = ["--out", str(tmp_path / "out")] if option != "--out" else []
+    with pytest.raises(SystemExit) as exit_info:
+        main(["benchmark", *argv, *out, "--quiet"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage: skood benchmark" in err and "Traceback" not in err
+    for word in words:
+        assert word in err, (word, err)
+    assert not (tmp_path / "out").exists() or option in ("--save-models",)
+
+
+def test_run_benchmark_refuses_the_same_values_with_the_settings_name(no_training, tmp_path):
+    for kwargs, name in ((dict(epochs=0), "epochs"), (dict(lr=float("nan")), "lr"),
+                         (dict(n_threads=0), "n_threads"), (dict(device="bogus"), "device"),
+                         (dict(data_home=str(tmp_path / "nowhere")), "data_home"),
+                         (dict(m_in=-1.0, m_out=-2.0), "m_in"), (dict(n_train=-1), "n_train"),
+                         (dict(save_models=str(tmp_path / "f" / "g")), None)):
+        if name is None:      # a folder that can be made is made, then training starts
+            with pytest.raises(AssertionError, match="before the options were checked"):
+                run_benchmark(splits=1, **kwargs)
+            assert (tmp_path / "f" / "g").is_dir()
+            continue
+        with pytest.raises(BenchmarkConfigError, match=f"^{name} ") as info:
+            run_benchmark(splits=1, **kwargs)
+        assert info.value.parameter == name
+
+
+def test_data_home_that_does_not_exist_is_named_for_digits_too(no_training, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["benchmark", "--data-home", str(tmp_path / "nope"), "--quiet",
+              "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert f"--data-home '{tmp_path / 'nope'}' does not exist" in err
+    assert "pass --data-home" not in err
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_progress_bars_only_on_a_terminal(terminal, monkeypatch, capsys):
+    seen = []
+
+    def record(self, X, y, X_aux=None):
+        seen.append([type(cb).__name__ for cb in (self.callbacks or [])])
+        raise _Stop
+
+    monkeypatch.setattr(GradRegOODClassifier, "fit", record)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal, raising=False)
+    with pytest.raises(_Stop):
+        run_benchmark(splits=1, methods=("ce",), progress=True, n_train=50, n_aux=20,
+                      n_ood=10)
+    err = capsys.readouterr().err
+    if terminal:
+        assert seen == [["ProgressBar"]] and "benchmark:" in err
+    else:
+        # output to a file or a pipe: no bars, so no partial lines in logs
+        assert seen == [[]] and "benchmark" not in err and "\r" not in err
