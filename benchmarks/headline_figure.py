@@ -5,8 +5,10 @@ set trained from scratch, ``docs/results/digits/results.csv`` and
 ``docs/results/fashion-mnist/results.csv`` (the fine-tuning runs in
 ``docs/results/*-finetune`` are not drawn), and draws, per dataset, one pair of
 bars per method: FPR95 on the *near* OOD sets and on the *far* ones, each the
-mean over seeds of the mean over the sets in that group, with the standard
-deviation over seeds as error bar. Lower is better.
+mean over class splits of the mean over the sets in that group (and over the
+split's seeds), with the standard deviation over splits as error bar. Lower is
+better. A CSV without a ``split`` column (written before the benchmark drew
+class splits) takes the seed as its unit.
 
 Which set is near and which far is the CSV's ``group`` column, as the benchmark
 wrote it (under the held-out-class protocol, the test images of the 4 classes
@@ -50,14 +52,22 @@ def check_groups(results, path="results.csv"):
                          f"found {unknown or 'empty cells'}.")
 
 
+def unit(results):
+    """The column whose values are the independent runs: ``split`` (a class split,
+    its seeds averaged), or ``seed`` in a CSV written before the benchmark had splits."""
+    return "split" if "split" in results else "seed"
+
+
 def near_far(results):
     """FPR95 in % per method and group: (mean, std) frames indexed by method,
-    columns ``near`` and ``far`` (those present), from the ``group`` column."""
+    columns ``near`` and ``far`` (those present), from the ``group`` column; the
+    mean and standard deviation (``ddof=0``) are over class splits, each split's
+    value the mean over its seeds and over the group's sets."""
     check_groups(results)
-    per_seed = (results.groupby(["method", "seed", "group"], sort=False)["fpr95"].mean()
+    per_unit = (results.groupby(["method", unit(results), "group"], sort=False)["fpr95"].mean()
                 .unstack("group") * 100)
-    grouped = per_seed.groupby(level="method", sort=False)
-    columns = [c for c in ("near", "far") if c in per_seed.columns]
+    grouped = per_unit.groupby(level="method", sort=False)
+    columns = [c for c in ("near", "far") if c in per_unit.columns]
     return grouped.mean()[columns], grouped.std(ddof=0)[columns]
 
 
@@ -103,7 +113,8 @@ def write_figure(results_dir, out):
         mean, std = near_far(results)
         x = np.arange(len(mean))
         width = 0.38
-        n_seeds = results["seed"].nunique()
+        n_units = results[unit(results)].nunique()
+        what = "class split(s)" if unit(results) == "split" else "seed(s)"
         for i, (group, colour) in enumerate((("near", "#d62728"), ("far", "#1f77b4"))):
             if group not in mean:
                 continue
@@ -115,7 +126,7 @@ def write_figure(results_dir, out):
                 ax.annotate(f"{m:.1f}", (xi, m + s), xytext=(0, 2), textcoords="offset points",
                             ha="center", va="bottom", fontsize=7)
         ax.set_xticks(x, [LABELS.get(m, m) for m in mean.index], fontsize=8)
-        ax.set_title(f"{DATASETS[dataset]}, {n_seeds} seed(s)", fontsize=9)
+        ax.set_title(f"{DATASETS[dataset]}, {n_units} {what}", fontsize=9)
         ax.set_ylim(0, 135)           # room above 100% + error bars for the legend
         ax.set_yticks(range(0, 101, 20))
         ax.legend(fontsize=7, loc="upper right")

@@ -352,6 +352,19 @@ def test_headline_figure_takes_near_and_far_from_the_group_column(tmp_path):
     assert not (tmp_path / "again.png").exists()
 
 
+def test_headline_figure_takes_the_class_split_as_its_unit():
+    pytest.importorskip("matplotlib")
+    import pandas as pd
+    # two splits, two seeds each: a split's value is the mean over its seeds, the spread
+    # is over splits (not over the four runs, nor over seeds)
+    rows = [dict(split=split, seed=seed, method="greg", ood_set="digits-heldout",
+                 group="near", fpr95=fpr)
+            for split, seed, fpr in ((0, 0, 0.2), (0, 1, 0.4), (1, 0, 0.6), (1, 1, 0.6))]
+    mean, std = headline_figure().near_far(pd.DataFrame(rows))
+    assert mean.loc["greg", "near"] == pytest.approx(45.0)     # (30 + 60) / 2
+    assert std.loc["greg", "near"] == pytest.approx(15.0)      # |30 - 60| / 2
+
+
 def test_missing_inventories_leave_plain_text_and_no_warning(tmp_path):
     """Without docs/_intersphinx/*.inv the mapping is empty (nothing is fetched) and references
     into those projects become plain text instead of warnings (the build runs with -W)."""
