@@ -53,19 +53,28 @@ def check_features(estimator, X, *, reset):
             "(n_samples, channels, height, width); a torch Dataset is accepted for X_aux.")
     _check_numeric_frame(X, "X")
     X = _to_numpy(X)
-    shape = np.shape(X)
-    if not reset and hasattr(estimator, "input_shape_") and len(shape) > 1 and (
-            tuple(shape[1:]) != estimator.input_shape_):
-        # Before validate_data, whose message counts only X.shape[1] ("8 features").
-        raise ValueError(
-            f"X has samples of shape {tuple(shape[1:])}, but {type(estimator).__name__} "
-            f"expects samples of shape {estimator.input_shape_} (the shape of a sample of X "
-            "at fit).")
+    shape = getattr(X, "shape", None)
+    if not reset and shape is not None and not (
+            len(shape) == 2 and len(getattr(estimator, "input_shape_", ())) == 1):
+        # Before validate_data, whose message counts only X.shape[1] ("8 features");
+        # tabular X keeps scikit-learn's message.
+        _check_sample_shape(estimator, shape)
     X = validate_data(estimator, X, reset=reset, dtype=np.float32, allow_nd=True,
                       ensure_all_finite=True, order="C", copy=_read_only(X))
     if reset:
         estimator.input_shape_ = tuple(X.shape[1:])
+    else:
+        _check_sample_shape(estimator, X.shape)
     return X
+
+
+def _check_sample_shape(estimator, shape):
+    if (hasattr(estimator, "input_shape_") and len(shape) > 1
+            and tuple(shape[1:]) != estimator.input_shape_):
+        raise ValueError(
+            f"X has samples of shape {tuple(shape[1:])}, but {type(estimator).__name__} "
+            f"expects samples of shape {estimator.input_shape_} (the shape of a sample of X "
+            "at fit).")
 
 
 def _read_only(X):
