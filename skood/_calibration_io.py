@@ -31,6 +31,9 @@ def calibration_record(estimator):
     '<i8'
     """
     names = getattr(estimator, "feature_names_in_", None)
+    # An estimator rebuilt from weights by hand may have no record of its input.
+    shape = getattr(estimator, "input_shape_", None)
+    n_features = getattr(estimator, "n_features_in_", None)
     return {
         "format": FORMAT, "version": VERSION,
         "temperature": float(estimator.temperature),
@@ -38,8 +41,8 @@ def calibration_record(estimator):
         "classes_dtype": estimator.classes_.dtype.str,
         "calibration_scores": estimator.calibration_scores_.tolist(),
         "calibration_classes": estimator.calibration_classes_.tolist(),
-        "input_shape": list(estimator.input_shape_),
-        "n_features_in": int(estimator.n_features_in_),
+        "input_shape": None if shape is None else list(shape),
+        "n_features_in": None if n_features is None else int(n_features),
         "feature_names_in": None if names is None else list(names),
     }
 
@@ -60,8 +63,8 @@ def read_calibration(f):
     -------
     dict
         ``temperature`` (float), ``classes_``, ``calibration_scores_`` (float32),
-        ``calibration_classes_`` (int32), ``input_shape_``, ``n_features_in_`` and,
-        when recorded, ``feature_names_in_``.
+        ``calibration_classes_`` (int32) and, when recorded, ``input_shape_``,
+        ``n_features_in_`` and ``feature_names_in_``.
     """
     if hasattr(f, "read"):
         record = json.load(f)
@@ -80,9 +83,11 @@ def read_calibration(f):
         "classes_": np.asarray(record["classes"], dtype=dtype),
         "calibration_scores_": np.asarray(record["calibration_scores"], dtype=np.float32),
         "calibration_classes_": np.asarray(record["calibration_classes"], dtype=np.int32),
-        "input_shape_": tuple(record["input_shape"]),
-        "n_features_in_": int(record["n_features_in"]),
     }
+    if record.get("input_shape") is not None:
+        state["input_shape_"] = tuple(record["input_shape"])
+    if record.get("n_features_in") is not None:
+        state["n_features_in_"] = int(record["n_features_in"])
     if record.get("feature_names_in") is not None:
         state["feature_names_in_"] = np.asarray(record["feature_names_in"], dtype=object)
     return state

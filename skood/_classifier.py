@@ -1017,7 +1017,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
         super().load_params(*args, **kwargs)
         if state is not None:
             self.classes_inferred_ = state.pop("classes_")
-            vars(self).pop("feature_names_in_", None)
+            for name in INPUT_ATTRIBUTES:
+                vars(self).pop(name, None)
             for name, value in state.items():
                 if name != "temperature":
                     setattr(self, name, value)

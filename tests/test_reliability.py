@@ -390,3 +390,22 @@ def test_setting_a_parameter_to_its_current_value_keeps_the_model(make_clf, blob
     before = fitted_state(clf, X)
     clf.set_params(temperature=clf.temperature, classes=None, ood_tpr=clf.ood_tpr)
     assert_same_state(before, fitted_state(clf, X))
+
+
+def test_the_calibration_file_carries_feature_names_and_is_checked(make_clf, blobs, tmp_path):
+    import pandas as pd
+    X, y, X_aux = blobs
+    frame = pd.DataFrame(X, columns=list("abcd"))
+    clf = make_clf().fit(frame, y, X_aux=X_aux)
+    clf.save_params(f_params=tmp_path / "w.pt", f_calibration=tmp_path / "c.json")
+    new = make_clf().initialize()
+    new.load_params(f_params=tmp_path / "w.pt", f_calibration=tmp_path / "c.json")
+    np.testing.assert_array_equal(new.feature_names_in_, clf.feature_names_in_)
+    np.testing.assert_array_equal(new.score_samples(frame), clf.score_samples(frame))
+    with pytest.raises(ValueError, match="feature names"):
+        new.score_samples(frame[list("dcba")])
+    (tmp_path / "other.json").write_text(json.dumps({"offset_": 1.0}))
+    with pytest.raises(ValueError, match="not a calibration file"):
+        make_clf().initialize().load_params(f_calibration=tmp_path / "other.json")
+    with pytest.raises(NotFittedError):
+        make_clf().initialize().save_params(f_calibration=tmp_path / "none.json")
