@@ -239,9 +239,10 @@ class GradRegOODClassifier(NeuralNetClassifier):
       fitted attributes alone; training parameters take effect at the next fit.
 
     A fit whose input checks refuse ``X``, ``y``, ``X_aux`` or the fit
-    parameters leaves the model as it was. Once training has started, a fit
-    that ends in an error other than :class:`~skood.NonFiniteLossError` leaves
-    the model unfitted.
+    parameters leaves the model as it was. A fit that fails once it has begun
+    to change the model (building the network, checking its outputs, training)
+    leaves it unfitted, unless the error is a
+    :class:`~skood.NonFiniteLossError` (see :meth:`fit`).
 
     Examples
     --------
@@ -718,7 +719,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
             raise                           # the state it leaves is documented in fit
         except BaseException as error:
             self._drop_fitted_state(
-                f"the last fit stopped with {type(error).__name__} after training began")
+                f"the last fit stopped with {type(error).__name__} after it had begun to "
+                "change the model")
             raise
         return self
 

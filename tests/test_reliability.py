@@ -409,3 +409,15 @@ def test_the_calibration_file_carries_feature_names_and_is_checked(make_clf, blo
         make_clf().initialize().load_params(f_calibration=tmp_path / "other.json")
     with pytest.raises(NotFittedError):
         make_clf().initialize().save_params(f_calibration=tmp_path / "none.json")
+
+
+def test_a_refit_that_fails_after_rebuilding_the_network_leaves_the_model_unfitted(
+        make_clf, blobs):
+    X, y, X_aux = blobs
+    clf = make_clf().fit(X, y, X_aux=X_aux)
+    y3 = np.digitize(X[:, 0], [-1.5, 1.5])          # three classes for a 2-output module
+    with pytest.raises(ValueError, match="module__n_classes=3"):
+        clf.fit(X, y3, X_aux=X_aux)
+    assert not hasattr(clf, "offset_")
+    with pytest.raises(NotFittedError, match="last fit stopped with ValueError"):
+        clf.predict(X)
