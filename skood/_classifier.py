@@ -25,13 +25,14 @@ from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator, to_tensor
 
 from ._fit_state import FitState
+from ._calibration_io import calibration_record, read_calibration, write_calibration
 from ._objective import (AMP_DTYPES, HISTORY_KEYS, PENALTIES, GRegObjective, amp_autocast,
                          first_output)
 from ._outliers import AuxiliaryData, PoolScorer, RandomOutlierSampler, default_ratio
 from ._validation import check_features, check_labels, check_outliers
 from .energy_sampler import EnergySampler
 from .callbacks import ChanceLevelCheck
-from .exceptions import NonFiniteLossError
+from .exceptions import NonFiniteLossError, warn_at_caller
 from .losses import energy
 from .conformal import (benjamini_hochberg, class_conditional_pvalues,
                         class_conditional_thresholds, conformal_pvalues, conformal_threshold)
@@ -42,6 +43,18 @@ __all__ = ["GradRegOODClassifier"]
 # Momentum of the default optimizer (SGD): skorch's default SGD has none, with
 # which a GReg fit from scratch can stay at chance (docs/tuning.md).
 DEFAULT_SGD_MOMENTUM = 0.9
+
+# set_params on a fitted model (see the class docstring): these parameters change
+# the network, the scores or the class labels, so the fitted OOD state is dropped
+# (besides them: module__* and compile*, with which skorch re-initialises the network).
+REFIT_PARAMS = ("module", "temperature", "classes")
+# These only choose the threshold(s), recomputed exactly from the stored scores.
+RECALIBRATE_PARAMS = ("ood_tpr", "calibration")
+# What the fitted OOD state consists of.
+CALIBRATION_ATTRIBUTES = ("offset_", "calibration_scores_", "calibration_classes_",
+                          "class_offsets_")
+# Recorded by the input checks of fit; restored when a check refuses the input.
+INPUT_ATTRIBUTES = ("n_features_in_", "feature_names_in_", "input_shape_")
 
 
 def _valid_accuracy(net, X, y):
@@ -100,7 +113,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
         rows (see ``offset_``).
     reject_ood : bool, default=False
         If True, :meth:`predict` returns -1 for the samples that
-        :meth:`predict_ood` rejects.
+        :meth:`predict_ood` rejects (with unsigned integer classes, as a signed
+        integer dtype wide enough for the classes and -1, e.g. int16 for uint8).
     aux_batch_ratio : float or None, default=None
         Outliers per ID sample in each step, in every sampling mode; ``None``
         means the paper's setting for the sampler: 1 for random outliers, 2 for
@@ -188,8 +202,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
         The held-out ID rows' scores, sorted ascending (4 bytes per row), for
         :meth:`ood_pvalues`.
     calibration_classes_ : ndarray of shape (n_calibration,), int32
-        With ``calibration="class"``: the predicted class index of each
-        calibration score (4 bytes per row).
+        The predicted class index of each calibration score (4 bytes per row),
+        for ``calibration="class"`` (also set later with :meth:`set_params`).
     class_offsets_ : ndarray of shape (n_classes,)
         With ``calibration="class"``: the threshold of each predicted class.
     input_shape_ : tuple
@@ -215,6 +229,32 @@ class GradRegOODClassifier(NeuralNetClassifier):
     ``>= 0`` for accepted (ID) samples; :meth:`predict_ood` returns +1 for ID and
     -1 for OOD.
 
+    A fitted model's network, scores and thresholds always belong together.
+    :meth:`set_params` on a fitted model:
+
+    - ``module``, ``module__*``, ``compile*`` (skorch re-initialises the
+      network), ``temperature`` (changes the scores) and ``classes`` (changes
+      the labels): the fitted OOD state (``offset_``, ``calibration_scores_``,
+      ``calibration_classes_``, ``class_offsets_``) is dropped and the model is
+      unfitted; its methods raise ``NotFittedError`` naming the ``set_params``
+      call, until the next :meth:`fit` or :meth:`partial_fit` (which, after
+      ``module=...``, builds the new network);
+    - ``ood_tpr`` and ``calibration``: ``offset_`` and ``class_offsets_`` are
+      recomputed from the stored calibration scores, exactly as a fit with
+      those values would set them;
+    - every other parameter (training ones such as ``lr``, ``max_epochs``,
+      ``lambda_*``, ``m_in``, ``m_out``, ``sampler``, ``penalty*``,
+      ``optimizer__*``, ``criterion__*``; prediction ones such as
+      ``reject_ood``, ``batch_size``, ``device``, ``verbose``, ``callbacks``):
+      the fitted model stays as it is, as scikit-learn's ``set_params`` leaves
+      fitted attributes alone; training parameters take effect at the next fit.
+
+    A fit whose input checks refuse ``X``, ``y``, ``X_aux`` or the fit
+    parameters leaves the model as it was. A fit that fails once it has begun
+    to change the model (building the network, checking its outputs, training)
+    leaves it unfitted, unless the error is a
+    :class:`~skood.NonFiniteLossError` (see :meth:`fit`).
+
     Examples
     --------
     >>> import numpy as np, torch
@@ -233,6 +273,10 @@ class GradRegOODClassifier(NeuralNetClassifier):
 
     # Set only during fit (see _fit_state_for); None outside it.
     _fit_state = None
+    # The data's sizes for initialize_module, set only while fit initialises the network.
+    _data_shape = None
+    # Why a model that was fitted is not any more (see _drop_fitted_state); None otherwise.
+    _unfitted_reason = None
 
     def __init__(
             self,
@@ -346,6 +390,11 @@ class GradRegOODClassifier(NeuralNetClassifier):
         """Set parameters; ``sampler__<name>`` and ``synthesizer__<name>`` reach an
         estimator-valued ``sampler`` and ``synthesizer``.
 
+        On a fitted model (see the class Notes): ``module``, ``module__*``,
+        ``compile*``, ``temperature`` and ``classes`` leave it unfitted;
+        ``ood_tpr`` and ``calibration`` recompute its thresholds from the stored
+        calibration scores; the other parameters leave it as it is.
+
         Parameters
         ----------
         **params
@@ -357,6 +406,11 @@ class GradRegOODClassifier(NeuralNetClassifier):
         -------
         self
         """
+        # Outside fit only: callbacks may set parameters during training, whose
+        # end calibrates anyway.
+        fitted = self._fit_state is None and hasattr(self, "offset_")
+        given = dict(params)
+        before = {name: getattr(self, name) for name in (*REFIT_PARAMS, *RECALIBRATE_PARAMS)}
         for owner, example in (("sampler", "EnergySampler()"),
                                ("synthesizer", "skood.synthesis.PatchShuffle()")):
             # a new owner given in the same call takes its nested parameters
@@ -374,7 +428,57 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 value.set_params(**nested)
         if params:
             super().set_params(**params)
+        if fitted:
+            self._keep_fitted_state_consistent(given, before)
         return self
+
+    def _keep_fitted_state_consistent(self, given, before):
+        """Apply the class docstring's rule for set_params on a fitted model; ``before``
+        holds the earlier values of the parameters the rule compares."""
+        def same(old, new):
+            try:
+                return old is new or (type(old) is type(new) and bool(old == new))
+            except (TypeError, ValueError):     # e.g. arrays: no single truth value
+                return False
+
+        def unfits(name):
+            prefix = name.split("__", 1)[0]
+            if name in REFIT_PARAMS:
+                return not same(before[name], given[name])
+            # skorch re-initialises a registered module on any of its prefixed parameters
+            return prefix == "compile" or ("__" in name and prefix in self._modules)
+
+        def shown(names):
+            return ", ".join(f"{name}={given[name]!r}" if len(repr(given[name])) <= 40
+                             else f"{name}=..." for name in names)
+
+        changed = [name for name in given if unfits(name)]
+        recalibrate = [name for name in given if name in RECALIBRATE_PARAMS
+                       and not same(before[name], given[name])]
+        if changed:
+            if "module" in changed:
+                # The next fit or partial_fit builds the new network.
+                self.initialized_ = False
+            self._drop_fitted_state(
+                f"set_params({shown(changed)}) changed the network, its scores or its labels "
+                "after fit, so offset_ and the calibration scores no longer apply")
+        elif recalibrate:
+            try:
+                self._set_thresholds()
+            except ValueError:
+                self._drop_fitted_state(
+                    f"set_params({shown(recalibrate)}) gave no valid threshold")
+                raise
+
+    def _drop_fitted_state(self, reason):
+        """Make the model unfitted: drop what ties its scores to thresholds, say why."""
+        for name in CALIBRATION_ATTRIBUTES:
+            vars(self).pop(name, None)
+        self._unfitted_reason = reason
+
+    def __sklearn_is_fitted__(self):
+        # Fitted means calibrated: an initialised network alone has no threshold.
+        return super().__sklearn_is_fitted__() and hasattr(self, "offset_")
 
     def initialize_module(self):
         """Initialize the module; fill ``n_features`` / ``n_classes`` from the data at fit.
@@ -392,9 +496,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
         self
         """
         kwargs = self.get_params_for("module")
-        data_shape = self.__dict__.get("_data_shape")
-        if data_shape is not None:       # in fit: from the data
-            self.inferred_module_params_ = self._inferred_module_params(data_shape, kwargs)
+        if self._data_shape is not None:       # in fit: from the data
+            self.inferred_module_params_ = self._inferred_module_params(self._data_shape, kwargs)
         # outside fit (set_params on a fitted net re-initializes): as the last fit did
         inferred = getattr(self, "inferred_module_params_", {})
         kwargs.update({name: value for name, value in inferred.items() if name not in kwargs})
@@ -502,17 +605,14 @@ class GradRegOODClassifier(NeuralNetClassifier):
 
     def _pool_energies(self, x):
         """Energies of candidate outliers: eval mode, no gradients, the training precision."""
+        training = self.module_.training
         self.module_.train(False)
         try:
             with torch.no_grad(), self._autocast():
                 logits = first_output(self.infer(x))
         finally:
-            self.module_.train(True)
+            self.module_.train(training)
         return energy(logits.float(), self.temperature)
-
-    @property
-    def _uses_outliers(self):
-        return self.lambda_energy > 0 or self.lambda_grad > 0
 
     @contextlib.contextmanager
     def _fit_state_for(self, aux, seed):
@@ -551,15 +651,18 @@ class GradRegOODClassifier(NeuralNetClassifier):
         ----------
         X : array-like of shape (n_samples, ...)
             numpy array, torch tensor or pandas DataFrame (numeric columns).
-            Rows whose label in ``y`` is -1 are auxiliary outliers.
+            Rows whose label in ``y`` is -1 are auxiliary outliers. A read-only
+            array (e.g. a memmap) is copied once.
         y : array-like of shape (n_samples,)
-            Class labels (any type) for ID rows, -1 for auxiliary-outlier rows.
-            -1 is the form that travels through Pipelines and CV splitters.
+            Class labels (all strings or all numbers) for ID rows, -1 for
+            auxiliary-outlier rows. -1 is the form that travels through
+            Pipelines and CV splitters.
         X_aux : array-like, torch tensor, DataFrame or torch Dataset, optional
             More auxiliary outliers, shaped like the samples of ``X``; added to
             the -1 rows of ``X``.
         **fit_params
             Passed on to skorch (module forward and ``train_split``).
+            ``sample_weight`` is not supported and refused.
 
         Returns
         -------
@@ -568,11 +671,14 @@ class GradRegOODClassifier(NeuralNetClassifier):
         Raises
         ------
         NonFiniteLossError
-            When the loss or the gradients become NaN or inf. The estimator is
-            then fitted with the weights from before the failing batch: labels
-            are decoded, ``offset_`` is calibrated on the held-out rows, and
-            every method works (BatchNorm's running statistics include the
-            failing batch's forward).
+            When the loss or the gradients become NaN or inf. If the weights
+            from before the failing batch give finite scores on the held-out
+            calibration rows, the estimator is fitted with them: labels are
+            decoded, ``offset_`` is calibrated, and every method works
+            (BatchNorm's running statistics include the failing batch's
+            forward). Otherwise (e.g. ``lr=float("nan")``, whose first step
+            already makes the weights NaN) it is left unfitted, and the
+            error's message says so.
         """
         reinitialize = not self.warm_start or not self.initialized_
         return self._fit(X, y, X_aux, reinitialize=reinitialize, **fit_params)
@@ -589,9 +695,12 @@ class GradRegOODClassifier(NeuralNetClassifier):
         y : array-like of shape (n_samples,)
             As in :meth:`fit`.
         classes : array-like, optional
-            Accepted for scikit-learn compatibility and not used: the classes are
-            those of the first fit (or of the ``classes`` parameter), and later
-            calls must not add new ones.
+            All the classes, as scikit-learn's incremental learners take them:
+            on the first call (of an unfitted model) they are the classes, so
+            that ``y`` may hold only some of them, and sorted as ``np.unique``
+            sorts them; later calls must pass the same ones or none. Defaults
+            to the ``classes`` parameter, else to the labels of the first
+            call's ``y``.
         X_aux : array-like, torch tensor, DataFrame or torch Dataset, optional
             As in :meth:`fit`.
         **fit_params
@@ -601,11 +710,47 @@ class GradRegOODClassifier(NeuralNetClassifier):
         -------
         self
         """
-        return self._fit(X, y, X_aux, reinitialize=not self.initialized_, **fit_params)
+        return self._fit(X, y, X_aux, reinitialize=not self.initialized_, classes=classes,
+                         **fit_params)
 
-    def _fit(self, X, y, X_aux, *, reinitialize, **fit_params):
+    def _fit(self, X, y, X_aux, *, reinitialize, classes=None, **fit_params):
         self._check_hyperparameters()
+        if "sample_weight" in fit_params:
+            raise ValueError(
+                f"sample_weight is not supported: {type(self).__name__}'s loss weighs every "
+                "in-distribution row alike. Weigh classes with criterion__weight (a tensor of "
+                "class weights for CrossEntropyLoss), or resample the rows.")
         fitted_before = hasattr(self, "offset_") and not reinitialize
+        recorded = {name: vars(self)[name] for name in INPUT_ATTRIBUTES if name in vars(self)}
+        try:
+            X, X_id, y_encoded, classes, aux, split, X_calibration, torch_seed = (
+                self._check_fit_input(X, y, X_aux, fitted_before, classes, fit_params))
+        except BaseException:
+            # A refused input leaves the model as it was.
+            for name in INPUT_ATTRIBUTES:
+                vars(self).pop(name, None)
+            vars(self).update(recorded)
+            raise
+        epochs = fit_params.get("epochs", self.max_epochs)
+        if epochs is not None and epochs <= 0:
+            warn_at_caller(
+                f"max_epochs={epochs}: the network is not trained; offset_ is calibrated on "
+                "its current (for a new fit, initial) weights. Set max_epochs to at least 1.")
+        try:
+            self._train_and_calibrate(X, X_id, y_encoded, classes, aux, split, X_calibration,
+                                      reinitialize, torch_seed, fit_params)
+        except NonFiniteLossError:
+            raise                           # the state it leaves is documented in fit
+        except BaseException as error:
+            self._drop_fitted_state(
+                f"the last fit stopped with {type(error).__name__} after it had begun to "
+                "change the model")
+            raise
+        return self
+
+    def _check_fit_input(self, X, y, X_aux, fitted_before, classes, fit_params):
+        """All checks of fit's input, before the model is changed; returns what training
+        needs, the synthesizer's outliers (made from the training rows) included."""
         X = check_features(self, X, reset=not fitted_before)
         y, outlier_rows = check_labels(y, X.shape[0])
         if outlier_rows.all():
@@ -614,7 +759,16 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 "labels of the in-distribution rows; -1 marks auxiliary outliers only.")
         X_id, y_id = X[~outlier_rows], y[~outlier_rows]
         check_classification_targets(y_id)
-        classes = self.classes_ if fitted_before else self._infer_classes(y_id)
+        if fitted_before:
+            if classes is not None and set(np.asarray(classes).tolist()) != set(
+                    self.classes_.tolist()):
+                raise ValueError(
+                    f"classes={list(classes)!r} differs from the classes of the fitted model, "
+                    f"{self.classes_.tolist()}; pass the same classes or none after the first "
+                    "call of partial_fit.")
+            classes = self.classes_
+        else:
+            classes = self._infer_classes(y_id, classes)
         if len(classes) < 2:
             raise ValueError(
                 f"y has a single in-distribution class ({classes.tolist()}); a classifier "
@@ -625,27 +779,28 @@ class GradRegOODClassifier(NeuralNetClassifier):
 
         random_state = check_random_state(self.random_state)
         torch_seed = int(random_state.randint(np.iinfo(np.int32).max))
-        split = None
+        X_calibration = None
         if self.train_split is None:
-            self._check_calibration_split(y_encoded, len(classes))
+            stratify = self._check_calibration_split(y_encoded, classes)
             X_id, X_calibration, y_encoded, _ = train_test_split(
                 X_id, y_encoded, test_size=self.calibration_fraction,
-                stratify=y_encoded if np.bincount(y_encoded).min() > 1 else None,
-                random_state=random_state)
+                stratify=y_encoded if stratify else None, random_state=random_state)
+        split = made = None
+        if self.synthesizer is not None:
             X_train, y_train = X_id, y_encoded
-        else:
-            X_calibration = None
-            if self.synthesizer is not None:
+            if self.train_split is not None:
                 # skorch's validation split, made here once so that the synthesizer
                 # sees only the training rows; get_split_datasets hands it to skorch.
                 split = self.get_split_datasets(X_id, y_encoded, **fit_params)
                 X_train, y_train = self._dataset_rows(split[0])
-        made = (None if self.synthesizer is None
-                else self._make_outliers(X_train, classes[y_train], torch_seed))
+            made = self._make_outliers(X_train, classes[y_train], torch_seed)
         aux = self._collect_outliers(X[outlier_rows], X_aux, made)
+        return X, X_id, y_encoded, classes, aux, split, X_calibration, torch_seed
 
+    def _train_and_calibrate(self, X, X_id, y_encoded, classes, aux, split, X_calibration,
+                             reinitialize, torch_seed, fit_params):
         if reinitialize:
-            self.__dict__.pop("offset_", None)
+            self._drop_fitted_state(None)
         with self._seeded(torch_seed):
             if reinitialize:
                 self._data_shape = {"n_features": int(np.prod(X.shape[1:])),
@@ -659,55 +814,95 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 state.split = split
                 try:
                     super().partial_fit(X_id, y_encoded, **fit_params)
-                except NonFiniteLossError:
-                    # The model stays usable with the last finite weights (see fit).
-                    self._finish_fit(classes, state, X_calibration)
-                    raise
-                self._finish_fit(classes, state, X_calibration)
-        return self
-
-    def _finish_fit(self, classes, state, X_calibration):
-        # skorch inferred the classes from the encoded labels; keep the real ones.
-        self.classes_inferred_ = classes
-        calibration = state.calibration_dataset if X_calibration is None else X_calibration
-        self._calibrate(self._logits(calibration))
+                except NonFiniteLossError as error:
+                    diverged = error
+                else:
+                    diverged = None
+                self.classes_inferred_ = classes  # skorch inferred the encoded ones
+                calibration = (state.calibration_dataset if X_calibration is None
+                               else X_calibration)
+                logits = self._logits(calibration)
+        if diverged is None:
+            self._calibrate(logits)
+        elif torch.isfinite(logits).all() and np.isfinite(self._scores(logits)).all():
+            # The model stays usable with the last finite weights (see fit).
+            self._calibrate(logits)
+            raise diverged
+        else:
+            self._drop_fitted_state(
+                "the last fit diverged (NonFiniteLossError) and its weights give non-finite "
+                "scores")
+            raise NonFiniteLossError(
+                f"{diverged} Those weights give non-finite scores on the calibration rows, so "
+                "the estimator is left unfitted; fit again with a lower lr.") from None
 
     def _calibrate(self, logits):
-        """Conformal threshold(s) and the sorted calibration scores, from held-out ID logits."""
-        scores = (-energy(logits, self.temperature)).float().cpu().numpy()
+        """The sorted calibration scores and the threshold(s), from held-out ID logits."""
+        scores = self._scores(logits)
         order = np.argsort(scores, kind="stable")
         self.calibration_scores_ = scores[order]
-        self.offset_ = conformal_threshold(self.calibration_scores_, self.ood_tpr)
-        for name in ("calibration_classes_", "class_offsets_"):
-            self.__dict__.pop(name, None)
-        if self.calibration == "class":
-            predicted = logits.argmax(dim=1).cpu().numpy()[order].astype(np.int32)
-            self.calibration_classes_ = predicted
-            self.class_offsets_ = class_conditional_thresholds(
-                self.calibration_scores_, predicted, len(self.classes_), self.ood_tpr,
-                small_class="marginal")
+        self.calibration_classes_ = logits.argmax(dim=1).cpu().numpy()[order].astype(np.int32)
+        self._set_thresholds()
 
-    def _check_calibration_split(self, y_encoded, n_classes):
-        """Say which parameter to change when the calibration rows cannot be held out."""
-        n_rows = len(y_encoded)
+    def _set_thresholds(self):
+        """``offset_`` (and ``class_offsets_`` with ``calibration="class"``) from the stored
+        calibration scores, by the conformal rule at ``ood_tpr``."""
+        vars(self).pop("class_offsets_", None)
+        self.offset_ = conformal_threshold(self.calibration_scores_, self.ood_tpr)
+        if self.calibration == "class":
+            if not hasattr(self, "calibration_classes_"):
+                self._drop_fitted_state(
+                    "calibration='class' needs calibration_classes_, which this model (saved "
+                    "by an older version) lacks")
+                return
+            self.class_offsets_ = class_conditional_thresholds(
+                self.calibration_scores_, self.calibration_classes_, len(self.classes_),
+                self.ood_tpr, small_class="marginal")
+        self._unfitted_reason = None
+
+    def _check_calibration_split(self, y_encoded, classes):
+        """Say which parameter to change when the calibration rows cannot be held out, and
+        warn when they cannot be stratified; return whether they are."""
+        n_rows, n_classes = len(y_encoded), len(classes)
         n_held_out = math.ceil(self.calibration_fraction * n_rows)
-        stratified = np.bincount(y_encoded).min() > 1
-        if n_held_out >= n_rows or (stratified and (n_held_out < n_classes
-                                                    or n_rows - n_held_out < n_classes)):
+        counts = np.bincount(y_encoded, minlength=n_classes)
+        present = counts[counts > 0]
+        stratified = present.min() > 1
+        if n_held_out >= n_rows or (stratified and (n_held_out < len(present)
+                                                    or n_rows - n_held_out < len(present))):
             raise ValueError(
                 f"train_split=None holds out calibration_fraction={self.calibration_fraction} "
                 f"of the {n_rows} in-distribution rows ({n_held_out} rows) to calibrate "
                 f"offset_, and a stratified split needs at least one row per class "
                 f"({n_classes} classes) on each side. Pass more rows or change "
                 "calibration_fraction.")
+        if not stratified:
+            lonely = [classes[index] for index in np.flatnonzero(counts == 1)]
+            warn_at_caller(
+                f"The calibration rows (calibration_fraction={self.calibration_fraction}) are "
+                f"drawn without stratification, for all classes, because the classes "
+                f"{lonely!r} have a single in-distribution row. Pass more rows of them, or "
+                "calibrate on a validation split (train_split).")
+        return stratified
 
     def _check_module_outputs(self, X_sample, n_classes):
-        """Refuse a module whose logits do not have one column per class, before training."""
+        """Refuse a module that cannot forward the samples of X, or whose logits do not
+        have one column per class, before training."""
         training = self.module_.training
         self.module_.train(False)
         try:
             with torch.no_grad():
                 logits = first_output(self.infer(to_tensor(X_sample, device=self.device)))
+        except RuntimeError as error:
+            n_values = int(np.prod(X_sample.shape[1:]))
+            given = self.get_params_for("module").get("n_features")
+            hint = (f"module__n_features={given} is set, but the samples of X have {n_values} "
+                    f"values: pass module__n_features={n_values}, or leave it out to take it "
+                    "from the data." if given is not None and given != n_values else
+                    "Check that the module's input size matches the samples of X.")
+            raise ValueError(
+                f"The module cannot forward samples of X of shape {tuple(X_sample.shape[1:])}: "
+                f"{type(error).__name__}: {error}. {hint}") from error
         finally:
             self.module_.train(training)
         if logits.ndim != 2 or logits.shape[1] != n_classes:
@@ -730,13 +925,23 @@ class GradRegOODClassifier(NeuralNetClassifier):
             torch.manual_seed(seed)
             yield
 
-    def _infer_classes(self, y_id):
+    def _infer_classes(self, y_id, declared=None):
+        """The classes of a first fit: partial_fit's ``classes``, the ``classes`` parameter,
+        or the sorted labels of ``y``."""
         if self.classes is not None:
             classes = np.asarray(self.classes)
-            if np.any(is_outlier_label(classes)):
-                raise ValueError("classes must not contain -1, the auxiliary-outlier marker.")
-            return classes
-        return np.unique(y_id)
+            if declared is not None and set(np.asarray(declared).tolist()) != set(
+                    classes.tolist()):
+                raise ValueError(
+                    f"partial_fit's classes={list(declared)!r} differs from the classes "
+                    f"parameter {list(self.classes)!r}; pass one of them.")
+        elif declared is not None:
+            classes = np.unique(np.asarray(declared))
+        else:
+            return np.unique(y_id)
+        if np.any(is_outlier_label(classes)):
+            raise ValueError("classes must not contain -1, the auxiliary-outlier marker.")
+        return classes
 
     def _encode_labels(self, y_id, classes):
         if classes.dtype.kind in "biuf" and y_id.dtype.kind in "biuf":
@@ -766,7 +971,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
         if made is not None:
             parts.append(made)
         if not parts:
-            if self._uses_outliers:
+            if self._objective().uses_outliers:
                 raise ValueError(
                     "No auxiliary outliers: pass them as X_aux=... or as rows of X labelled "
                     "-1 in y, or make them with synthesizer=... (see skood.synthesis). (Only "
@@ -807,6 +1012,101 @@ class GradRegOODClassifier(NeuralNetClassifier):
             raise ValueError(f"synthesizer.make_outliers returned NaN or inf values; "
                              f"synthesizer is {self.synthesizer!r}.")
         return torch.from_numpy(np.ascontiguousarray(made))
+
+    # ------------------------------------------------------------- persistence
+
+    def save_params(self, *args, f_calibration=None, **kwargs):
+        """skorch's ``save_params``; ``f_calibration`` also saves the calibration.
+
+        With ``f_calibration``, what the OOD decisions need beside the weights
+        is written as JSON (plain data: loading it runs no code): the classes,
+        the sorted calibration scores and their predicted classes, the
+        temperature they were scored at, and the shape and feature names of
+        the input. :meth:`load_params` with the same ``f_calibration`` makes a
+        rebuilt estimator fitted again.
+
+        Parameters
+        ----------
+        *args
+            skorch's positional parameters (``f_params``, ...).
+        f_calibration : str, path or text file, optional
+            Where to write the calibration.
+        **kwargs
+            skorch's parameters: ``f_params``, ``f_optimizer``,
+            ``f_criterion``, ``f_history``, ``use_safetensors``.
+
+        See Also
+        --------
+        load_params : the way back; ``docs/persistence.md`` shows both.
+        """
+        if f_calibration is not None:
+            self._check_calibrated("save_params(f_calibration=...)")
+        super().save_params(*args, **kwargs)
+        if f_calibration is not None:
+            write_calibration(f_calibration, calibration_record(self))
+
+    def load_params(self, *args, f_calibration=None, **kwargs):
+        """skorch's ``load_params``; ``f_calibration`` also restores the calibration.
+
+        With ``f_calibration`` (written by :meth:`save_params`), the estimator
+        gets back ``classes_``, ``calibration_scores_``,
+        ``calibration_classes_``, ``input_shape_``, ``n_features_in_`` and
+        ``feature_names_in_``, and ``offset_`` (and ``class_offsets_``) are
+        recomputed from the scores at this estimator's ``ood_tpr`` and
+        ``calibration``: a rebuilt estimator is then fitted, with the saved
+        model's scores, thresholds and input checks. Its ``temperature`` must
+        be the saved one, since the scores depend on it.
+
+        Loading weights (``f_params`` or ``checkpoint``) into a fitted
+        estimator without ``f_calibration`` leaves it unfitted: its old
+        threshold does not belong to the new weights.
+
+        Parameters
+        ----------
+        *args
+            skorch's positional parameters (``f_params``, ...).
+        f_calibration : str, path or text file, optional
+            A calibration written by ``save_params(f_calibration=...)``.
+        **kwargs
+            skorch's parameters: ``f_params``, ``f_optimizer``,
+            ``f_criterion``, ``f_history``, ``checkpoint``, ``use_safetensors``.
+
+        See Also
+        --------
+        save_params : writes the files; ``docs/persistence.md`` shows both.
+        """
+        state = None
+        if f_calibration is not None:
+            state = read_calibration(f_calibration)
+            self._check_calibration_state(state)
+        loads_weights = bool(args) or any(kwargs.get(name) is not None
+                                          for name in ("f_params", "checkpoint"))
+        super().load_params(*args, **kwargs)
+        if state is not None:
+            self.classes_inferred_ = state.pop("classes_")
+            for name in INPUT_ATTRIBUTES:
+                vars(self).pop(name, None)
+            for name, value in state.items():
+                if name != "temperature":
+                    setattr(self, name, value)
+            self._set_thresholds()
+        elif loads_weights and self._fit_state is None and hasattr(self, "offset_"):
+            self._drop_fitted_state(
+                "load_params replaced the weights without f_calibration=..., so offset_ and "
+                "the calibration scores no longer apply")
+
+    def _check_calibration_state(self, state):
+        if state["temperature"] != self.temperature:
+            raise ValueError(
+                f"The calibration was scored at temperature={state['temperature']}, but this "
+                f"estimator has temperature={self.temperature}; set temperature="
+                f"{state['temperature']} before load_params (the scores depend on it).")
+        if self.classes is not None and list(np.asarray(self.classes).tolist()) != (
+                state["classes_"].tolist()):
+            raise ValueError(
+                f"The calibration was saved with the classes {state['classes_'].tolist()}, but "
+                f"this estimator's classes parameter is {list(self.classes)!r}; leave classes "
+                "unset (the calibration file sets them) or pass the same.")
 
     def get_split_datasets(self, X, y=None, **fit_params):
         state = self._fit_state
@@ -948,17 +1248,23 @@ class GradRegOODClassifier(NeuralNetClassifier):
         chunks = []
         with torch.no_grad():
             for output in self.forward_iter(X, training=False, device=None):
-                chunks.append(output[0] if isinstance(output, (tuple, list)) else output)
+                chunks.append(first_output(output))
         return torch.cat(chunks) if chunks else torch.empty(0, len(self.classes_))
 
-    def _energy_scores(self, X):
-        return (-energy(self._logits(X), self.temperature)).float().cpu().numpy()
+    def _scores(self, logits):
+        """``score_samples``' values from logits: minus the energy, float32 on the host."""
+        return (-energy(logits, self.temperature)).float().cpu().numpy()
 
     def _predict_index(self, X):
         return self._logits(X).argmax(dim=1).cpu().numpy()
 
     def _check_calibrated(self, method):
         if not hasattr(self, "offset_"):
+            if self._unfitted_reason is not None:
+                raise NotFittedError(
+                    f"This {type(self).__name__} instance is not fitted: "
+                    f"{self._unfitted_reason}. Call fit(X, y, X_aux=...) (or partial_fit) "
+                    f"before {method}.")
             raise NotFittedError(
                 f"This {type(self).__name__} instance is not fitted yet; call "
                 f"fit(X, y, X_aux=...) before {method}.")
@@ -966,7 +1272,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
     def _ood_decision(self, logits):
         """``score - threshold`` per row, float32: ``>= 0`` means accepted as ID. The
         threshold is ``offset_``, or the predicted class's with ``calibration="class"``."""
-        scores = (-energy(logits, self.temperature)).float().cpu().numpy()
+        scores = self._scores(logits)
         if hasattr(self, "class_offsets_"):
             predicted = logits.argmax(dim=1).cpu().numpy()
             return scores - np.asarray(self.class_offsets_, dtype=np.float32)[predicted]
@@ -985,7 +1291,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
             ``temperature * logsumexp(logits / temperature)``.
         """
         self._check_calibrated("score_samples")
-        return self._energy_scores(X)
+        return self._scores(self._logits(X))
 
     def decision_function(self, X):
         """Class scores, as every scikit-learn classifier returns them.
@@ -1082,10 +1388,10 @@ class GradRegOODClassifier(NeuralNetClassifier):
         if not hasattr(self, "calibration_scores_"):
             raise NotFittedError(
                 "ood_pvalues needs calibration_scores_, which fit sets; an estimator rebuilt "
-                "from saved weights needs them restored too (see the persistence docs).")
+                "from saved weights gets them with load_params(f_calibration=...).")
         logits = self._logits(X)
-        scores = (-energy(logits, self.temperature)).float().cpu().numpy()
-        if hasattr(self, "calibration_classes_"):
+        scores = self._scores(logits)
+        if hasattr(self, "class_offsets_"):
             predicted = logits.argmax(dim=1).cpu().numpy()
             return class_conditional_pvalues(self.calibration_scores_, self.calibration_classes_,
                                              scores, predicted, len(self.classes_))
@@ -1116,6 +1422,11 @@ class GradRegOODClassifier(NeuralNetClassifier):
         Returns
         -------
         ndarray of shape (n_samples,)
+            The dtype of ``classes_``; with ``reject_ood=True``, one that holds -1:
+            unsigned integer classes become the narrowest signed integer dtype that
+            holds them and -1 (int16 for uint8, int64 for uint32 and uint64; object
+            for uint64 classes beyond the int64 range),
+            strings and bools become ``object``.
         """
         self._check_calibrated("predict")
         logits = self._logits(X)
@@ -1123,7 +1434,13 @@ class GradRegOODClassifier(NeuralNetClassifier):
         if not self.reject_ood:
             return labels
         rejected = self._ood_decision(logits) < 0
-        if labels.dtype.kind not in "iuf":
+        if labels.dtype.kind == "u":
+            signed = np.promote_types(labels.dtype, np.int8)       # uint64: float64
+            if signed.kind != "i":
+                signed = (np.int64 if self.classes_.max() <= np.iinfo(np.int64).max
+                          else object)
+            labels = labels.astype(signed)
+        elif labels.dtype.kind not in "if":
             labels = labels.astype(object)
         labels[rejected] = OUTLIER_LABEL
         return labels

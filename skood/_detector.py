@@ -2,7 +2,6 @@
 from sklearn.base import OutlierMixin
 
 from ._classifier import GradRegOODClassifier
-from .metrics import id_accuracy
 
 __all__ = ["GradRegOODDetector"]
 
@@ -119,4 +118,5 @@ class GradRegOODDetector(OutlierMixin, GradRegOODClassifier):
         -------
         float
         """
-        return id_accuracy(self, X, y, sample_weight=sample_weight)
+        # The parent's computation; overridden only for the docstring (predict is +1/-1 here).
+        return super().score(X, y, sample_weight=sample_weight)

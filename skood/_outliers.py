@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import default_collate
 
 __all__ = ["AuxiliaryData", "OutlierStream", "PoolScorer", "RandomOutlierSampler",
-           "check_sampler", "default_ratio"]
+           "default_ratio"]
 
 
 class AuxiliaryData:
@@ -209,21 +209,6 @@ class RandomOutlierSampler:
         torch.Tensor of shape (n_outliers, ...), float32
         """
         return aux.take(state.next_indices(n_outliers), device)
-
-
-def check_sampler(sampler):
-    """Raise a ValueError unless ``sampler`` has the methods a fit calls.
-
-    ``reset`` and ``draw`` are required (see :class:`RandomOutlierSampler` for
-    their signatures); ``default_ratio`` is optional (1 outlier per ID sample).
-    """
-    missing = [name for name in ("reset", "draw") if not callable(getattr(sampler, name, None))]
-    if missing:
-        raise ValueError(
-            "sampler must be None, 'random', 'energy' or an object with reset(n_outliers, "
-            "seed, device, *, index_device, pool_scorer) and draw(state, aux, batch_size, "
-            f"n_outliers, device) methods (like skood.EnergySampler); {sampler!r} has no "
-            f"{' or '.join(missing)}.")
 
 
 def default_ratio(sampler):

@@ -1,6 +1,4 @@
 """Input checks that turn user data into float32 arrays, with errors that say what to do."""
-import warnings
-
 import numpy as np
 import pandas as pd
 import torch
@@ -8,6 +6,7 @@ from sklearn.exceptions import DataConversionWarning
 from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
+from .exceptions import warn_at_caller
 from .metrics import is_outlier_label
 
 __all__ = ["check_features", "check_outliers", "check_labels"]
@@ -53,15 +52,35 @@ def check_features(estimator, X, *, reset):
             f"got a {type(X).__name__}. Pass image data as an array of shape "
             "(n_samples, channels, height, width); a torch Dataset is accepted for X_aux.")
     _check_numeric_frame(X, "X")
-    X = validate_data(estimator, _to_numpy(X), reset=reset, dtype=np.float32,
-                      allow_nd=True, ensure_all_finite=True, order="C")
+    X = _to_numpy(X)
+    shape = getattr(X, "shape", None)
+    if not reset and shape is not None and not (
+            len(shape) == 2 and len(getattr(estimator, "input_shape_", ())) == 1):
+        # Before validate_data, whose message counts only X.shape[1] ("8 features");
+        # tabular X keeps scikit-learn's message.
+        _check_sample_shape(estimator, shape)
+    X = validate_data(estimator, X, reset=reset, dtype=np.float32, allow_nd=True,
+                      ensure_all_finite=True, order="C", copy=_read_only(X))
     if reset:
         estimator.input_shape_ = tuple(X.shape[1:])
-    elif hasattr(estimator, "input_shape_") and tuple(X.shape[1:]) != estimator.input_shape_:
-        raise ValueError(
-            f"X has samples of shape {tuple(X.shape[1:])}, but {type(estimator).__name__} "
-            f"was fitted on samples of shape {estimator.input_shape_}.")
+    else:
+        _check_sample_shape(estimator, X.shape)
     return X
+
+
+def _check_sample_shape(estimator, shape):
+    if (hasattr(estimator, "input_shape_") and len(shape) > 1
+            and tuple(shape[1:]) != estimator.input_shape_):
+        raise ValueError(
+            f"X has samples of shape {tuple(shape[1:])}, but {type(estimator).__name__} "
+            f"expects samples of shape {estimator.input_shape_} (the shape of a sample of X "
+            "at fit).")
+
+
+def _read_only(X):
+    """True for a read-only array (e.g. a memmap opened with mode "r"): torch warns on
+    such arrays and cannot share their memory, so they are copied once here."""
+    return isinstance(X, np.ndarray) and not X.flags.writeable
 
 
 def check_outliers(estimator, X_aux):
@@ -101,7 +120,7 @@ def check_outliers(estimator, X_aux):
     if hasattr(arr, "shape") and arr.shape[0] == 0:
         raise ValueError("X_aux is empty; pass at least one auxiliary outlier or leave X_aux=None.")
     arr = check_array(arr, dtype=np.float32, allow_nd=True, ensure_all_finite=True,
-                      input_name="X_aux", order="C")
+                      input_name="X_aux", order="C", copy=_read_only(arr))
     if tuple(arr.shape[1:]) != estimator.input_shape_:
         raise ValueError(
             f"X_aux has samples of shape {tuple(arr.shape[1:])}, but the samples of X have "
@@ -128,9 +147,9 @@ def check_labels(y, n_samples):
             "keyword instead: fit(X, y, X_aux=outliers).")
     if y.ndim == 2 and y.shape[1] == 1:
         # scikit-learn's convention for a column vector: warn, then use it as 1-D
-        warnings.warn(f"A column-vector y was passed when a 1d array was expected (shape "
-                      f"{y.shape}); it is used as 1-D. Pass y.ravel() to silence this warning.",
-                      DataConversionWarning, stacklevel=3)
+        warn_at_caller(f"A column-vector y was passed when a 1d array was expected (shape "
+                       f"{y.shape}); it is used as 1-D. Pass y.ravel() to silence this warning.",
+                       DataConversionWarning)
         y = y.ravel()
     if y.ndim != 1:
         raise ValueError(f"y must be 1-D with one label per row of X, got shape {y.shape}. {hint}")
@@ -145,5 +164,23 @@ def check_labels(y, n_samples):
             "in an object array, e.g. y = np.array(['cat', 'dog', -1], dtype=object).")
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
         raise ValueError("y contains NaN or inf; use -1 to mark auxiliary-outlier rows.")
-    return y, is_outlier_label(y)
+    outlier_rows = is_outlier_label(y)
+    if y.dtype.kind == "O":
+        _check_one_label_type(y[~outlier_rows])
+    return y, outlier_rows
+
+
+def _check_one_label_type(y_id):
+    """Refuse class labels that mix strings with other types (scikit-learn cannot sort them)."""
+    kinds = {isinstance(label, str) for label in y_id.tolist()}
+    if len(kinds) > 1:
+        types = sorted({type(label).__name__ for label in y_id.tolist()})
+        examples = {}
+        for label in y_id.tolist():
+            examples.setdefault(type(label).__name__, label)
+        raise ValueError(
+            f"y mixes label types {types} (e.g. {sorted(map(repr, examples.values()))}); the "
+            "class labels must be all strings or all numbers. Convert them to one type, "
+            "e.g. y.astype(str); -1 is the only number allowed among string labels, to "
+            "mark auxiliary-outlier rows.")
 

@@ -1,11 +1,10 @@
 """skorch callbacks that skood adds to a fit."""
 import math
-import warnings
 
 import numpy as np
 from skorch.callbacks import Callback
 
-from .exceptions import ChanceLevelWarning
+from .exceptions import ChanceLevelWarning, warn_at_caller
 
 __all__ = ["ChanceLevelCheck"]
 
@@ -69,7 +68,7 @@ class ChanceLevelCheck(Callback):
         entropy = float(-(self.frequencies_ * np.log(self.frequencies_)).sum())
         if (accuracy - chance <= self.skill * (1 - chance)
                 and cross_entropy >= self.entropy_fraction * entropy):
-            warnings.warn(
+            warn_at_caller(
                 f"The fit ended at chance level: accuracy {accuracy:.3f} (the most common "
                 f"class alone gives {chance:.3f}) and cross-entropy {cross_entropy:.3f} "
                 f"(predicting the class frequencies gives {entropy:.3f}). Likely causes: a "
@@ -78,4 +77,4 @@ class ChanceLevelCheck(Callback):
                 f"(about -log(n_classes) = {-math.log(len(self.frequencies_)):.2f}), or "
                 "lambda_energy too large for the cross-entropy to make progress; or too few "
                 "epochs. See the tuning page of the documentation.",
-                ChanceLevelWarning, stacklevel=2)
+                ChanceLevelWarning)

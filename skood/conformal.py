@@ -29,10 +29,11 @@ Bates, Candès, Lei, Romano, Sesia, "Testing for outliers with conformal
 p-values", *Annals of Statistics* 51(1), 2023.
 """
 import numbers
-import warnings
 from fractions import Fraction
 
 import numpy as np
+
+from .exceptions import warn_at_caller
 
 __all__ = [
     "conformal_threshold",
@@ -249,12 +250,12 @@ def conformal_threshold(calibration_scores, tpr=0.95):
     n = scores.size
     k = _rank(n, alpha)
     if k == 0:
-        warnings.warn(
+        warn_at_caller(
             f"{n} calibration scores are too few for tpr={tpr}: k = floor((n + 1) * "
             f"(1 - tpr)) = 0, so the threshold is -inf and every sample is accepted (the "
             f"guarantee holds, but nothing is ever flagged). Use at least "
             f"{_min_n(alpha)} calibration scores (ceil(1 / (1 - tpr)) - 1), or a lower tpr.",
-            SmallCalibrationWarning, stacklevel=2)
+            SmallCalibrationWarning)
         return float("-inf")
     return float(np.partition(scores, k - 1)[k - 1])
 
@@ -450,10 +451,10 @@ def class_conditional_thresholds(calibration_scores, calibration_classes, n_clas
                     "guarantees tpr only on average over the classes")
         else:
             what = "their threshold is -inf: samples of these classes are never flagged"
-        warnings.warn(
+        warn_at_caller(
             f"Too few calibration rows for tpr={tpr} in class "
             f"{_describe_classes(small, counts)} (each class needs {min_rows}); {what}.",
-            SmallCalibrationWarning, stacklevel=2)
+            SmallCalibrationWarning)
     return thresholds
 
 
@@ -519,9 +520,9 @@ def class_conditional_pvalues(calibration_scores, calibration_classes, scores, c
         pvalues[rows] = (1 + below) / (counts[c] + 1)
     empty = np.flatnonzero((test_counts > 0) & (counts == 0))
     if empty.size:
-        warnings.warn(
+        warn_at_caller(
             f"Class {empty[:10].tolist()}{' and more' if empty.size > 10 else ''} has no "
             "calibration rows: the p-values of its samples are 1 and they are never "
             "flagged. Hold out calibration rows of every class (stratify the split on the "
-            "predicted class).", SmallCalibrationWarning, stacklevel=2)
+            "predicted class).", SmallCalibrationWarning)
     return pvalues

@@ -15,12 +15,16 @@ For each in-distribution batch of size B (the paper's rule, ``docs/method.md``):
 Everything after the pool's host-to-device copy runs on the training device
 with fixed shapes, so a step never waits for the host.
 """
+import numbers
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
 
+from .exceptions import warn_at_caller
 from .kmeans import GraphedKMeans, kmeans
 from ._outliers import OutlierStream
 
@@ -89,12 +93,15 @@ class EnergySampler(BaseEstimator):
     Parameters
     ----------
     n_clusters : int, default=64
-        Clusters per pool; clipped to the batch size as in the paper.
+        Clusters per pool; clipped to the batch size as in the paper. Any
+        integer type (``numbers.Integral``, e.g. ``np.int64``) except bool.
     pool_factor : int, default=6
         Candidates per in-distribution sample in each step (the paper's CIFAR
         setting: 6). Scoring them is one no-gradient forward of the pool, most
         of what GReg+ costs beyond GReg; a smaller pool is cheaper and filters
-        less (it must hold at least the step's outliers to filter at all).
+        less. It must hold more than the step's outliers to filter at all
+        (``pool_factor`` above the outliers per ID sample, 2 for the two-way
+        sampler); a fit whose pool cannot filter warns once.
         The tuning guide measures both.
     two_way : bool, default=True
         Keep the highest-energy samples of each cluster too (the paper's setting).
@@ -105,8 +112,9 @@ class EnergySampler(BaseEstimator):
         k-means restarts.
     max_iter : int, default=10
         k-means (Lloyd) iterations.
-    random_state : int or None, default=None
-        Seeds the sampler; by default it follows the estimator's ``random_state``.
+    random_state : int, RandomState or None, default=None
+        Seeds the sampler (an int directly; a ``RandomState`` gives one seed per
+        fit); by default it follows the estimator's ``random_state``.
     cuda_graph : bool, default=True
         When training on CUDA, replay k-means from a CUDA graph (captured once
         per pool shape in each fit) instead of launching its few hundred small
@@ -144,11 +152,18 @@ class EnergySampler(BaseEstimator):
         """Raise a ValueError for a parameter out of its range."""
         for name in ("n_clusters", "pool_factor", "n_init", "max_iter"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if (not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_))
+                    or value < 1):
                 raise ValueError(f"EnergySampler's {name} must be a positive int, got {value!r}.")
         if not isinstance(self.cuda_graph, bool):
             raise ValueError(f"EnergySampler's cuda_graph must be True or False, "
                              f"got {self.cuda_graph!r}.")
+        if self.random_state is not None and not isinstance(self.random_state, numbers.Integral):
+            try:
+                check_random_state(self.random_state)
+            except ValueError:
+                raise ValueError(f"EnergySampler's random_state must be None, an int or a "
+                                 f"numpy RandomState, got {self.random_state!r}.") from None
 
     def reset(self, n_outliers, seed, device, *, index_device="cpu", pool_scorer=None):
         """Start a fit: return its state (the sampler itself keeps none).
@@ -175,17 +190,19 @@ class EnergySampler(BaseEstimator):
         if pool_scorer is None:
             raise ValueError("EnergySampler.reset needs the pool_scorer of the fit (the "
                              "estimator passes it).")
-        if self.random_state is not None:
+        if isinstance(self.random_state, numbers.Integral):
             seed = int(self.random_state)
+        elif self.random_state is not None:
+            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         device = torch.device(device)
-        graphed = (GraphedKMeans(self.n_init, self.max_iter)
+        graphed = (GraphedKMeans(int(self.n_init), int(self.max_iter))
                    if self.cuda_graph and device.type == "cuda" else None)
         return EnergySamplerState(
             stream=OutlierStream(n_outliers, seed, index_device),
             generator=torch.Generator(device=device).manual_seed(seed),
             pool_scorer=pool_scorer,
             feature_target=self._feature_hook_target(pool_scorer.module),
-            graphed_kmeans=graphed)
+            graphed_kmeans=graphed, warned=set())
 
     def _feature_hook_target(self, module):
         if self.feature_layer is not None:
@@ -258,16 +275,26 @@ class EnergySampler(BaseEstimator):
         -------
         torch.Tensor of shape (n_outliers, ...), float32
         """
-        pool_size = min(self.pool_factor * batch_size, state.stream.n_outliers)
+        pool_size = min(int(self.pool_factor) * batch_size, state.stream.n_outliers)
+        if pool_size <= n_outliers and "pool" not in state.warned:
+            state.warned.add("pool")
+            warn_at_caller(
+                f"EnergySampler(pool_factor={self.pool_factor}) cannot filter: a step needs "
+                f"{n_outliers} outliers for {batch_size} in-distribution samples, and the "
+                f"candidate pool holds {pool_size} (pool_factor * batch size, at most the "
+                f"{state.stream.n_outliers} auxiliary outliers), so outliers are drawn "
+                "without selection by energy. Raise pool_factor above the outliers per ID "
+                "sample (aux_batch_ratio, 2 for the two-way sampler) or pass more auxiliary "
+                "outliers.")
         x_pool = aux.take(state.stream.next_indices(pool_size), device)
         energies, features = self.score_pool(state.pool_scorer, x_pool, state.feature_target)
-        n_clusters = max(1, min(self.n_clusters, batch_size, pool_size))
+        n_clusters = max(1, min(int(self.n_clusters), batch_size, pool_size))
         features = F.normalize(features, dim=1)
         if state.graphed_kmeans is not None and features.is_cuda:
             labels, _ = state.graphed_kmeans(features, n_clusters, state.generator)
         else:
-            labels, _ = kmeans(features, n_clusters, n_init=self.n_init,
-                               max_iter=self.max_iter, generator=state.generator)
+            labels, _ = kmeans(features, n_clusters, n_init=int(self.n_init),
+                               max_iter=int(self.max_iter), generator=state.generator)
         per_cluster = max(1, batch_size // n_clusters)
         picked = select_by_energy(labels, energies, n_clusters, per_cluster, self.two_way,
                                   min(n_outliers, pool_size), state.generator)
@@ -294,6 +321,8 @@ class EnergySamplerState(NamedTuple):
         the features.
     graphed_kmeans : skood.kmeans.GraphedKMeans or None
         Set when k-means replays a CUDA graph.
+    warned : set
+        The warnings this fit has issued (each is issued once per fit).
 
     Examples
     --------
@@ -311,3 +340,4 @@ class EnergySamplerState(NamedTuple):
     pool_scorer: object
     feature_target: tuple
     graphed_kmeans: object
+    warned: set

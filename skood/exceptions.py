@@ -1,5 +1,12 @@
-"""Exceptions raised by skood."""
+"""Exceptions and warnings raised by skood."""
+import contextlib
+import os
+import sys
+import warnings
 
+import sklearn
+import skorch
+import torch
 from sklearn.exceptions import ConvergenceWarning
 
 __all__ = ["ChanceLevelWarning", "NonFiniteLossError"]
@@ -9,7 +16,10 @@ class NonFiniteLossError(FloatingPointError):
     """Training produced a NaN or infinite loss or gradient.
 
     Raised before the optimizer step of the failing batch, so the module keeps
-    the last finite weights. The message names the epoch and batch.
+    the weights from before that batch; these are non-finite themselves when an
+    earlier step with a finite loss produced them (e.g. ``lr=float("nan")``).
+    The message names the epoch and batch, and says whether the estimator could
+    be calibrated with those weights (and is fitted) or is left unfitted.
 
     Examples
     --------
@@ -31,3 +41,31 @@ class ChanceLevelWarning(ConvergenceWarning):
     >>> issubclass(ChanceLevelWarning, ConvergenceWarning)
     True
     """
+
+
+def _library_paths():
+    """Where skood and the libraries that call back into it (skorch, torch, scikit-learn)
+    live, and contextlib, through which skood's context managers run."""
+    folders = [os.path.dirname(os.path.abspath(module.__file__)) + os.sep
+               for module in (sklearn, skorch, torch)]
+    return (os.path.dirname(os.path.abspath(__file__)) + os.sep, *folders,
+            os.path.abspath(contextlib.__file__))
+
+
+def warn_at_caller(message, category=UserWarning):
+    """Issue a warning attributed to the first frame outside skood and the libraries it
+    runs in, so that it points at the user's line (``clf.fit(...)``), not at skorch's loop.
+
+    ``warnings.warn(..., skip_file_prefixes=...)`` does this from Python 3.12 on; this
+    counts the ``stacklevel`` by walking the frames, which works on every version.
+
+    Parameters
+    ----------
+    message : str
+    category : Warning subclass, default=UserWarning
+    """
+    prefixes = _library_paths()
+    frame, level = sys._getframe(1), 2      # level 2: the caller of this function
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(prefixes):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level if frame is not None else 2)

@@ -7,10 +7,14 @@ Conventions (the paper's, see ``docs/conventions.md``):
 - ``score`` is higher for samples that look more in-distribution, as returned by
   :meth:`skood.GradRegOODClassifier.score_samples` (minus the energy).
 
-Other libraries differ: pytorch-ood and OpenOOD treat OOD as the positive
-class, and the Energy-OE code takes the ROC point nearest to 95% TPR instead of
-the first one at or above it. Say which definition a number uses whenever you
-compare it with another library's.
+Other libraries differ: pytorch-ood and OpenOOD take OOD as the positive class
+of their FPR@95TPR (pytorch-ood's equals ours once the positive class is lined
+up), and the Energy-OE code takes the ROC point nearest to 95% TPR instead of
+the first one at or above it. pytorch-ood's AUPR-In and AUPR-Out mean what ours
+mean (not swapped) and its AUROC equals ours, but its AUPR integrates the
+precision-recall curve with the trapezoidal rule, whereas :func:`aupr_in` and
+:func:`aupr_out` are the step-wise average precision. Say which definition a
+number uses whenever you compare it with another library's.
 """
 import numbers
 

@@ -182,10 +182,10 @@ def test_module_sizes_are_filled_from_the_data(blobs, three_classes, device):
                                random_state=0, device=device).fit(X, y, X_aux=X_aux)
     assert clf.inferred_module_params_ == {"n_features": 4, "n_classes": 3}
     assert clf.predict_proba(X).shape == (len(X), 3)
-    # re-initialising a fitted net outside fit keeps the sizes
+    # re-initialising a fitted net outside fit keeps the sizes (and unfits the model)
     clf.set_params(module__hidden=(8,))
     assert clf.module_.features[1].out_features == 8
-    assert clf.predict_proba(X).shape == (len(X), 3)
+    assert clf.module_(torch.zeros(2, 4, device=clf.device)).shape == (2, 3)
     # given sizes win
     fixed = GradRegOODClassifier(MLP, module__n_features=4, module__n_classes=3, max_epochs=1,
                                  verbose=0, device=device).fit(X, y, X_aux=X_aux)

@@ -153,19 +153,16 @@ def test_dataframe_input_keeps_feature_names(make_clf, blobs):
 
 
 def test_weights_only_save_and_load_as_documented(make_clf, blobs, tmp_path):
-    import json
     X, y, X_aux = blobs
     labels = np.where(y == 0, "no", "yes").astype(object)
     clf = make_clf().fit(X, labels, X_aux=X_aux)
-    clf.save_params(f_params=str(tmp_path / "weights.pt"))
-    with open(tmp_path / "calibration.json", "w") as f:
-        json.dump({"offset_": clf.offset_, "classes": clf.classes_.tolist()}, f)
+    clf.save_params(f_params=str(tmp_path / "weights.pt"),
+                    f_calibration=str(tmp_path / "calibration.json"))
 
-    with open(tmp_path / "calibration.json") as f:
-        meta = json.load(f)
-    new = make_clf(classes=meta["classes"])
+    new = make_clf()
     new.initialize()
-    new.load_params(f_params=str(tmp_path / "weights.pt"))
-    new.offset_ = meta["offset_"]
+    new.load_params(f_params=str(tmp_path / "weights.pt"),
+                    f_calibration=str(tmp_path / "calibration.json"))
+    assert new.offset_ == clf.offset_
     np.testing.assert_allclose(new.decision_function(X), clf.decision_function(X), rtol=1e-6)
     np.testing.assert_array_equal(new.predict(X), clf.predict(X))
