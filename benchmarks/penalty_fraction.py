@@ -1,25 +1,25 @@
 """Does computing GReg's penalty on a fraction of each step's rows change detection?
 
-For every seed, trains GReg (or GReg+) once per ``penalty_fraction`` on the
-benchmark's data (``skood.benchmark``: held-out-class near OOD and the far
-sets), with the same seed, data, class split and batch order, plus energy-OE
-(``lambda_grad=0``) as the reference the penalty is meant to improve on, and
-compares each with ``penalty_fraction=1`` seed by seed: the mean difference in
-FPR95 and AUROC over the seeds of the near and of the far group, with a 95%
-t-interval, and the training time relative to the fraction-1 fit of the same
-seed (the fits of one seed run back to back, so a slow spell of a shared
-machine hits them alike; ``benchmarks/step_cost.py`` gives the cleaner cost).
+On every class split of the benchmark (``skood.benchmark``: ``--splits N``
+splits drawn by its generator, held-out-class near OOD and the far sets),
+trains GReg (or GReg+) once per ``penalty_fraction``, with the same data, seed
+and batch order, plus energy-OE (``lambda_grad=0``) as the reference the
+penalty is meant to improve on, and compares each with ``penalty_fraction=1``
+split by split (the class split is the unit): the mean difference in FPR95 and
+AUROC over the splits of the near and of the far group, with a 95% t-interval,
+and the training time relative to the fraction-1 fit of the same split
+(``benchmarks/step_cost.py`` gives the cleaner cost).
 
 With ``--method greg_plus --pool-factors 6 4 3``, GReg+ is trained at every
 (fraction, ``pool_factor``) pair, and every pair is compared with fraction 1 at
 the paper's pool of 6: the cost of GReg+ beyond GReg is mostly the scoring of
 its candidate pool, so a smaller pool is the other lever.
 
-Writes ``results.csv`` (one row per seed, variant and OOD set),
+Writes ``results.csv`` (one row per class split, variant and OOD set),
 ``paired.csv``, ``report.md`` and ``penalty_fraction.png`` into ``--out``.
 
 Run: python benchmarks/penalty_fraction.py [--dataset digits] [--model mlp]
-     [--penalty fd] [--method greg] [--seeds 0 1 ... 9]
+     [--penalty fd] [--method greg] [--splits 10] [--seed 0]
      [--fractions 0.1 0.25 0.5 1.0] [--pool-factors 6] [--threads 1] [--out DIR]
 """
 import argparse
@@ -60,42 +60,47 @@ def _variant_order(name):
     return (pool != PAPER_POOL_FACTOR, -pool, float(fraction))
 
 
-def run(dataset, model, penalty, method, seeds, fractions, threads, epochs=None,
+def run(dataset, model, penalty, method, n_splits, seed, fractions, threads, epochs=None,
         pool_factors=(PAPER_POOL_FACTOR,)):
-    """One benchmark run per (seed, fraction, pool factor), and one of energy-OE
-    per seed; the results of all, concatenated, with a ``variant`` column
-    (:func:`variant_name`, or one of ``REFERENCES``); for GReg+, GReg at fraction 1
-    is run per seed too. Returns the results and the benchmark's lines about OOD
-    sets it skipped (a missing dataset), each once."""
+    """One benchmark run over ``n_splits`` class splits per (fraction, pool factor),
+    and one of energy-OE; the results of all, concatenated, with a ``variant``
+    column (:func:`variant_name`, or one of ``REFERENCES``); for GReg+, GReg at
+    fraction 1 too. Every variant trains on the same splits, data and seed.
+    Returns the results and the benchmark's lines about OOD sets it skipped (a
+    missing dataset), each once."""
     frames, skipped = [], {}
     runs = [(method, fraction, pool, variant_name(fraction, pool))
             for pool in pool_factors for fraction in fractions]
     runs.append(("energy_oe", 1.0, PAPER_POOL_FACTOR, REFERENCE))
     if method == "greg_plus":
         runs.append(("greg", 1.0, PAPER_POOL_FACTOR, GREG_REFERENCE))
-    for seed in seeds:
-        for run_method, fraction, pool_factor, variant in runs:
-            results, _, _ = run_benchmark(
-                # one class split per seed, drawn with the seed: each seed is its own
-                # split, and every variant of a seed trains on the same split and data
-                dataset, model=model, epochs=epochs, splits=1, split_seed=seed, seeds=(seed,),
-                methods=(run_method,),
-                penalty=penalty, penalty_fraction=fraction, pool_factor=pool_factor,
-                progress=False, n_threads=threads,
-                log=lambda line: skipped.setdefault(line, None))
-            results["variant"] = variant
-            frames.append(results)
-            print(f"seed {seed}, {results['variant'].iloc[0]}: "
-                  f"FPR95 near {100 * results.loc[results.group == 'near', 'fpr95'].mean():.2f}, "
-                  f"train {results['train_s'].iloc[0]:.1f} s", flush=True)
+    for run_method, fraction, pool_factor, variant in runs:
+        results, _, _ = run_benchmark(
+            # the benchmark's split generator: distinct splits, the same for every variant
+            dataset, model=model, epochs=epochs, splits=n_splits, seeds=(seed,),
+            methods=(run_method,),
+            penalty=penalty, penalty_fraction=fraction, pool_factor=pool_factor,
+            progress=False, n_threads=threads,
+            log=lambda line: skipped.setdefault(line, None))
+        results["variant"] = variant
+        frames.append(results)
+        print(f"{variant}: FPR95 near "
+              f"{100 * results.loc[results.group == 'near', 'fpr95'].mean():.2f}, "
+              f"train {results['train_s'].sum():.1f} s", flush=True)
     return pd.concat(frames, ignore_index=True), list(skipped)
 
 
+def unit(results):
+    """The column of the independent runs: ``split`` (a class split), or ``seed`` in a
+    results file from before the benchmark drew class splits."""
+    return "split" if "split" in results else "seed"
+
+
 def paired(results, baseline="1", confidence=0.95):
-    """Each variant minus ``baseline``, seed by seed, per OOD-set group, in points;
-    and the per-seed training-time ratio to the baseline's fit."""
-    per_seed = (results.groupby(["group", "variant", "seed"])[[*METRICS, "accuracy",
-                                                                "train_s"]]
+    """Each variant minus ``baseline``, class split by class split, per OOD-set group,
+    in points; and the per-split training-time ratio to the baseline's fit."""
+    per_seed = (results.groupby(["group", "variant", unit(results)])[[*METRICS, "accuracy",
+                                                                       "train_s"]]
                 .mean())
     variants = sorted((v for v in set(results["variant"]) if v not in REFERENCES),
                       key=_variant_order)
@@ -108,7 +113,7 @@ def paired(results, baseline="1", confidence=0.95):
         for variant in variants:
             mine = per_seed.loc[(group, variant)]
             seeds = [s for s in mine.index if s in base.index]
-            row = dict(group=group, variant=variant, n_seeds=len(seeds),
+            row = dict(group=group, variant=variant, n_splits=len(seeds),
                        accuracy=100 * mine.loc[seeds, "accuracy"].mean(),
                        train_s=mine.loc[seeds, "train_s"].mean(),
                        time_ratio=float(np.median(mine.loc[seeds, "train_s"]
@@ -130,9 +135,9 @@ BASELINE_TEXT = "fraction 1"
 def _verdict(row, metric):
     low, high = row[f"{metric}_low"], row[f"{metric}_high"]
     if not np.isfinite(low):
-        return "one seed: no interval"
+        return "one split: no interval"
     if low <= 0 <= high:
-        return "no difference beyond the seed spread"
+        return "no consistent difference over the splits"
     better = high < 0 if metric == "fpr95" else low > 0
     return f"better than {BASELINE_TEXT}" if better else f"worse than {BASELINE_TEXT}"
 
@@ -142,12 +147,12 @@ def report(table, command, title, skipped=()):
     baseline = "`penalty_fraction=1`" + (f" at `pool_factor={PAPER_POOL_FACTOR}`" if pools else "")
     column = "penalty_fraction" + (", pool_factor" if pools else "")
     lines = [f"# {title}", "", f"Command: `{command}`", "",
-             "Per group: mean ± std over seeds of the group's mean over its OOD sets (%), "
-             f"and the paired difference to {baseline} (points, mean and 95% "
-             "t-interval over seeds; FPR95 lower is better, AUROC higher). `x time`: median "
-             "over seeds of the training time over that seed's baseline fit. "
-             f"`{REFERENCE}`: the same seeds without the penalty (`lambda_grad=0`)."
-             + (f" `{GREG_REFERENCE}`: the same seeds with random outliers instead of the "
+             "Per group: mean ± std over class splits of the group's mean over its OOD sets "
+             f"(%), and the paired difference to {baseline} (points, mean and 95% "
+             "t-interval over splits; FPR95 lower is better, AUROC higher). `x time`: median "
+             "over splits of the training time over that split's baseline fit. "
+             f"`{REFERENCE}`: the same splits without the penalty (`lambda_grad=0`)."
+             + (f" `{GREG_REFERENCE}`: the same splits with random outliers instead of the "
                 "sampler (fraction 1)." if GREG_REFERENCE in set(table.variant) else ""), ""]
     # a far group without a missing dataset is not the same comparison: say so
     lines += [f"- {line}" for line in skipped] + ([""] if skipped else [])
@@ -221,7 +226,7 @@ def figure(table, out, title):
             ax.set_xlabel("penalty_fraction, pool_factor (6 unless named)")
         ax.set_ylabel(f"{name}, minus fraction 1")
         ax.legend(fontsize=8)
-    fig.suptitle(title + " (mean and 95% interval over seeds)", fontsize=9)
+    fig.suptitle(title + " (mean and 95% interval over class splits)", fontsize=9)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -235,7 +240,10 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, help="default: the dataset's benchmark setting")
     parser.add_argument("--penalty", choices=["exact", "fd"], default="fd")
     parser.add_argument("--method", choices=["greg", "greg_plus"], default="greg")
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
+    parser.add_argument("--splits", type=int, default=10,
+                        help="class splits drawn by the benchmark's generator (default: 10)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="the seed of every split's run (default: 0)")
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.1, 0.25, 0.5, 1.0])
     parser.add_argument("--pool-factors", type=int, nargs="+", default=[PAPER_POOL_FACTOR],
                         help="GReg+'s pool_factor values, each with every fraction "
@@ -249,14 +257,16 @@ def main(argv=None):
         parser.error("--pool-factors is GReg+'s setting: add --method greg_plus")
     command = "python benchmarks/penalty_fraction.py " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-    results, skipped = run(args.dataset, args.model, args.penalty, args.method, args.seeds,
-                           fractions, args.threads, epochs=args.epochs,
+    if args.splits < 2:
+        parser.error("--splits must be at least 2 (the interval is over class splits)")
+    results, skipped = run(args.dataset, args.model, args.penalty, args.method, args.splits,
+                           args.seed, fractions, args.threads, epochs=args.epochs,
                            pool_factors=pool_factors)
     table = paired(results)
     os.makedirs(args.out, exist_ok=True)
     model = args.model or DEFAULTS[args.dataset]["model"]
     title = (f"penalty_fraction: {args.method}, penalty={args.penalty}, {args.dataset} "
-             f"({model}), {len(args.seeds)} seeds")
+             f"({model}), {args.splits} class splits")
     results.to_csv(os.path.join(args.out, "results.csv"), index=False)
     table.to_csv(os.path.join(args.out, "paired.csv"), index=False)
     text = report(table, command, title, skipped)

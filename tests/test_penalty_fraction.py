@@ -252,3 +252,18 @@ def test_pool_variants_are_paired_with_fraction_one_at_the_paper_pool(tmp_path,
     script.figure(table, tmp_path / "f.png", "t")
     labels = [ax.get_ylabel() for ax in saved["fig"].axes]
     assert labels == ["FPR95 (points), minus fraction 1", "AUROC (points), minus fraction 1"]
+
+
+def test_variants_are_paired_by_class_split_not_by_seed():
+    import pandas as pd
+
+    script = penalty_fraction_script()
+    # two splits of one seed; a seed column alone would pair nothing apart
+    rows = [dict(split=split, seed=0, variant=variant, group="near", fpr95=fpr,
+                 auroc=1 - fpr, accuracy=0.9, train_s=1.0)
+            for variant, fprs in (("1", (0.40, 0.60)), ("0.5", (0.30, 0.40)))
+            for split, fpr in zip((0, 1), fprs)]
+    table = script.paired(pd.DataFrame(rows))
+    half = table[table.variant == "0.5"].iloc[0]
+    assert half.n_splits == 2
+    assert half.fpr95_diff == pytest.approx(-15.0)      # (-10 - 20) / 2 points
