@@ -15,7 +15,7 @@ from .data import DATASETS, load_far, load_run, outlier_pool
 from .methods import METHOD_SPECS, METHODS, SCORERS, START_METHOD, module_params
 from .outlier_sources import PHOTOS, make_synthesizer, uses_photos
 
-__all__ = ["run_benchmark", "run"]
+__all__ = ["run_benchmark", "run", "make_estimator"]
 
 
 def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_seed=0,
@@ -180,8 +180,24 @@ def _bars(config):
     return config.progress and sys.stderr.isatty()
 
 
-def _estimator(config, method, data, start_from):
-    """The estimator of one run and method: from scratch, or a copy of ``start_from``."""
+def make_estimator(config, method, data, start_from=None):
+    """The unfitted estimator the benchmark trains for one run and method.
+
+    Parameters
+    ----------
+    config : BenchmarkConfig
+    method : str
+        One of :data:`METHODS`.
+    data : Bunch
+        The run's data (:func:`load_benchmark_data`): its image shape, number
+        of classes and estimator seed.
+    start_from : GradRegOODClassifier or None, default=None
+        None: a new network; else a copy of this fitted one to fine-tune.
+
+    Returns
+    -------
+    GradRegOODClassifier
+    """
     callbacks = []
     if _bars(config):
         from skorch.callbacks import ProgressBar
@@ -223,7 +239,7 @@ def _train_and_score(config, far, pool):
             spec = METHOD_SPECS[method]
             bar.set_postfix_str(f"split {split}, seed {seed}, {method}")
             tuned = config.finetune and spec.uses_outliers
-            clf = _estimator(config, method, data, start_net if tuned else None)
+            clf = make_estimator(config, method, data, start_net if tuned else None)
             start = time.perf_counter()
             clf.fit(data.X_train, data.y_train,
                     X_aux=data.X_aux if uses_photos(config.aux) else None)
