@@ -77,6 +77,7 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import math  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -89,7 +90,8 @@ from sklearn.base import BaseEstimator, clone  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 
 from skood import GradRegOODClassifier  # noqa: E402
-from skood.benchmark import BenchmarkConfig, paired_difference  # noqa: E402
+from skood.benchmark import (BenchmarkConfig, BenchmarkConfigError,  # noqa: E402
+                             paired_difference)
 from skood.benchmark.data import load_far, load_run, outlier_pool  # noqa: E402
 from skood.benchmark.outlier_sources import PHOTOS, SYNTHESIZERS, parse_aux  # noqa: E402
 from skood.benchmark.runner import make_estimator  # noqa: E402
@@ -301,15 +303,12 @@ def run_split(config, split, seed, far, pool, grid, inner_folds, n_generated):
     return pd.DataFrame(rows), candidates
 
 
-def nested_selection(*, splits=20, seeds=(0,), split_seed=0, grid="full", inner_folds=3,
-                     n_jobs=1, n_generated=300, epochs=None, n_train=None, n_aux=None,
-                     n_ood=None, log=print):
-    """Run the nested selection on every (class split, seed); returns (results, candidates).
+def check_settings(*, splits=20, seeds=(0,), split_seed=0, grid="full", inner_folds=3,
+                   epochs=None, n_train=None, n_aux=None, n_ood=None):
+    """The run's checked settings: (:class:`skood.benchmark.BenchmarkConfig`, grid).
 
-    ``grid``: a key of :data:`GRIDS` or a dict like its values. ``epochs``,
-    ``n_train``, ``n_aux``, ``n_ood``: the benchmark's settings (None: its
-    digits defaults). Every setting of the benchmark is checked by
-    :class:`skood.benchmark.BenchmarkConfig` before any work.
+    Raises :class:`skood.benchmark.BenchmarkConfigError` for a bad benchmark
+    setting and ValueError for a bad grid or ``inner_folds``, before any work.
     """
     grid = GRIDS[grid] if isinstance(grid, str) else grid
     for name in grid["sources"]:
@@ -318,6 +317,22 @@ def nested_selection(*, splits=20, seeds=(0,), split_seed=0, grid="full", inner_
                              seeds=seeds, methods=("ce", "energy_oe", "greg"), epochs=epochs,
                              n_train=n_train, n_aux=n_aux, n_ood=n_ood, n_threads=1,
                              progress=False)
+    n_known = len(config.known_splits[0])
+    if not 1 <= inner_folds <= math.comb(n_known, 2):
+        raise ValueError(f"inner_folds must be in [1, {math.comb(n_known, 2)}] (the choices of 2 "
+                         f"held-out classes among {n_known}), got {inner_folds!r}.")
+    return config, grid
+
+
+def nested_selection(*, n_jobs=1, n_generated=300, log=print, **settings):
+    """Run the nested selection on every (class split, seed); returns (results, candidates).
+
+    ``settings``: those of :func:`check_settings` (checked first). ``grid``: a
+    key of :data:`GRIDS` or a dict like its values. ``epochs``, ``n_train``,
+    ``n_aux``, ``n_ood``: the benchmark's settings (None: its digits defaults).
+    """
+    config, grid = check_settings(**settings)
+    inner_folds = settings.get("inner_folds", 3)
     far = load_far(DATASET, n_ood=config.n_ood, data_home=config.data_home)
     for name, why in far[1].items():
         log(f"OOD set {name} skipped: {why}.")
@@ -455,18 +470,23 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if args.inner_folds < 1 or args.n_jobs == 0 or args.n_generated < 1:
-        build_parser().error("--inner-folds and --n-generated must be at least 1, --n-jobs "
-                             "not 0")
+    if args.n_jobs == 0 or args.n_generated < 1:
+        build_parser().error("--n-generated must be at least 1 and --n-jobs not 0")
     command = "python benchmarks/nested_selection.py " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    settings = dict(splits=args.splits, seeds=tuple(args.seeds), split_seed=args.split_seed,
+                    grid=args.grid, inner_folds=args.inner_folds, epochs=args.epochs,
+                    n_train=args.n_train, n_aux=args.n_aux, n_ood=args.n_ood)
+    try:
+        check_settings(**settings)
+    except BenchmarkConfigError as error:
+        build_parser().error(f"--{error.parameter.replace('_', '-')}: {error}")
+    except ValueError as error:
+        build_parser().error(str(error).replace("inner_folds", "--inner-folds", 1))
     os.makedirs(args.out, exist_ok=True)
     start = time.perf_counter()
-    results, candidates = nested_selection(
-        splits=args.splits, seeds=tuple(args.seeds), split_seed=args.split_seed,
-        grid=args.grid, inner_folds=args.inner_folds, n_jobs=args.n_jobs,
-        n_generated=args.n_generated, epochs=args.epochs, n_train=args.n_train,
-        n_aux=args.n_aux, n_ood=args.n_ood)
+    results, candidates = nested_selection(n_jobs=args.n_jobs, n_generated=args.n_generated,
+                                           **settings)
     elapsed = time.perf_counter() - start
     results.to_csv(os.path.join(args.out, "results.csv"), index=False)
     candidates.to_csv(os.path.join(args.out, "candidates.csv"), index=False)

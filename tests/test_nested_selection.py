@@ -109,3 +109,20 @@ def test_report_statistics_match_a_hand_computation(script):
     assert checks[1][1].startswith("3 of 3 (100%)")
     assert checks[2][1] == "1.00%"
     assert checks[3][1] == "selected minus oracle: +3.33 points"
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--inner-folds", "16"], "--inner-folds must be in [1, 15]"),
+    (["--epochs", "0"], "--epochs: epochs must be a positive integer"),
+    (["--splits", "0"], "--splits: splits must be a positive integer")])
+def test_bad_settings_are_usage_errors_before_any_work(script, argv, words, tmp_path, capsys,
+                                                       monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("work started before the settings were checked")
+
+    monkeypatch.setattr(script, "load_far", never)
+    with pytest.raises(SystemExit) as info:
+        script.main([*argv, "--out", str(tmp_path / "out")])
+    assert info.value.code == 2
+    assert words in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
