@@ -405,6 +405,20 @@ def target_check(results):
     ]
 
 
+def rank_agreement(candidates):
+    """Per (split, seed): Spearman's rank correlation, over the grid's candidates, of the
+    outer near FPR95 with the inner near FPR95 and with the inner selection score's FPR95
+    (minus the score); 1 means the search ranks candidates as the outer near set does."""
+    from scipy.stats import spearmanr
+
+    rows = []
+    for (split, seed), cands in candidates.groupby(["split", "seed"]):
+        rows.append(dict(split=split, seed=seed,
+                         near=spearmanr(cands["inner_near_fpr95"], cands["near_fpr95"])[0],
+                         selection=spearmanr(-cands["inner_selection"], cands["near_fpr95"])[0]))
+    return pd.DataFrame(rows)
+
+
 def _points(value):
     return f"{100 * value:.2f}"
 
@@ -444,6 +458,21 @@ def report(results, candidates, *, command, grid, inner_folds, elapsed_s):
     lines += ["", "## Target", ""]
     for what, measured, met in target_check(results):
         lines.append(f"- {'met' if met else 'missed'}: {what}: {measured}.")
+    far_sets = [c for c in results.columns if c.startswith("far_fpr95:")]
+    means = results.groupby("model")[far_sets].mean().loc[list(MODELS)]
+    lines += ["", "## Far sets (FPR95, %, mean over runs)", "",
+              "| model | " + " | ".join(c.split(":", 1)[1] for c in far_sets) + " |",
+              "|---|" + "---|" * len(far_sets)]
+    lines += [f"| {model} | " + " | ".join(_points(v) for v in row) + " |"
+              for model, row in means.iterrows()]
+    agreement = rank_agreement(candidates)
+    lines += ["", "## Does the search rank candidates as the outer near set does?", "",
+              "Spearman's rank correlation over the grid's candidates between the inner "
+              "score and the outer near FPR95, mean over runs (range): held-out-class FPR95 "
+              f"alone {agreement['near'].mean():.2f} ({agreement['near'].min():.2f} to "
+              f"{agreement['near'].max():.2f}); the selection score "
+              f"{agreement['selection'].mean():.2f} ({agreement['selection'].min():.2f} to "
+              f"{agreement['selection'].max():.2f})."]
     chosen = candidates[candidates["chosen"]].groupby(["source", "lambda_grad"]).size()
     lines += ["", "## Choices", "", "| source | lambda_grad | chosen on |", "|---|---|---|"]
     lines += [f"| {source} | {lam:g} | {count} |" for (source, lam), count in chosen.items()]
