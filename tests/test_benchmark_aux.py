@@ -5,10 +5,10 @@ import pytest
 pytest.importorskip("skimage")
 
 from skood import GradRegOODClassifier, synthesis  # noqa: E402
-from skood.benchmark import (AUX_SOURCES, BenchmarkConfig, BenchmarkConfigError,  # noqa: E402
+from skood.benchmark import (BenchmarkConfig, BenchmarkConfigError,  # noqa: E402
                              load_benchmark_data, run_benchmark)
 from skood.benchmark.config import DEFAULT_SEEDS  # noqa: E402
-from skood.benchmark.outlier_sources import make_synthesizer  # noqa: E402
+from skood.benchmark.outlier_sources import AUX_SOURCES, make_synthesizer  # noqa: E402
 
 TINY = dict(splits=1, epochs=1, n_train=60, n_aux=30, n_ood=10, progress=False)
 OUTLIER_METHODS = ("energy_oe", "greg", "greg_plus")

@@ -53,8 +53,8 @@ fine-tuning time only.
 ``aux`` (``skood benchmark --aux``) chooses the outlier methods' auxiliary
 outliers: the photograph crops (``"photos"``, the default), a synthesizer of
 :mod:`skood.synthesis` that makes them from each fit's training rows
-(``"patch-shuffle"``, ...; :data:`AUX_SOURCES`), or both
-(``"photos+patch-shuffle"``); see :mod:`~skood.benchmark.outlier_sources`.
+(``"patch-shuffle"``, ...), or both (``"photos+patch-shuffle"``); the
+module ``skood.benchmark.outlier_sources`` lists them (``AUX_SOURCES``).
 
 The package's modules: :mod:`~skood.benchmark.data` (datasets, class splits,
 a run's data), :mod:`~skood.benchmark.methods` (the methods and networks),
@@ -75,14 +75,13 @@ from .data import (DATASETS, DEFAULTS, HELDOUT_SPLITS, PROTOCOLS, DatasetSpec, d
 from .methods import (BASELINE, METHOD_LEGEND, METHOD_SPECS, METHOD_WORDS, METHODS, METRICS,
                       SCORED_METHODS, MethodSpec)
 from .report import markdown_tables, summary_sentences, write_report
-from .outlier_sources import AUX_SOURCES
 from .config import DEFAULT_SEEDS, BenchmarkConfig, BenchmarkConfigError
 from .runner import run_benchmark
 from .stats import (accuracy_gaps, paired_difference, paired_differences, split_differences,
                     summarize, t_interval)
 
 __all__ = ["METHODS", "SCORED_METHODS", "METRICS", "DEFAULTS", "DATASETS", "PROTOCOLS",
-           "HELDOUT_SPLITS", "AUX_SOURCES", "DEFAULT_SEEDS", "METHOD_SPECS", "METHOD_LEGEND",
+           "HELDOUT_SPLITS", "DEFAULT_SEEDS", "METHOD_SPECS", "METHOD_LEGEND",
            "METHOD_WORDS",
            "BASELINE", "DatasetSpec", "MethodSpec", "BenchmarkConfig", "BenchmarkConfigError",
            "draw_class_splits", "load_benchmark_data",

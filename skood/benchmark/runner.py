@@ -90,8 +90,8 @@ def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_se
         photographs, drawn per run from a fixed pool), the hyphenated
         lower-case name of a synthesizer of :mod:`skood.synthesis`
         (``"patch-shuffle"``, ``"class-mix"``, ``"rotation"``,
-        ``"blur-noise"``, ``"feature-shuffle"``: see
-        :data:`~skood.benchmark.outlier_sources.AUX_SOURCES`), or photos and one
+        ``"blur-noise"``, ``"feature-shuffle"``: ``AUX_SOURCES`` of
+        ``skood.benchmark.outlier_sources``), or photos and one
         synthesizer joined with ``+`` (``"photos+patch-shuffle"``: both). A
         synthesizer is passed to each outlier method's estimator as
         ``synthesizer=`` (a new instance with its default parameters), so that
