@@ -64,7 +64,7 @@ default grid (``full``: 4 values of ``lambda_grad`` x 9 sources = 36
 candidates, each fitted on 3 inner folds and refit once, plus the 3 fixed
 models: 147 fits per split) took 94 s of wall-clock time and 70 s of CPU time
 for one split, ``OMP_NUM_THREADS=1 python benchmarks/nested_selection.py
---splits 1 --n-jobs 1 --out /tmp/nested1full``, on a shared 2-core machine
+--splits 1 --n-jobs 1 --grid full --out /tmp/nested1full``, on a shared 2-core machine
 (the process got 67% of a core). The default run, 20 splits in 2 processes,
 thus takes about 12 minutes on 2 free cores (20 x 70 s / 2) and about 16
 minutes at that load (20 x 94 s / 2). ``--grid small`` (3 x 5 = 15

@@ -1,5 +1,6 @@
 """`skood benchmark --aux`: which auxiliary outliers the outlier methods train with."""
 import numpy as np
+import pandas as pd
 import pytest
 
 pytest.importorskip("skimage")
@@ -104,3 +105,16 @@ def test_a_bad_source_is_refused_before_any_work(aux, words, monkeypatch):
         run_benchmark(splits=1, aux=aux)
     assert info.value.parameter == "aux"
     assert words in str(info.value)
+
+
+def test_the_command_line_passes_aux_through_to_the_results(fits, tmp_path):
+    from skood.cli import main
+
+    main(["benchmark", "--aux", "rotation", "--methods", "energy_oe", "--splits", "1",
+          "--epochs", "1", "--n-train", "60", "--n-aux", "30", "--n-ood", "10", "--quiet",
+          "--out", str(tmp_path)])
+    assert [type(fit["synthesizer"]).__name__ for fit in fits] == ["Rotation"]
+    assert fits[0]["X_aux"] is None
+    written = pd.read_csv(tmp_path / "results.csv")
+    assert set(written["aux"]) == {"rotation"}
+    assert "outliers: rotation" in (tmp_path / "results.md").read_text()
