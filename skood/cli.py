@@ -13,6 +13,7 @@ from .benchmark import (DEFAULT_SEEDS, DEFAULTS, METHODS, PROTOCOLS, BenchmarkCo
                         split_differences, summary_sentences, write_report)
 from .benchmark.config import DEFAULT_POOL_FACTOR
 from .benchmark.methods import MODELS
+from .benchmark.outlier_sources import AUX_SOURCES, PHOTOS, parse_aux
 from .benchmark.runner import run
 
 
@@ -63,6 +64,15 @@ def _splits(text):
         raise argparse.ArgumentTypeError(f"--splits must be a positive integer or 'neal', "
                                          f"got {text!r}")
     return value
+
+
+def _aux(text):
+    """An argparse type: an outlier source, or sources joined with ``+``."""
+    try:
+        parse_aux(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"--{str(error).rstrip('.')}") from None
+    return text
 
 
 def build_parser():
@@ -118,6 +128,11 @@ def build_parser():
                        help="GReg+'s candidate pool per in-distribution sample; smaller is "
                             "cheaper, see the tuning guide (default: %(default)s, the "
                             "paper's)")
+    bench.add_argument("--aux", type=_aux, default=PHOTOS, metavar="SOURCE",
+                       help="auxiliary outliers of the outlier methods: photos (crops of "
+                            "photographs), a synthesizer made from each fit's training rows "
+                            f"({', '.join(AUX_SOURCES[1:])}), or photos and one synthesizer "
+                            "joined with '+', e.g. photos+patch-shuffle (default: %(default)s)")
     bench.add_argument("--n-train", type=int,
                        help="in-distribution training samples "
                             f"(default: {_per_dataset('n_train')})")
@@ -192,6 +207,8 @@ def main(argv=None):
     config = _config(args, bench=args.benchmark_parser)
     results, scores, data = run(config, log=lambda line: print(line, flush=True))
     start_from = ", fine-tuned from CE" if args.finetune else ""
+    if args.aux != PHOTOS:
+        start_from += f", outliers: {args.aux}"
     # computed once, for the files and the console alike
     per_split = split_differences(results)
     paired = paired_differences(results, per_split=per_split)

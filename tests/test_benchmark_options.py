@@ -45,6 +45,8 @@ BAD = {
     "--penalty": [(["--penalty", "approx"], ["invalid choice", "'approx'"])],
     "--penalty-fraction": [(["--penalty-fraction", "0"], ["--penalty-fraction must be"])],
     "--pool-factor": [(["--pool-factor", "0"], ["--pool-factor must be above 0"])],
+    "--aux": [(["--aux", "imagenet"], ["--aux must be one of", "'imagenet'"]),
+              (["--aux", "photos+photos"], ["--aux must name each source once"])],
     "--n-train": [(["--n-train", "0"], ["--n-train must be a positive integer, got 0"])],
     "--n-test": [(["--n-test", "-5"], ["--n-test must be a positive integer, got -5"])],
     "--n-aux": [(["--n-aux", "0"], ["--n-aux must be a positive integer, got 0"])],

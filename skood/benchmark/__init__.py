@@ -50,6 +50,12 @@ network for a few epochs at a lower learning rate (``finetune_epochs`` and
 The results then record ``start="ce"`` for them, and their ``train_s`` is the
 fine-tuning time only.
 
+``aux`` (``skood benchmark --aux``) chooses the outlier methods' auxiliary
+outliers: the photograph crops (``"photos"``, the default), a synthesizer of
+:mod:`skood.synthesis` that makes them from each fit's training rows
+(``"patch-shuffle"``, ...), or both (``"photos+patch-shuffle"``); the
+module ``skood.benchmark.outlier_sources`` lists them (``AUX_SOURCES``).
+
 The package's modules: :mod:`~skood.benchmark.data` (datasets, class splits,
 a run's data), :mod:`~skood.benchmark.methods` (the methods and networks),
 :mod:`~skood.benchmark.config` (the checked configuration),
@@ -75,7 +81,8 @@ from .stats import (accuracy_gaps, paired_difference, paired_differences, split_
                     summarize, t_interval)
 
 __all__ = ["METHODS", "SCORED_METHODS", "METRICS", "DEFAULTS", "DATASETS", "PROTOCOLS",
-           "HELDOUT_SPLITS", "DEFAULT_SEEDS", "METHOD_SPECS", "METHOD_LEGEND", "METHOD_WORDS",
+           "HELDOUT_SPLITS", "DEFAULT_SEEDS", "METHOD_SPECS", "METHOD_LEGEND",
+           "METHOD_WORDS",
            "BASELINE", "DatasetSpec", "MethodSpec", "BenchmarkConfig", "BenchmarkConfigError",
            "draw_class_splits", "load_benchmark_data",
            "run_benchmark", "summarize", "t_interval", "paired_difference",

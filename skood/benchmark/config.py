@@ -11,6 +11,7 @@ from .._objective import PENALTIES
 from ..energy_sampler import EnergySampler
 from .data import DATASETS, check_protocol, class_splits, dataset_spec
 from .methods import METHODS, MODELS, START_METHOD
+from .outlier_sources import PHOTOS, parse_aux
 
 __all__ = ["BenchmarkConfig", "BenchmarkConfigError", "DEFAULT_SEEDS"]
 
@@ -139,6 +140,7 @@ class BenchmarkConfig:
     finetune: bool = False
     finetune_epochs: object = None
     finetune_lr: object = None
+    aux: str = PHOTOS
     n_train: object = None
     n_test: object = None
     n_aux: object = None
@@ -189,6 +191,10 @@ class BenchmarkConfig:
             raise BenchmarkConfigError("progress", "progress must be True or False, got "
                                                    f"{self.progress!r}.")
         self._check_finetune(spec)
+        try:
+            parse_aux(self.aux)
+        except ValueError as error:
+            raise BenchmarkConfigError("aux", str(error)) from None
         filled = {name: (defaults[name] if getattr(self, name) is None else getattr(self, name))
                   for name in ("model", "epochs", "n_train", "n_test", "n_aux", "n_ood",
                                "batch_size", "lr", "m_in", "m_out", "n_threads")}

@@ -13,15 +13,17 @@ from ..metrics import ood_report
 from .config import _OWN_KEYWORDS, DEFAULT_POOL_FACTOR, DEFAULT_SEEDS, BenchmarkConfig
 from .data import DATASETS, load_far, load_run, outlier_pool
 from .methods import METHOD_SPECS, METHODS, SCORERS, START_METHOD, module_params
+from .outlier_sources import PHOTOS, make_synthesizer, uses_photos
 
-__all__ = ["run_benchmark", "run"]
+__all__ = ["run_benchmark", "run", "make_estimator"]
 
 
 def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_seed=0,
                   model=None, epochs=None, device="cpu", seeds=DEFAULT_SEEDS, methods=METHODS,
                   save_models=None, progress=True, data_home=None, penalty="exact",
                   penalty_fraction=1.0, log=None, pool_factor=DEFAULT_POOL_FACTOR,
-                  finetune=False, finetune_epochs=None, finetune_lr=None, **overrides):
+                  finetune=False, finetune_epochs=None, finetune_lr=None, aux=PHOTOS,
+                  **overrides):
     """Train every method on every class split for every seed, and score it on every OOD set.
 
     A *run* is one (class split, seed): every method of a run sees the same
@@ -83,6 +85,20 @@ def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_se
     finetune_lr : float or None
         Fine-tuning learning rate (None: the dataset's ``finetune_lr`` in
         :data:`DEFAULTS`); only with ``finetune=True``.
+    aux : str, default="photos"
+        The outlier methods' auxiliary outliers: ``"photos"`` (crops of
+        photographs, drawn per run from a fixed pool), the hyphenated
+        lower-case name of a synthesizer of :mod:`skood.synthesis`
+        (``"patch-shuffle"``, ``"class-mix"``, ``"rotation"``,
+        ``"blur-noise"``, ``"feature-shuffle"``: ``AUX_SOURCES`` of
+        ``skood.benchmark.outlier_sources``), or photos and one
+        synthesizer joined with ``+`` (``"photos+patch-shuffle"``: both). A
+        synthesizer is passed to each outlier method's estimator as
+        ``synthesizer=`` (a new instance with its default parameters), so that
+        its outliers are made from that fit's training rows only, seeded by
+        the estimator's ``random_state`` (the run's estimator seed); without
+        ``photos`` no ``X_aux`` is passed. ``ce`` trains without outliers
+        whatever the source.
     **overrides
         ``n_train, n_test, n_aux, n_ood, batch_size, lr, m_in, m_out,
         n_threads``: replace the dataset's default (None keeps it); any other
@@ -100,7 +116,8 @@ def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_se
         (``near`` or ``far``), ``protocol``, ``known_classes`` and
         ``heldout_classes`` (original labels, space-separated),
         ``penalty_fraction``, ``pool_factor`` (GReg+'s, recorded on every
-        row), the four metrics, the ID accuracy, the training time in seconds
+        row), ``aux`` (the outlier source, on every row), the four metrics,
+        the ID accuracy, the training time in seconds
         (``train_s``; for a fine-tuned method, the fine-tuning only, without
         the CE training it started from), ``start`` (``"scratch"``, or ``"ce"``
         for a method fine-tuned from the run's CE network), and the ``epochs``
@@ -129,7 +146,7 @@ def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_se
         epochs=epochs, device=device, seeds=seeds, methods=methods, save_models=save_models,
         progress=progress, data_home=data_home, penalty=penalty,
         penalty_fraction=penalty_fraction, pool_factor=pool_factor, finetune=finetune,
-        finetune_epochs=finetune_epochs, finetune_lr=finetune_lr, **overrides)
+        finetune_epochs=finetune_epochs, finetune_lr=finetune_lr, aux=aux, **overrides)
     return run(config, log=log)
 
 
@@ -163,8 +180,24 @@ def _bars(config):
     return config.progress and sys.stderr.isatty()
 
 
-def _estimator(config, method, data, start_from):
-    """The estimator of one run and method: from scratch, or a copy of ``start_from``."""
+def make_estimator(config, method, data, start_from=None):
+    """The unfitted estimator the benchmark trains for one run and method.
+
+    Parameters
+    ----------
+    config : BenchmarkConfig
+    method : str
+        One of :data:`METHODS`.
+    data : Bunch
+        The run's data (:func:`load_benchmark_data`): its image shape, number
+        of classes and estimator seed.
+    start_from : GradRegOODClassifier or None, default=None
+        None: a new network; else a copy of this fitted one to fine-tune.
+
+    Returns
+    -------
+    GradRegOODClassifier
+    """
     callbacks = []
     if _bars(config):
         from skorch.callbacks import ProgressBar
@@ -175,6 +208,9 @@ def _estimator(config, method, data, start_from):
                   optimizer__momentum=DEFAULT_SGD_MOMENTUM, optimizer__weight_decay=5e-4,
                   batch_size=config.batch_size, callbacks=callbacks or None,
                   device=config.device, random_state=data.estimator_seed, verbose=0)
+    synthesizer = make_synthesizer(config.aux) if METHOD_SPECS[method].uses_outliers else None
+    if synthesizer is not None:
+        common["synthesizer"] = synthesizer
     if start_from is not None:
         return GradRegOODClassifier.from_pretrained(
             start_from, max_epochs=config.finetune_epochs, lr=config.finetune_lr, **common)
@@ -203,9 +239,10 @@ def _train_and_score(config, far, pool):
             spec = METHOD_SPECS[method]
             bar.set_postfix_str(f"split {split}, seed {seed}, {method}")
             tuned = config.finetune and spec.uses_outliers
-            clf = _estimator(config, method, data, start_net if tuned else None)
+            clf = make_estimator(config, method, data, start_net if tuned else None)
             start = time.perf_counter()
-            clf.fit(data.X_train, data.y_train, X_aux=data.X_aux)
+            clf.fit(data.X_train, data.y_train,
+                    X_aux=data.X_aux if uses_photos(config.aux) else None)
             train_s = time.perf_counter() - start
             if config.finetune and not spec.uses_outliers:
                 start_net = clf
@@ -229,7 +266,7 @@ def _train_and_score(config, far, pool):
                                      known_classes=_classes_text(data.known_classes),
                                      heldout_classes=_classes_text(data.heldout_classes),
                                      penalty_fraction=config.penalty_fraction,
-                                     pool_factor=config.pool_factor,
+                                     pool_factor=config.pool_factor, aux=config.aux,
                                      **ood_report(y_true, both), accuracy=accuracy,
                                      train_s=train_s, **run_info))
                 scores.setdefault((split, seed), {})[name] = sets
