@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
-from torch.utils.data import default_collate
+
+from .data import as_float_sample, sample_of
 
 __all__ = ["AuxiliaryData", "OutlierStream", "PoolScorer", "RandomOutlierSampler",
            "default_ratio"]
@@ -82,9 +83,8 @@ class AuxiliaryData:
         read_many = getattr(data, "__getitems__", None)
         positions = indices.tolist()
         items = read_many(positions) if callable(read_many) else [data[i] for i in positions]
-        items = [item[0] if isinstance(item, (tuple, list)) else item for item in items]
-        return torch.as_tensor(default_collate(items)).to(device, dtype=torch.float32,
-                                                          non_blocking=True)
+        batch = torch.stack([as_float_sample(sample_of(item)) for item in items])
+        return batch.to(device, non_blocking=True)
 
 
 class PoolScorer(NamedTuple):
