@@ -623,7 +623,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
         state = FitState()
         if aux is not None:
             device = self._training_device
-            state.outliers = aux.to_device(device)
+            state.outliers = aux.to_device(device).read_with(self._loader_params())
             state.sampler = self._resolve_sampler()
             state.outliers_per_id_sample = (self.aux_batch_ratio if self.aux_batch_ratio
                                             is not None else default_ratio(state.sampler))
@@ -642,6 +642,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
         try:
             yield state
         finally:
+            if state.outliers is not None:
+                state.outliers.close()
             del self._fit_state
 
     # --------------------------------------------------------------------- fit

@@ -7,6 +7,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from skood import EnergySampler, GradRegOODClassifier
+from skood._outliers import AuxiliaryData, OutlierStream
 from skood.data import ArrayDataset
 from skood.models import MLP
 from skood.synthesis import PatchShuffle
@@ -200,15 +201,29 @@ def test_partial_fit_takes_datasets_and_classes(digits):
     assert model.predict_proba(ArrayDataset(X[:5])).shape == (5, 10)
 
 
+def test_pools_read_by_workers_come_in_stream_order():
+    data = ArrayDataset(np.arange(50, dtype=np.float32).reshape(25, 2))
+    by_workers = AuxiliaryData(data).read_with({"num_workers": 2, "pin_memory": True})
+    in_process = AuxiliaryData(data)
+    streams = OutlierStream(25, seed=3), OutlierStream(25, seed=3)
+    for n in (8, 8, 3, 8, 8, 8, 1):              # across chunks and permutations
+        assert torch.equal(by_workers.take_next(streams[0], n, "cpu"),
+                           in_process.take_next(streams[1], n, "cpu"))
+    by_workers.close()
+
+
 def test_workers_and_pinned_memory_read_x_and_the_pools(digits):
     X, y, X_aux = digits
-    model = clf(train_split=None, max_epochs=1, batch_size=64,
-                sampler=EnergySampler(n_clusters=4, pool_factor=3),
-                iterator_train__num_workers=2, iterator_train__pin_memory=True)
-    model.fit(ArrayDataset(X[:256], y[:256], transform=RandomHorizontalFlip()),
-              X_aux=ArrayDataset(X_aux))
-    assert np.isfinite(model.offset_)
-    assert model.predict(ArrayDataset(X[:10])).shape == (10,)
+
+    def fit(**loader):
+        model = clf(train_split=None, max_epochs=1, batch_size=64,
+                    sampler=EnergySampler(n_clusters=4, pool_factor=3),
+                    **{f"iterator_train__{name}": value for name, value in loader.items()})
+        return model.fit(ArrayDataset(X[:256], y[:256]), X_aux=ArrayDataset(X_aux))
+
+    by_workers = fit(num_workers=2, pin_memory=True)
+    assert np.array_equal(by_workers.score_samples(X[:50]), fit().score_samples(X[:50]))
+    assert by_workers.predict(ArrayDataset(X[:10])).shape == (10,)
 
 
 def test_the_accelerated_class_takes_datasets(digits):
