@@ -236,3 +236,41 @@ def test_the_accelerated_class_takes_datasets(digits):
     model.fit(ArrayDataset(X[:200], y[:200], transform=RandomHorizontalFlip()),
               X_aux=ArrayDataset(X_aux))
     assert model.predict(ArrayDataset(X[:10])).shape == (10,)
+
+
+# ------------------------------------------------- benchmarks/augmentation.py
+
+
+def augmentation_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "augmentation.py"
+    spec = importlib.util.spec_from_file_location("augmentation_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_augmentation_script_pairs_the_conditions_by_split(tmp_path):
+    import pandas as pd
+
+    script = augmentation_script()
+    script.main(["--dataset", "digits", "--splits", "2", "--n-train", "120", "--n-test", "60",
+                 "--n-aux", "60", "--n-ood", "20", "--epochs", "1", "--model", "mlp",
+                 "--methods", "greg", "--out", str(tmp_path)])
+    results = pd.read_csv(tmp_path / "augmentation.csv")
+    assert set(results.augmentation) == {"none", "crop+flip"}
+    assert set(results.split) == {0, 1} and set(results.group) == {"near", "far"}
+    # the paired differences in the report, recomputed from the CSV
+    fits = results.groupby(["split", "augmentation"]).agg(
+        accuracy=("accuracy", "first")).unstack()["accuracy"]
+    differences = 100 * (fits["crop+flip"] - fits["none"])
+    near = results[results.group == "near"].set_index(["split", "augmentation"])["fpr95"]
+    near_differences = 100 * (near.xs("crop+flip", level=1) - near.xs("none", level=1))
+    args = script.parse_args(["--dataset", "digits", "--splits", "2"])
+    _, paired = script.report(results, args, "command")
+    assert paired[("greg", "accuracy")][0] == pytest.approx(differences.mean())
+    assert paired[("greg", "near_fpr95")][0] == pytest.approx(near_differences.mean())
+    text = (tmp_path / "augmentation.md").read_text()
+    assert "crop+flip minus none" in text and "| greg |" in text
