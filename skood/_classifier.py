@@ -29,7 +29,9 @@ from ._calibration_io import calibration_record, read_calibration, write_calibra
 from ._objective import (AMP_DTYPES, HISTORY_KEYS, PENALTIES, GRegObjective, amp_autocast,
                          first_output)
 from ._outliers import AuxiliaryData, PoolScorer, RandomOutlierSampler, default_ratio
-from ._validation import check_features, check_labels, check_outliers
+from ._validation import (LOADER_HINT, check_dataset, check_features, check_labels,
+                          check_outliers, dataset_labels, is_dataset)
+from .data import LabelledRows, as_float_sample, sample_of
 from .energy_sampler import EnergySampler
 from .callbacks import ChanceLevelCheck
 from .exceptions import NonFiniteLossError, warn_at_caller
@@ -621,7 +623,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
         state = FitState()
         if aux is not None:
             device = self._training_device
-            state.outliers = aux.to_device(device)
+            state.outliers = aux.to_device(device).read_with(self._loader_params())
             state.sampler = self._resolve_sampler()
             state.outliers_per_id_sample = (self.aux_batch_ratio if self.aux_batch_ratio
                                             is not None else default_ratio(state.sampler))
@@ -640,26 +642,64 @@ class GradRegOODClassifier(NeuralNetClassifier):
         try:
             yield state
         finally:
+            if state.outliers is not None:
+                state.outliers.close()
             del self._fit_state
 
     # --------------------------------------------------------------------- fit
 
-    def fit(self, X, y=None, X_aux=None, **fit_params):
+    def fit(self, X, y=None, X_aux=None, X_eval=None, **fit_params):
         """Train the network on ID data and auxiliary outliers, then calibrate ``offset_``.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, ...)
+        X : array-like of shape (n_samples, ...) or torch Dataset
             numpy array, torch tensor or pandas DataFrame (numeric columns).
             Rows whose label in ``y`` is -1 are auxiliary outliers. A read-only
             array (e.g. a memmap) is copied once.
+
+            Or a torch ``Dataset`` (skorch's ``Dataset`` and torchvision's
+            included) whose items are ``(sample, label)`` pairs, read while
+            training, so that its ``transform`` augments every epoch anew (see
+            ``docs/images.md``). Its labels are read once, at the start of the
+            fit: from ``y`` when given, else from a label attribute
+            (``targets``, as torchvision's datasets have, or ``labels``; a
+            ``TensorDataset``'s second tensor; skorch's ``y``; through
+            ``Subset`` and ``ConcatDataset``) when its first label is the first
+            item's, else by reading every item once (sample and transform
+            included: one pass over the data, with the DataLoader settings of
+            ``iterator_train__*`` such as ``num_workers``) and keeping only the
+            labels. A label -1 marks an auxiliary-outlier item, as in an
+            array. Samples are cast to float32 when read and are not checked
+            for NaN (a non-finite loss stops the fit). The shape of the first
+            item's sample is the input shape. A ``synthesizer`` is refused with
+            a Dataset ``X`` (it needs the training rows as one array).
         y : array-like of shape (n_samples,)
             Class labels (all strings or all numbers) for ID rows, -1 for
             auxiliary-outlier rows. -1 is the form that travels through
-            Pipelines and CV splitters.
+            Pipelines and CV splitters. With a Dataset ``X``: optional, the
+            labels of its items (read from them when ``None``).
         X_aux : array-like, torch tensor, DataFrame or torch Dataset, optional
             More auxiliary outliers, shaped like the samples of ``X``; added to
-            the -1 rows of ``X``.
+            the -1 rows of ``X``. A Dataset's items are samples, or pairs whose
+            first element is the sample (the second is ignored); they are read
+            batch by batch as the steps draw them, never all at once, with
+            ``iterator_train__num_workers`` worker processes and
+            ``iterator_train__pin_memory`` when those are set.
+        X_eval : torch Dataset, optional
+            Only with a Dataset ``X``: the same samples as ``X``, in the same
+            order, without training-time augmentation (e.g. the same images
+            with only the normalisation). The rows held out of training, those
+            of skorch's validation split (``train_split``) and the calibration
+            rows of ``offset_``, are read from it; training reads ``X``. Its
+            labels are not read (those of ``X`` apply). Without it the held-out
+            rows are read from ``X`` as it is, augmentation included: then
+            ``offset_`` is calibrated on augmented images, and the fraction of
+            clean ID images that :meth:`predict_ood` accepts can differ from
+            ``ood_tpr`` (the guarantee holds for images augmented like the
+            calibration rows). ``X_eval`` needs ``train_split=None`` or a
+            split into ``Subset`` objects of ``X`` (skorch's ``ValidSplit``, the
+            default).
         **fit_params
             Passed on to skorch (module forward and ``train_split``).
             ``sample_weight`` is not supported and refused.
@@ -681,18 +721,18 @@ class GradRegOODClassifier(NeuralNetClassifier):
             error's message says so.
         """
         reinitialize = not self.warm_start or not self.initialized_
-        return self._fit(X, y, X_aux, reinitialize=reinitialize, **fit_params)
+        return self._fit(X, y, X_aux, reinitialize=reinitialize, X_eval=X_eval, **fit_params)
 
-    def partial_fit(self, X, y=None, classes=None, X_aux=None, **fit_params):
+    def partial_fit(self, X, y=None, classes=None, X_aux=None, X_eval=None, **fit_params):
         """Continue training (one call of ``max_epochs`` epochs) without re-initialising.
 
         ``offset_`` and the calibration scores are calibrated again after each call.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, ...)
+        X : array-like of shape (n_samples, ...) or torch Dataset
             As in :meth:`fit`.
-        y : array-like of shape (n_samples,)
+        y : array-like of shape (n_samples,), optional with a Dataset ``X``
             As in :meth:`fit`.
         classes : array-like, optional
             All the classes, as scikit-learn's incremental learners take them:
@@ -703,6 +743,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
             call's ``y``.
         X_aux : array-like, torch tensor, DataFrame or torch Dataset, optional
             As in :meth:`fit`.
+        X_eval : torch Dataset, optional
+            As in :meth:`fit`.
         **fit_params
             Passed on to skorch.
 
@@ -711,9 +753,9 @@ class GradRegOODClassifier(NeuralNetClassifier):
         self
         """
         return self._fit(X, y, X_aux, reinitialize=not self.initialized_, classes=classes,
-                         **fit_params)
+                         X_eval=X_eval, **fit_params)
 
-    def _fit(self, X, y, X_aux, *, reinitialize, classes=None, **fit_params):
+    def _fit(self, X, y, X_aux, *, reinitialize, classes=None, X_eval=None, **fit_params):
         self._check_hyperparameters()
         if "sample_weight" in fit_params:
             raise ValueError(
@@ -723,8 +765,9 @@ class GradRegOODClassifier(NeuralNetClassifier):
         fitted_before = hasattr(self, "offset_") and not reinitialize
         recorded = {name: vars(self)[name] for name in INPUT_ATTRIBUTES if name in vars(self)}
         try:
-            X, X_id, y_encoded, classes, aux, split, X_calibration, torch_seed = (
-                self._check_fit_input(X, y, X_aux, fitted_before, classes, fit_params))
+            X_sample, X_id, y_encoded, classes, aux, split, X_calibration, torch_seed = (
+                self._check_fit_input(X, y, X_aux, fitted_before, classes, fit_params,
+                                      X_eval))
         except BaseException:
             # A refused input leaves the model as it was.
             for name in INPUT_ATTRIBUTES:
@@ -737,8 +780,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 f"max_epochs={epochs}: the network is not trained; offset_ is calibrated on "
                 "its current (for a new fit, initial) weights. Set max_epochs to at least 1.")
         try:
-            self._train_and_calibrate(X, X_id, y_encoded, classes, aux, split, X_calibration,
-                                      reinitialize, torch_seed, fit_params)
+            self._train_and_calibrate(X_sample, X_id, y_encoded, classes, aux, split,
+                                      X_calibration, reinitialize, torch_seed, fit_params)
         except NonFiniteLossError:
             raise                           # the state it leaves is documented in fit
         except BaseException as error:
@@ -748,16 +791,33 @@ class GradRegOODClassifier(NeuralNetClassifier):
             raise
         return self
 
-    def _check_fit_input(self, X, y, X_aux, fitted_before, classes, fit_params):
+    def _check_fit_input(self, X, y, X_aux, fitted_before, classes, fit_params, X_eval=None):
         """All checks of fit's input, before the model is changed; returns what training
         needs, the synthesizer's outliers (made from the training rows) included."""
-        X = check_features(self, X, reset=not fitted_before)
-        y, outlier_rows = check_labels(y, X.shape[0])
+        dataset = is_dataset(X)
+        if dataset:
+            if self.synthesizer is not None:
+                raise ValueError(
+                    "synthesizer needs the training rows as one array, and X is a Dataset. "
+                    "Make the outliers from an array of your images beforehand, "
+                    "X_made = synthesizer.make_outliers(X_array, y_array, seed), and pass "
+                    "them as X_aux (or a Dataset of them); or fit on arrays.")
+            check_dataset(self, X, reset=not fitted_before)
+            X_eval = self._check_eval_dataset(X_eval, X)
+            y, outlier_rows = dataset_labels(X, y, self._loader_params())
+        else:
+            if X_eval is not None:
+                raise ValueError(
+                    "X_eval is for a Dataset X whose transform augments the training images; "
+                    f"X is a {type(X).__name__}, read as it is. Leave X_eval=None.")
+            X = check_features(self, X, reset=not fitted_before)
+            y, outlier_rows = check_labels(y, X.shape[0])
         if outlier_rows.all():
             raise ValueError(
                 "y has no in-distribution rows: every label is -1. Pass the class "
                 "labels of the in-distribution rows; -1 marks auxiliary outliers only.")
-        X_id, y_id = X[~outlier_rows], y[~outlier_rows]
+        y_id = y[~outlier_rows]
+        X_id = None if dataset else X[~outlier_rows]    # a Dataset's: below, once encoded
         check_classification_targets(y_id)
         if fitted_before:
             if classes is not None and set(np.asarray(classes).tolist()) != set(
@@ -776,16 +836,32 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 "read as one class plus outliers: if -1 is a class of yours, recode it, e.g. "
                 "y = (y == 1).astype(int).")
         y_encoded = self._encode_labels(y_id, classes)
+        if dataset:
+            # The ID items as (float32 sample, encoded label); the held-out rows are
+            # read from X_eval when given (the same rows, without augmentation).
+            X_id = LabelledRows(X, np.flatnonzero(~outlier_rows), y_encoded)
+            held_out_rows = X_id if X_eval is None else X_id.with_data(X_eval)
 
         random_state = check_random_state(self.random_state)
         torch_seed = int(random_state.randint(np.iinfo(np.int32).max))
         X_calibration = None
+        split = made = None
         if self.train_split is None:
             stratify = self._check_calibration_split(y_encoded, classes)
-            X_id, X_calibration, y_encoded, _ = train_test_split(
-                X_id, y_encoded, test_size=self.calibration_fraction,
-                stratify=y_encoded if stratify else None, random_state=random_state)
-        split = made = None
+            if dataset:
+                # the same rows as train_test_split picks from an array of the rows
+                train_rows, calibration_rows = train_test_split(
+                    np.arange(len(X_id)), test_size=self.calibration_fraction,
+                    stratify=y_encoded if stratify else None, random_state=random_state)
+                X_id, X_calibration = (X_id.subset(train_rows),
+                                       held_out_rows.subset(calibration_rows))
+                y_encoded = y_encoded[train_rows]
+            else:
+                X_id, X_calibration, y_encoded, _ = train_test_split(
+                    X_id, y_encoded, test_size=self.calibration_fraction,
+                    stratify=y_encoded if stratify else None, random_state=random_state)
+        elif dataset and X_eval is not None:
+            split = self._split_reading_eval(X_id, y_encoded, held_out_rows, fit_params)
         if self.synthesizer is not None:
             X_train, y_train = X_id, y_encoded
             if self.train_split is not None:
@@ -794,22 +870,68 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 split = self.get_split_datasets(X_id, y_encoded, **fit_params)
                 X_train, y_train = self._dataset_rows(split[0])
             made = self._make_outliers(X_train, classes[y_train], torch_seed)
-        aux = self._collect_outliers(X[outlier_rows], X_aux, made)
-        return X, X_id, y_encoded, classes, aux, split, X_calibration, torch_seed
+        if dataset:
+            outlier_part = torch.utils.data.Subset(X, np.flatnonzero(outlier_rows).tolist())
+            with torch.random.fork_rng(devices=[]):   # a random transform draws from it
+                X_sample = torch.stack([as_float_sample(sample_of(X_id[i]))
+                                        for i in range(min(2, len(X_id)))])
+        else:
+            outlier_part, X_sample = X[outlier_rows], X_id[:2]
+        aux = self._collect_outliers(outlier_part, X_aux, made)
+        return X_sample, X_id, y_encoded, classes, aux, split, X_calibration, torch_seed
 
-    def _train_and_calibrate(self, X, X_id, y_encoded, classes, aux, split, X_calibration,
+    def _loader_params(self):
+        """The DataLoader settings of ``iterator_train__*`` that say how items are read
+        (not how they are batched), for the reads fit makes outside skorch's iterators."""
+        given = self.get_params_for("iterator_train")
+        return {name: given[name] for name in ("num_workers", "pin_memory", "timeout",
+                                               "worker_init_fn", "multiprocessing_context",
+                                               "prefetch_factor") if name in given}
+
+    def _check_eval_dataset(self, X_eval, X):
+        """Refuse an ``X_eval`` that cannot be another view of the Dataset ``X``."""
+        if X_eval is None:
+            return None
+        if isinstance(X_eval, torch.utils.data.DataLoader):
+            raise TypeError(f"X_eval is a DataLoader; pass its Dataset (X_eval=loader.dataset): "
+                            f"{LOADER_HINT}.")
+        if not is_dataset(X_eval):
+            raise TypeError(
+                f"X_eval must be a torch Dataset holding the samples of X without augmentation, "
+                f"got a {type(X_eval).__name__}; for an array use "
+                "skood.data.ArrayDataset(X_array, y_array).")
+        if len(X_eval) != len(X):
+            raise ValueError(
+                f"X_eval has {len(X_eval)} items but X has {len(X)}; X_eval must hold the same "
+                "samples as X, in the same order, without augmentation.")
+        check_dataset(self, X_eval, reset=False, input_name="X_eval")
+        return X_eval
+
+    def _split_reading_eval(self, X_id, y_encoded, held_out_rows, fit_params):
+        """skorch's validation split of ``X_id``, its validation rows read from ``X_eval``."""
+        dataset_train, dataset_valid = self.get_split_datasets(X_id, y_encoded, **fit_params)
+        if not (isinstance(dataset_valid, torch.utils.data.Subset)
+                and dataset_valid.dataset is X_id):
+            raise ValueError(
+                f"X_eval needs a train_split that returns Subsets of X (skorch's ValidSplit, "
+                f"the default) or train_split=None; train_split={self.train_split!r} returned "
+                f"a {type(dataset_valid).__name__}. Read the held-out rows without "
+                "augmentation in your own split, and leave X_eval=None.")
+        return dataset_train, torch.utils.data.Subset(held_out_rows, dataset_valid.indices)
+
+    def _train_and_calibrate(self, X_sample, X_id, y_encoded, classes, aux, split, X_calibration,
                              reinitialize, torch_seed, fit_params):
         if reinitialize:
             self._drop_fitted_state(None)
         with self._seeded(torch_seed):
             if reinitialize:
-                self._data_shape = {"n_features": int(np.prod(X.shape[1:])),
+                self._data_shape = {"n_features": int(np.prod(X_sample.shape[1:])),
                                     "n_classes": len(classes)}
                 try:
                     self.initialize()
                 finally:
                     del self._data_shape
-            self._check_module_outputs(X_id[:2], len(classes))
+            self._check_module_outputs(X_sample, len(classes))
             with self._fit_state_for(aux, torch_seed) as state:
                 state.split = split
                 try:
@@ -963,11 +1085,14 @@ class GradRegOODClassifier(NeuralNetClassifier):
         return encoded.astype(np.int64)
 
     def _collect_outliers(self, X_outlier_rows, X_aux, made=None):
+        """The fit's outliers: ``X_aux``, the rows labelled -1 (an array, or a Subset of a
+        Dataset ``X``) and the synthesizer's, in that order."""
         parts = []
         if X_aux is not None:
             parts.append(check_outliers(self, X_aux))
-        if X_outlier_rows.shape[0] > 0:
-            parts.append(torch.from_numpy(X_outlier_rows))
+        if len(X_outlier_rows) > 0:
+            parts.append(X_outlier_rows if is_dataset(X_outlier_rows)
+                         else torch.from_numpy(X_outlier_rows))
         if made is not None:
             parts.append(made)
         if not parts:
@@ -1237,8 +1362,12 @@ class GradRegOODClassifier(NeuralNetClassifier):
     # ---------------------------------------------------------------- inference
 
     def _check_inference_input(self, X):
-        if isinstance(X, torch.utils.data.Dataset) and not isinstance(X, torch.Tensor):
-            return X  # e.g. skorch's validation split; read as it is
+        if is_dataset(X):
+            if self._fit_state is not None:
+                return X  # in fit: its own held-out rows (skorch's split, the calibration rows)
+            check_dataset(self, X, reset=False)
+            # (sample, label) pairs or bare samples, read as float32 (as fit reads them)
+            return LabelledRows(X, np.arange(len(X)))
         return check_features(self, X, reset=False)
 
     def _logits(self, X):
@@ -1445,21 +1574,27 @@ class GradRegOODClassifier(NeuralNetClassifier):
         labels[rejected] = OUTLIER_LABEL
         return labels
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X, y=None, sample_weight=None):
         """Accuracy of :meth:`predict` on the rows of ``X`` whose label is one of ``classes_``.
 
         With ``reject_ood=True`` a rejected ID row counts as an error.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, ...)
+        X : array-like of shape (n_samples, ...) or torch Dataset
         y : array-like of shape (n_samples,)
             Class labels; rows labelled -1 or with a class not in ``classes_``
-            are left out (see :func:`skood.metrics.id_accuracy`).
+            are left out (see :func:`skood.metrics.id_accuracy`). With a
+            Dataset ``X`` of ``(sample, label)`` items it may be left out: the
+            labels are read as :meth:`fit` reads them.
         sample_weight : array-like of shape (n_samples,), optional
 
         Returns
         -------
         float
         """
+        if y is None:
+            if not is_dataset(X):
+                raise ValueError("score needs y, the class labels of the rows of X.")
+            y = dataset_labels(X, None, self._loader_params())[0]
         return id_accuracy(self, X, y, sample_weight=sample_weight)

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
-from torch.utils.data import default_collate
+
+from .data import as_float_sample, sample_of
 
 __all__ = ["AuxiliaryData", "OutlierStream", "PoolScorer", "RandomOutlierSampler",
            "default_ratio"]
@@ -42,6 +43,8 @@ class AuxiliaryData:
         if isinstance(data, torch.utils.data.TensorDataset):
             data = data.tensors[0]
         self.data = data
+        self._loader_params = None
+        self._feeds = {}
 
     #: Tensors up to this size are moved to a CUDA training device once per fit,
     #: so that a step gathers its outliers there without a host-to-device copy;
@@ -66,6 +69,38 @@ class AuxiliaryData:
             self.data = self.data.to(device)
         return self
 
+    def read_with(self, loader_params):
+        """Read a Dataset's outliers through a DataLoader with ``loader_params``
+        (``num_workers``, ``pin_memory``, ...) in :meth:`take_next`; return self.
+
+        Only for a Dataset (a tensor is gathered in one step) and only when the
+        parameters ask for worker processes or pinned memory.
+        """
+        if not isinstance(self.data, torch.Tensor) and (
+                loader_params.get("num_workers", 0) > 0 or loader_params.get("pin_memory")):
+            self._loader_params = dict(loader_params)
+        return self
+
+    def take_next(self, stream, n, device):
+        """The next ``n`` outliers of ``stream`` (an :class:`OutlierStream`) on ``device``.
+
+        The same outliers as ``take(stream.next_indices(n), device)``. After
+        :meth:`read_with`, a Dataset is read ahead of the steps by a DataLoader
+        whose batches are the stream's next indices, in its worker processes:
+        only what the steps draw next is in memory, never the whole set.
+        """
+        if self._loader_params is None:
+            return self.take(stream.next_indices(n), device)
+        feed = self._feeds.get(id(stream))
+        if feed is None:
+            feed = self._feeds[id(stream)] = _PrefetchedStream(
+                self.data, stream, n, self._loader_params)
+        return feed.next(n).to(device, non_blocking=True)
+
+    def close(self):
+        """Stop the DataLoader workers of :meth:`take_next` (at the end of a fit)."""
+        self._feeds = {}
+
     def take(self, indices, device):
         """Return the outliers at ``indices`` (a long tensor) on ``device``.
 
@@ -82,9 +117,8 @@ class AuxiliaryData:
         read_many = getattr(data, "__getitems__", None)
         positions = indices.tolist()
         items = read_many(positions) if callable(read_many) else [data[i] for i in positions]
-        items = [item[0] if isinstance(item, (tuple, list)) else item for item in items]
-        return torch.as_tensor(default_collate(items)).to(device, dtype=torch.float32,
-                                                          non_blocking=True)
+        batch = torch.stack([as_float_sample(sample_of(item)) for item in items])
+        return batch.to(device, non_blocking=True)
 
 
 class PoolScorer(NamedTuple):
@@ -122,6 +156,7 @@ class OutlierStream:
 
     def __init__(self, n_outliers, seed, index_device="cpu"):
         self.n_outliers = n_outliers
+        self.seed = seed
         self.generator = torch.Generator(device=torch.device(index_device)).manual_seed(seed)
         self.order = self._permutation()
         self.position = 0
@@ -208,10 +243,48 @@ class RandomOutlierSampler:
         -------
         torch.Tensor of shape (n_outliers, ...), float32
         """
-        return aux.take(state.next_indices(n_outliers), device)
+        return aux.take_next(state, n_outliers, device)
 
 
 def default_ratio(sampler):
     """Outliers per ID sample for ``aux_batch_ratio=None``: the sampler's, else 1."""
     method = getattr(sampler, "default_ratio", None)
     return float(method()) if callable(method) else 1.0
+
+
+def _stack_samples(items):
+    """A DataLoader's ``collate_fn``: the float32 samples of a batch of items, stacked."""
+    return torch.stack([as_float_sample(sample_of(item)) for item in items])
+
+
+class _StreamChunks:
+    """A DataLoader's ``batch_sampler``: the stream's indices, ``chunk`` at a time, forever."""
+
+    def __init__(self, stream, chunk):
+        self.stream, self.chunk = stream, chunk
+
+    def __iter__(self):
+        while True:
+            yield self.stream.next_indices(self.chunk).tolist()
+
+
+class _PrefetchedStream:
+    """The outliers of a stream in stream order, read ahead by a DataLoader."""
+
+    def __init__(self, data, stream, chunk, loader_params):
+        loader = torch.utils.data.DataLoader(
+            data, batch_sampler=_StreamChunks(stream, chunk), collate_fn=_stack_samples,
+            generator=torch.Generator().manual_seed(stream.seed), **loader_params)
+        self.batches = iter(loader)
+        self.pending, self.position = None, 0
+
+    def next(self, n):
+        parts = []
+        while n > 0:
+            if self.pending is None or self.position == len(self.pending):
+                self.pending, self.position = next(self.batches), 0
+            stop = min(self.position + n, len(self.pending))
+            parts.append(self.pending[self.position:stop])
+            n -= stop - self.position
+            self.position = stop
+        return parts[0] if len(parts) == 1 else torch.cat(parts)

@@ -6,10 +6,30 @@ from sklearn.exceptions import DataConversionWarning
 from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
+from skorch.dataset import Dataset as SkorchDataset
+
+from .data import sample_of
 from .exceptions import warn_at_caller
 from .metrics import is_outlier_label
 
-__all__ = ["check_features", "check_outliers", "check_labels"]
+__all__ = ["check_features", "check_outliers", "check_labels", "is_dataset", "check_dataset",
+           "dataset_labels"]
+
+LOADER_HINT = (
+    "batching comes from the estimator's batch_size and iterator_train__* / iterator_valid__* "
+    "parameters (e.g. iterator_train__num_workers=4, iterator_train__pin_memory=True)")
+
+
+def is_dataset(X):
+    """True for a torch Dataset (a tensor is one too, but is read as an array)."""
+    return isinstance(X, torch.utils.data.Dataset) and not isinstance(X, torch.Tensor)
+
+
+def _refuse_loader(X, input_name):
+    if isinstance(X, torch.utils.data.DataLoader):
+        raise TypeError(
+            f"{input_name} is a DataLoader; pass its Dataset instead "
+            f"({input_name}=loader.dataset): {LOADER_HINT}.")
 
 
 def _to_numpy(X):
@@ -46,11 +66,11 @@ def check_features(estimator, X, *, reset):
     >>> check_features(est, np.zeros((2, 3)), reset=True).dtype, est.input_shape_
     (dtype('float32'), (3,))
     """
-    if isinstance(X, torch.utils.data.Dataset) and not isinstance(X, torch.Tensor):
+    _refuse_loader(X, "X")
+    if is_dataset(X):
         raise TypeError(
-            "X must be an array-like (numpy array, torch tensor or pandas DataFrame), "
-            f"got a {type(X).__name__}. Pass image data as an array of shape "
-            "(n_samples, channels, height, width); a torch Dataset is accepted for X_aux.")
+            "X must be an array-like (numpy array, torch tensor or pandas DataFrame) here, "
+            f"got a {type(X).__name__}.")
     _check_numeric_frame(X, "X")
     X = _to_numpy(X)
     shape = getattr(X, "shape", None)
@@ -98,15 +118,14 @@ def check_outliers(estimator, X_aux):
     >>> check_outliers(est, np.ones((4, 3))).shape
     torch.Size([4, 3])
     """
-    if isinstance(X_aux, torch.utils.data.Dataset) and not isinstance(X_aux, torch.Tensor):
+    _refuse_loader(X_aux, "X_aux")
+    if is_dataset(X_aux):
         if len(X_aux) == 0:
             raise ValueError("X_aux is an empty Dataset; pass at least one auxiliary outlier.")
-        first = X_aux[0]
-        first = first[0] if isinstance(first, (tuple, list)) else first
-        shape = tuple(np.shape(first))
+        shape = _first_sample_shape(X_aux)
         if shape != estimator.input_shape_:
             raise ValueError(
-                f"X_aux items have shape {shape}, but the samples of X have shape "
+                f"X_aux items have samples of shape {shape}, but the samples of X have shape "
                 f"{estimator.input_shape_}; outliers must look like inputs to the same network.")
         return X_aux
     _check_numeric_frame(X_aux, "X_aux")
@@ -184,3 +203,130 @@ def _check_one_label_type(y_id):
             "e.g. y.astype(str); -1 is the only number allowed among string labels, to "
             "mark auxiliary-outlier rows.")
 
+
+
+def _first_sample_shape(dataset):
+    """The shape of the sample of ``dataset[0]``, read without touching torch's global
+    random state (a random transform would draw from it)."""
+    with torch.random.fork_rng(devices=[]):
+        return tuple(np.shape(sample_of(dataset[0])))
+
+
+def check_dataset(estimator, X, *, reset, input_name="X"):
+    """Check the first sample of a torch Dataset ``X``; record or compare its shape.
+
+    On ``reset=True`` (fit) it records ``input_shape_`` (the shape of the first
+    item's sample: the first element of a ``(sample, label)`` pair, else the
+    item) and ``n_features_in_`` (its first dimension, as for an array ``X``)
+    and drops ``feature_names_in_``; otherwise it refuses a sample shape other
+    than ``input_shape_``. Only the first item is read.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skood import GradRegOODClassifier
+    >>> from skood.data import ArrayDataset
+    >>> est = GradRegOODClassifier(None)
+    >>> check_dataset(est, ArrayDataset(np.zeros((5, 1, 8, 8)), [0, 1, 0, 1, 0]), reset=True)
+    >>> est.input_shape_, est.n_features_in_
+    ((1, 8, 8), 1)
+    """
+    if len(X) == 0:
+        raise ValueError(f"{input_name} is an empty Dataset; pass at least one sample.")
+    shape = _first_sample_shape(X)
+    if reset:
+        if len(shape) == 0:
+            raise ValueError(
+                f"{input_name}'s items have scalar samples; each sample must be an array of "
+                "shape (n_features,) or an image shape such as (channels, height, width).")
+        vars(estimator).pop("feature_names_in_", None)
+        estimator.input_shape_ = shape
+        estimator.n_features_in_ = int(shape[0])
+    elif hasattr(estimator, "input_shape_") and shape != tuple(estimator.input_shape_):
+        raise ValueError(
+            f"{input_name}'s items have samples of shape {shape}, but "
+            f"{type(estimator).__name__} expects samples of shape {tuple(estimator.input_shape_)} "
+            "(the shape of a sample of X at fit).")
+
+
+def _label_attribute(dataset):
+    """The labels a Dataset holds as an attribute (torchvision's ``targets``, SVHN's
+    ``labels``, a TensorDataset's second tensor, skorch's ``y``; through ``Subset`` and
+    ``ConcatDataset``), as a numpy array, or None."""
+    if isinstance(dataset, torch.utils.data.Subset):
+        parent = _label_attribute(dataset.dataset)
+        return None if parent is None else parent[np.asarray(dataset.indices, dtype=np.int64)]
+    if isinstance(dataset, torch.utils.data.ConcatDataset):
+        parts = [_label_attribute(part) for part in dataset.datasets]
+        return None if any(part is None for part in parts) else np.concatenate(parts)
+    if isinstance(dataset, torch.utils.data.TensorDataset):
+        labels = dataset.tensors[1] if len(dataset.tensors) == 2 else None
+    elif isinstance(dataset, SkorchDataset):
+        labels = dataset.y
+    else:
+        labels = getattr(dataset, "targets", None)
+        if labels is None:
+            labels = getattr(dataset, "labels", None)
+    if labels is None or isinstance(labels, (str, bytes)):
+        return None
+    try:
+        labels = _label_array(list(_to_numpy(labels)) if isinstance(labels, torch.Tensor)
+                              else list(labels))
+    except TypeError:
+        return None
+    return labels if labels.shape == (len(dataset),) else None
+
+
+def _label_array(labels):
+    """Labels as a numpy array; an object array when they mix strings with other types, so
+    that ``check_labels`` sees a ``-1`` among string labels as the integer it is."""
+    labels = [label.item() if isinstance(label, (torch.Tensor, np.generic)) else label
+              for label in labels]
+    kinds = {isinstance(label, str) for label in labels}
+    return np.array(labels, dtype=object) if len(kinds) > 1 else np.asarray(labels)
+
+
+def _item_labels(batch):
+    """A DataLoader's ``collate_fn`` that keeps the labels of a batch of items only."""
+    return [item[1] for item in batch]
+
+
+def dataset_labels(X, y, loader_params):
+    """The labels of a Dataset ``X`` for fit, as checked by :func:`check_labels`.
+
+    ``y`` when given; else a label attribute of ``X`` (see ``_label_attribute``)
+    whose first label is the first item's; else the second element of every
+    item, read in one pass through a DataLoader with ``loader_params``
+    (``num_workers``, ...): each item is read (and transformed) once and only
+    its label kept. The pass leaves torch's global random state as it was.
+    """
+    first = _first_item(X)
+    if y is None:
+        if not (isinstance(first, (tuple, list)) and len(first) == 2):
+            raise ValueError(
+                "X's items are not (sample, label) pairs, so fit cannot read the labels from "
+                f"them (the first item is a {type(first).__name__}); pass them as y=..., or "
+                "use a Dataset whose items are (sample, label), e.g. "
+                "skood.data.ArrayDataset(X, y, transform=...).")
+        labels = _label_attribute(X)
+        if labels is None or not _same_label(labels[0], first[1]):
+            # no attribute, or one the items do not follow (e.g. a target_transform)
+            loader = torch.utils.data.DataLoader(
+                X, batch_size=256, shuffle=False, collate_fn=_item_labels, **loader_params)
+            with torch.random.fork_rng(devices=[]):
+                labels = _label_array([label for batch in loader for label in batch])
+        y = labels
+    return check_labels(y, len(X))
+
+
+def _first_item(dataset):
+    with torch.random.fork_rng(devices=[]):
+        return dataset[0]
+
+
+def _same_label(a, b):
+    a, b = (value.item() if isinstance(value, (torch.Tensor, np.generic)) else value
+            for value in (a, b))
+    if isinstance(a, str) or isinstance(b, str):
+        return type(a) is type(b) and a == b
+    return bool(a == b)

@@ -286,7 +286,7 @@ class EnergySampler(BaseEstimator):
                 "without selection by energy. Raise pool_factor above the outliers per ID "
                 "sample (aux_batch_ratio, 2 for the two-way sampler) or pass more auxiliary "
                 "outliers.")
-        x_pool = aux.take(state.stream.next_indices(pool_size), device)
+        x_pool = aux.take_next(state.stream, pool_size, device)
         energies, features = self.score_pool(state.pool_scorer, x_pool, state.feature_target)
         n_clusters = max(1, min(int(self.n_clusters), batch_size, pool_size))
         features = F.normalize(features, dim=1)

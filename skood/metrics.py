@@ -20,6 +20,7 @@ import numbers
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.base import is_outlier_detector
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 from sklearn.utils import _safe_indexing, check_consistent_length, column_or_1d
@@ -430,7 +431,10 @@ def id_accuracy(estimator, X, y, sample_weight=None):
         raise ValueError(
             "Accuracy needs rows whose label is one of the estimator's classes_; every row "
             "is labelled -1 or with a class the estimator was not fitted on.")
-    X_id = _safe_indexing(X, np.flatnonzero(is_id))
+    rows = np.flatnonzero(is_id)
+    # a torch Dataset (which scikit-learn cannot index) is read through a Subset
+    X_id = (torch.utils.data.Subset(X, rows.tolist()) if isinstance(X, torch.utils.data.Dataset)
+            and not isinstance(X, torch.Tensor) else _safe_indexing(X, rows))
     if _is_outlier_detector(estimator):
         classes = np.asarray(estimator.classes_)
         predicted = classes[np.argmax(estimator.predict_proba(X_id), axis=1)]
