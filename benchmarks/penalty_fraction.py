@@ -120,10 +120,11 @@ def paired(results, baseline="1", confidence=0.95):
                                                   / base.loc[seeds, "train_s"])))
             for metric in METRICS:
                 values = 100 * mine.loc[seeds, metric]
-                d = paired_difference(mine[metric], base[metric], confidence=confidence)
+                d = paired_difference(mine[metric], base[metric], confidence=confidence,
+                                      higher_is_better=metric == "auroc")
                 row.update({f"{metric}_mean": values.mean(), f"{metric}_std": values.std(ddof=0),
                             f"{metric}_diff": d["mean_diff"], f"{metric}_low": d["ci_low"],
-                            f"{metric}_high": d["ci_high"]})
+                            f"{metric}_high": d["ci_high"], f"{metric}_better": d["n_better"]})
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -149,7 +150,8 @@ def report(table, command, title, skipped=()):
     lines = [f"# {title}", "", f"Command: `{command}`", "",
              "Per group: mean ± std over class splits of the group's mean over its OOD sets "
              f"(%), and the paired difference to {baseline} (points, mean and 95% "
-             "t-interval over splits; FPR95 lower is better, AUROC higher). `x time`: median "
+             "t-interval over splits; FPR95 lower is better, AUROC higher; `better`: the "
+             "splits on which the variant is better). `x time`: median "
              "over splits of the training time over that split's baseline fit. "
              f"`{REFERENCE}`: the same splits without the penalty (`lambda_grad=0`)."
              + (f" `{GREG_REFERENCE}`: the same splits with random outliers instead of the "
@@ -161,9 +163,9 @@ def report(table, command, title, skipped=()):
         if part.empty:
             continue
         lines += [f"**{group} OOD**", "",
-                  f"| {column} | FPR95 | FPR95 diff [95% CI] | AUROC | "
-                  "AUROC diff [95% CI] | ID acc. | train s | x time |",
-                  "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  f"| {column} | FPR95 | FPR95 diff [95% CI] | better | AUROC | "
+                  "AUROC diff [95% CI] | better | ID acc. | train s | x time |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for _, r in part.iterrows():
             cells = []
             for metric in METRICS:
@@ -171,6 +173,8 @@ def report(table, command, title, skipped=()):
                 cells.append("—" if r.variant == "1" else
                              f"{r[f'{metric}_diff']:+.2f} [{r[f'{metric}_low']:+.2f}, "
                              f"{r[f'{metric}_high']:+.2f}]")
+                cells.append("—" if r.variant == "1" else
+                             f"{int(r[f'{metric}_better'])}/{int(r.n_splits)}")
             lines.append(f"| {r.variant} | {' | '.join(cells)} | {r.accuracy:.2f} | "
                          f"{r.train_s:.2f} | {r.time_ratio:.2f} |")
         lines.append("")

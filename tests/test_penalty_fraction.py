@@ -267,3 +267,4 @@ def test_variants_are_paired_by_class_split_not_by_seed():
     half = table[table.variant == "0.5"].iloc[0]
     assert half.n_splits == 2
     assert half.fpr95_diff == pytest.approx(-15.0)      # (-10 - 20) / 2 points
+    assert half.fpr95_better == 2 and half.auroc_better == 2    # lower FPR95, higher AUROC
