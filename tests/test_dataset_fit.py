@@ -77,6 +77,32 @@ def test_a_dataset_without_transform_gives_the_array_fit(digits, train_split):
                           by_array.score_samples(X_test))
 
 
+@pytest.mark.parametrize("kind", ["skorch", "tensors", "subset"])
+def test_other_datasets_of_pairs_give_the_array_fit(digits, kind):
+    from skorch.dataset import Dataset as SkorchDataset
+    X, y, X_aux = digits
+    if kind == "skorch":
+        data = SkorchDataset(X[:300], y[:300])
+    elif kind == "tensors":
+        data = torch.utils.data.TensorDataset(torch.from_numpy(X[:300]), torch.from_numpy(y[:300]))
+    else:
+        data = torch.utils.data.Subset(ArrayDataset(X, y), range(300))
+    by_dataset = clf(train_split=None).fit(data, X_aux=X_aux)
+    by_array = clf(train_split=None).fit(X[:300], y[:300], X_aux=X_aux)
+    assert np.array_equal(by_dataset.score_samples(X[:50]), by_array.score_samples(X[:50]))
+    assert by_dataset.offset_ == by_array.offset_
+
+
+def test_pools_read_only_what_the_steps_draw(digits):
+    X, y, X_aux = digits
+    aux = Counting(np.tile(X_aux, (4, 1, 1, 1)))            # 1200 outliers
+    clf(train_split=None, max_epochs=1, batch_size=64,
+        sampler=EnergySampler(n_clusters=4, pool_factor=3)).fit(
+        ArrayDataset(X[:150], y[:150]), X_aux=aux)
+    # 3 steps (64, 64, 7 rows) of pools of 3 x 64, 3 x 64, 3 x 7, and one item for the check
+    assert aux.reads == 3 * 64 + 3 * 64 + 3 * 7 + 1
+
+
 def test_random_flips_train_a_digits_classifier(digits):
     X, y, X_aux = digits
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0,
@@ -108,6 +134,10 @@ def test_a_plain_dataset_is_read_once_for_its_labels(digits):
         PlainPairs(X[:200], names), X_aux=X_aux)
     assert model.classes_.tolist() == classes
     assert set(model.predict(X[:50])) <= set(classes)
+    # the pass reads with the DataLoader workers of iterator_train__num_workers
+    model = clf(max_epochs=0, train_split=None, iterator_train__num_workers=2).fit(
+        PlainPairs(X[:200], names), X_aux=X_aux)
+    assert model.classes_.tolist() == sorted(set(names))
 
 
 def test_a_target_transform_that_the_attribute_misses_is_read_from_the_items(digits):
