@@ -288,9 +288,10 @@ def test_augmentation_script_pairs_the_conditions_by_split(tmp_path):
     script = augmentation_script()
     script.main(["--dataset", "digits", "--splits", "2", "--n-train", "120", "--n-test", "60",
                  "--n-aux", "60", "--n-ood", "20", "--epochs", "1", "--model", "mlp",
-                 "--methods", "greg", "--out", str(tmp_path)])
+                 "--methods", "greg", "--conditions", "none", "crop+flip", "crop+flip-no-eval",
+                 "--out", str(tmp_path)])
     results = pd.read_csv(tmp_path / "augmentation.csv")
-    assert set(results.augmentation) == {"none", "crop+flip"}
+    assert set(results.augmentation) == {"none", "crop+flip", "crop+flip-no-eval"}
     assert set(results.split) == {0, 1} and set(results.group) == {"near", "far"}
     # the paired differences in the report, recomputed from the CSV
     fits = results.groupby(["split", "augmentation"]).agg(
@@ -300,7 +301,9 @@ def test_augmentation_script_pairs_the_conditions_by_split(tmp_path):
     near_differences = 100 * (near.xs("crop+flip", level=1) - near.xs("none", level=1))
     args = script.parse_args(["--dataset", "digits", "--splits", "2"])
     _, paired = script.report(results, args, "command")
-    assert paired[("greg", "accuracy")][0] == pytest.approx(differences.mean())
-    assert paired[("greg", "near_fpr95")][0] == pytest.approx(near_differences.mean())
+    assert paired[("greg", "crop+flip", "accuracy")][0] == pytest.approx(differences.mean())
+    assert paired[("greg", "crop+flip", "near_fpr95")][0] == pytest.approx(
+        near_differences.mean())
+    assert 0 <= results.acceptance.min() and results.acceptance.max() <= 1
     text = (tmp_path / "augmentation.md").read_text()
-    assert "crop+flip minus none" in text and "| greg |" in text
+    assert "| greg | crop+flip-no-eval |" in text and "| greg | crop+flip |" in text
