@@ -93,6 +93,16 @@ def test_other_datasets_of_pairs_give_the_array_fit(digits, kind):
     assert by_dataset.offset_ == by_array.offset_
 
 
+def test_y_labels_the_items_of_a_dataset_of_bare_samples(digits):
+    X, y, X_aux = digits
+    data = Counting(X[:300])                                # items are images only
+    by_dataset = clf(train_split=None).fit(data, y[:300], X_aux=X_aux)
+    by_array = clf(train_split=None).fit(X[:300], y[:300], X_aux=X_aux)
+    assert np.array_equal(by_dataset.score_samples(X[:50]), by_array.score_samples(X[:50]))
+    with pytest.raises(ValueError, match="y has 299 labels but X has 300 rows"):
+        clf(train_split=None).fit(data, y[:299], X_aux=X_aux)
+
+
 def test_pools_read_only_what_the_steps_draw(digits):
     X, y, X_aux = digits
     aux = Counting(np.tile(X_aux, (4, 1, 1, 1)))            # 1200 outliers
