@@ -13,17 +13,22 @@ split's seed) is fitted twice through the Dataset path
 - ``crop+flip``: ``RandomCrop(side, padding=2)`` then ``RandomHorizontalFlip()``
   on every training image as it is read, with ``X_eval`` the same images
   without augmentation (skorch's validation split and the calibration of
-  ``offset_`` read those).
+  ``offset_`` read those);
+- ``crop+flip-no-eval`` (only with ``--conditions``): the same without
+  ``X_eval``, so that ``offset_`` is calibrated on augmented images.
 
-Both are scored by ``score_samples`` (minus the energy) on the clean test images.
-Per fit: ID accuracy, the FPR at 95% TPR on the near set and the mean FPR95
-over the far sets. The report gives each condition's mean and, per method,
-the paired difference (crop+flip minus none) over splits with its 95% t
-interval (``skood.benchmark.t_interval``). It writes ``augmentation.csv`` (one
-row per fit and OOD set) and ``augmentation.md`` into ``--out``.
+All are scored by ``score_samples`` (minus the energy) on the clean test images.
+Per fit: ID accuracy, the FPR at 95% TPR on the near set, the mean FPR95
+over the far sets, and the acceptance: the fraction of clean ID test images
+that ``predict_ood`` accepts (``ood_tpr`` is 0.95). The report gives each
+condition's mean and, per method and condition, the paired difference to
+``none`` over splits with its 95% t interval (``skood.benchmark.t_interval``).
+It writes ``augmentation.csv`` (one row per fit and OOD set) and
+``augmentation.md`` into ``--out``.
 
 Run: python benchmarks/augmentation.py [--splits 3] [--n-train 10000] [--epochs 5]
      [--out augmentation-results] [--data-home DIR] [--dataset fashion-mnist|digits]
+     [--conditions none crop+flip crop+flip-no-eval]
 """
 import argparse
 import os
@@ -41,9 +46,10 @@ from skood.data import ArrayDataset
 from skood.metrics import fpr_at_tpr
 from skood.transforms import Compose, RandomCrop, RandomHorizontalFlip
 
-CONDITIONS = ("none", "crop+flip")
+CONDITIONS = ("none", "crop+flip", "crop+flip-no-eval")
 METRICS = (("accuracy", "ID accuracy"), ("near_fpr95", "near FPR95"),
-           ("far_fpr95", "far FPR95 (mean over far sets)"))
+           ("far_fpr95", "far FPR95 (mean over far sets)"),
+           ("acceptance", "clean ID accepted by predict_ood"))
 
 
 def parse_args(argv=None):
@@ -62,8 +68,13 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-home", default=None)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--conditions", nargs="+", choices=CONDITIONS,
+                        default=["none", "crop+flip"],
+                        help="training conditions; 'none' is the reference of the pairs")
     parser.add_argument("--out", default="augmentation-results")
     args = parser.parse_args(argv)
+    if "none" not in args.conditions or len(set(args.conditions)) < 2:
+        parser.error("--conditions must hold 'none' and at least one other condition")
     if args.splits < 2:
         parser.error("--splits must be at least 2 (the interval needs two pairs)")
     return args
@@ -86,7 +97,7 @@ def fit_one(args, method, condition, data):
     transform = (None if condition == "none"
                  else Compose([RandomCrop(side, padding=2), RandomHorizontalFlip()]))
     train = ArrayDataset(data.X_train, data.y_train, transform=transform)
-    clean = None if transform is None else ArrayDataset(data.X_train, data.y_train)
+    clean = (ArrayDataset(data.X_train, data.y_train) if condition == "crop+flip" else None)
     clf = estimator(args, method, data)
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -103,9 +114,10 @@ def run(args, log=print):
                                    n_test=args.n_test, n_aux=args.n_aux, n_ood=args.n_ood,
                                    data_home=args.data_home, random_state=args.seed)
         for method in args.methods:
-            for condition in CONDITIONS:
+            for condition in args.conditions:
                 clf, train_s = fit_one(args, method, condition, data)
                 accuracy = clf.score(data.X_test, data.y_test)
+                acceptance = float(np.mean(clf.predict_ood(data.X_test) == 1))
                 id_scores = clf.score_samples(data.X_test)
                 for name, X_ood in data.ood.items():
                     scores = np.r_[id_scores, clf.score_samples(X_ood)]
@@ -113,26 +125,27 @@ def run(args, log=print):
                     rows.append(dict(split=split, known_classes=" ".join(map(str, known)),
                                      method=method, augmentation=condition, ood_set=name,
                                      group=data.groups[name], accuracy=accuracy,
-                                     fpr95=fpr_at_tpr(y_true, scores), train_s=train_s))
+                                     acceptance=acceptance, fpr95=fpr_at_tpr(y_true, scores),
+                                     train_s=train_s))
                 log(f"split {split} {known}: {method}, {condition}: accuracy {accuracy:.3f} "
                     f"({train_s:.0f} s)")
     return pd.DataFrame(rows)
 
 
 def per_fit(results):
-    """One row per (split, method, augmentation): accuracy, near and far FPR95."""
+    """One row per (split, method, augmentation): accuracy, near and far FPR95, acceptance."""
     keys = ["split", "method", "augmentation"]
-    accuracy = results.groupby(keys)["accuracy"].first()
+    first = results.groupby(keys)[["accuracy", "acceptance"]].first()
     near = results[results.group == "near"].groupby(keys)["fpr95"].mean()
     far = results[results.group == "far"].groupby(keys)["fpr95"].mean()
-    return pd.DataFrame({"accuracy": accuracy, "near_fpr95": near,
-                         "far_fpr95": far}).reset_index()
+    return pd.DataFrame({"accuracy": first["accuracy"], "near_fpr95": near,
+                         "far_fpr95": far, "acceptance": first["acceptance"]}).reset_index()
 
 
 def report(results, args, command):
     fits = per_fit(results)
     lines = [
-        "# Augmentation through the Dataset path: crop+flip against none",
+        "# Augmentation through the Dataset path, paired by class split",
         "",
         f"Command: `{command}`",
         "",
@@ -140,8 +153,9 @@ def report(results, args, command):
         f"(draw_class_splits, seed {args.split_seed}), run seed {args.seed}, model "
         f"{args.model}, {args.epochs} epochs, n_train={args.n_train}, n_aux={args.n_aux}, "
         f"n_ood={args.n_ood}. crop+flip: RandomCrop(side, padding=2) + "
-        "RandomHorizontalFlip() on the training images, X_eval without augmentation. "
-        "Scores: -energy on clean test images. Far sets: "
+        "RandomHorizontalFlip() on the training images, X_eval without augmentation; "
+        "crop+flip-no-eval: the same without X_eval (offset_ calibrated on augmented "
+        "images). Scores: -energy on clean test images. Far sets: "
         + ", ".join(sorted(results[results.group == "far"].ood_set.unique())) + ".",
         "",
         "## Means over splits",
@@ -153,19 +167,21 @@ def report(results, args, command):
     for (method, condition), row in means.iterrows():
         lines.append(f"| {method} | {condition} | "
                      + " | ".join(f"{100 * row[m]:.1f}" for m, _ in METRICS) + " |")
-    lines += ["", "## Paired by split: crop+flip minus none (percentage points, 95% t interval)",
-              "", "| method | " + " | ".join(label for _, label in METRICS) + " |",
-              "|---|" + "---|" * len(METRICS)]
+    lines += ["", "## Paired by split: each condition minus none (percentage points, 95% t "
+              "interval)", "",
+              "| method | condition | " + " | ".join(label for _, label in METRICS) + " |",
+              "|---|---|" + "---|" * len(METRICS)]
     paired = {}
     for method in fits.method.unique():
         table = fits[fits.method == method].pivot(index="split", columns="augmentation")
-        cells = []
-        for metric, _ in METRICS:
-            differences = table[(metric, "crop+flip")] - table[(metric, "none")]
-            mean, low, high = t_interval(100 * differences.to_numpy())
-            paired[(method, metric)] = (mean, low, high)
-            cells.append(f"{mean:+.1f} [{low:+.1f}, {high:+.1f}]")
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        for condition in [c for c in CONDITIONS if c != "none" and c in set(fits.augmentation)]:
+            cells = []
+            for metric, _ in METRICS:
+                differences = table[(metric, condition)] - table[(metric, "none")]
+                mean, low, high = t_interval(100 * differences.to_numpy())
+                paired[(method, condition, metric)] = (mean, low, high)
+                cells.append(f"{mean:+.1f} [{low:+.1f}, {high:+.1f}]")
+            lines.append(f"| {method} | {condition} | " + " | ".join(cells) + " |")
     lines += ["", "Lower FPR95 is better; a difference whose interval excludes 0 is "
               "distinguishable at this number of splits.", ""]
     return "\n".join(lines), paired

@@ -211,7 +211,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
     input_shape_ : tuple
         The shape of one sample of ``X``.
     n_features_in_ : int
-        ``X.shape[1]`` at fit.
+        ``X.shape[1]`` at fit (for a Dataset ``X``: the first dimension of a sample).
     feature_names_in_ : ndarray
         Column names, when ``X`` was a DataFrame.
     history_ : skorch History
@@ -250,6 +250,12 @@ class GradRegOODClassifier(NeuralNetClassifier):
       ``reject_ood``, ``batch_size``, ``device``, ``verbose``, ``callbacks``):
       the fitted model stays as it is, as scikit-learn's ``set_params`` leaves
       fitted attributes alone; training parameters take effect at the next fit.
+
+    Every method that takes ``X`` also takes a torch ``Dataset`` whose items
+    are samples or ``(sample, label)`` pairs (the label is not used), read in
+    batches of ``batch_size`` as float32; the shape of its first sample must
+    be ``input_shape_``. :meth:`fit` trains on such a Dataset too, e.g. with
+    a random augmentation as its transform (see :meth:`fit` and ``X_eval``).
 
     A fit whose input checks refuse ``X``, ``y``, ``X_aux`` or the fit
     parameters leaves the model as it was. A fit that fails once it has begun
@@ -1412,7 +1418,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, ...)
+        X : array-like of shape (n_samples, ...) or torch Dataset
 
         Returns
         -------
@@ -1432,7 +1438,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, ...)
+        X : array-like of shape (n_samples, ...) or torch Dataset
 
         Returns
         -------
@@ -1459,7 +1465,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, ...)
+        X : array-like of shape (n_samples, ...) or torch Dataset
 
         Returns
         -------
@@ -1473,7 +1479,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, ...)
+        X : array-like of shape (n_samples, ...) or torch Dataset
         fdr : float in (0, 1), optional
             Without it, each sample is judged alone: -1 where
             :meth:`ood_decision_function` is negative (ID samples accepted with
@@ -1507,7 +1513,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, ...)
+        X : array-like of shape (n_samples, ...) or torch Dataset
 
         Returns
         -------
@@ -1531,7 +1537,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, ...)
+        X : array-like of shape (n_samples, ...) or torch Dataset
 
         Returns
         -------
@@ -1546,7 +1552,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, ...)
+        X : array-like of shape (n_samples, ...) or torch Dataset
 
         Returns
         -------

@@ -311,8 +311,10 @@ def dataset_labels(X, y, loader_params):
         labels = _label_attribute(X)
         if labels is None or not _same_label(labels[0], first[1]):
             # no attribute, or one the items do not follow (e.g. a target_transform)
+            params = {name: value for name, value in loader_params.items()
+                      if name != "pin_memory"}            # labels only: nothing to pin
             loader = torch.utils.data.DataLoader(
-                X, batch_size=256, shuffle=False, collate_fn=_item_labels, **loader_params)
+                X, batch_size=256, shuffle=False, collate_fn=_item_labels, **params)
             with torch.random.fork_rng(devices=[]):
                 labels = _label_array([label for batch in loader for label in batch])
         y = labels

@@ -77,6 +77,42 @@ def test_a_dataset_without_transform_gives_the_array_fit(digits, train_split):
                           by_array.score_samples(X_test))
 
 
+@pytest.mark.parametrize("kind", ["skorch", "tensors", "subset"])
+def test_other_datasets_of_pairs_give_the_array_fit(digits, kind):
+    from skorch.dataset import Dataset as SkorchDataset
+    X, y, X_aux = digits
+    if kind == "skorch":
+        data = SkorchDataset(X[:300], y[:300])
+    elif kind == "tensors":
+        data = torch.utils.data.TensorDataset(torch.from_numpy(X[:300]), torch.from_numpy(y[:300]))
+    else:
+        data = torch.utils.data.Subset(ArrayDataset(X, y), range(300))
+    by_dataset = clf(train_split=None).fit(data, X_aux=X_aux)
+    by_array = clf(train_split=None).fit(X[:300], y[:300], X_aux=X_aux)
+    assert np.array_equal(by_dataset.score_samples(X[:50]), by_array.score_samples(X[:50]))
+    assert by_dataset.offset_ == by_array.offset_
+
+
+def test_y_labels_the_items_of_a_dataset_of_bare_samples(digits):
+    X, y, X_aux = digits
+    data = Counting(X[:300])                                # items are images only
+    by_dataset = clf(train_split=None).fit(data, y[:300], X_aux=X_aux)
+    by_array = clf(train_split=None).fit(X[:300], y[:300], X_aux=X_aux)
+    assert np.array_equal(by_dataset.score_samples(X[:50]), by_array.score_samples(X[:50]))
+    with pytest.raises(ValueError, match="y has 299 labels but X has 300 rows"):
+        clf(train_split=None).fit(data, y[:299], X_aux=X_aux)
+
+
+def test_pools_read_only_what_the_steps_draw(digits):
+    X, y, X_aux = digits
+    aux = Counting(np.tile(X_aux, (4, 1, 1, 1)))            # 1200 outliers
+    clf(train_split=None, max_epochs=1, batch_size=64,
+        sampler=EnergySampler(n_clusters=4, pool_factor=3)).fit(
+        ArrayDataset(X[:150], y[:150]), X_aux=aux)
+    # 3 steps (64, 64, 7 rows) of pools of 3 x 64, 3 x 64, 3 x 7, and one item for the check
+    assert aux.reads == 3 * 64 + 3 * 64 + 3 * 7 + 1
+
+
 def test_random_flips_train_a_digits_classifier(digits):
     X, y, X_aux = digits
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0,
@@ -108,6 +144,10 @@ def test_a_plain_dataset_is_read_once_for_its_labels(digits):
         PlainPairs(X[:200], names), X_aux=X_aux)
     assert model.classes_.tolist() == classes
     assert set(model.predict(X[:50])) <= set(classes)
+    # the pass reads with the DataLoader workers of iterator_train__num_workers
+    model = clf(max_epochs=0, train_split=None, iterator_train__num_workers=2).fit(
+        PlainPairs(X[:200], names), X_aux=X_aux)
+    assert model.classes_.tolist() == sorted(set(names))
 
 
 def test_a_target_transform_that_the_attribute_misses_is_read_from_the_items(digits):
@@ -258,9 +298,10 @@ def test_augmentation_script_pairs_the_conditions_by_split(tmp_path):
     script = augmentation_script()
     script.main(["--dataset", "digits", "--splits", "2", "--n-train", "120", "--n-test", "60",
                  "--n-aux", "60", "--n-ood", "20", "--epochs", "1", "--model", "mlp",
-                 "--methods", "greg", "--out", str(tmp_path)])
+                 "--methods", "greg", "--conditions", "none", "crop+flip", "crop+flip-no-eval",
+                 "--out", str(tmp_path)])
     results = pd.read_csv(tmp_path / "augmentation.csv")
-    assert set(results.augmentation) == {"none", "crop+flip"}
+    assert set(results.augmentation) == {"none", "crop+flip", "crop+flip-no-eval"}
     assert set(results.split) == {0, 1} and set(results.group) == {"near", "far"}
     # the paired differences in the report, recomputed from the CSV
     fits = results.groupby(["split", "augmentation"]).agg(
@@ -270,7 +311,9 @@ def test_augmentation_script_pairs_the_conditions_by_split(tmp_path):
     near_differences = 100 * (near.xs("crop+flip", level=1) - near.xs("none", level=1))
     args = script.parse_args(["--dataset", "digits", "--splits", "2"])
     _, paired = script.report(results, args, "command")
-    assert paired[("greg", "accuracy")][0] == pytest.approx(differences.mean())
-    assert paired[("greg", "near_fpr95")][0] == pytest.approx(near_differences.mean())
+    assert paired[("greg", "crop+flip", "accuracy")][0] == pytest.approx(differences.mean())
+    assert paired[("greg", "crop+flip", "near_fpr95")][0] == pytest.approx(
+        near_differences.mean())
+    assert 0 <= results.acceptance.min() and results.acceptance.max() <= 1
     text = (tmp_path / "augmentation.md").read_text()
-    assert "crop+flip minus none" in text and "| greg |" in text
+    assert "| greg | crop+flip-no-eval |" in text and "| greg | crop+flip |" in text
