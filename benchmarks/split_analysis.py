@@ -48,7 +48,7 @@ def class_confusion(dataset, data_home=None, n_rows=6000, random_state=0):
         pick = rng.choice(len(fashion.X_train), size=n_rows, replace=False)
         X = fashion.X_train[pick].reshape(n_rows, -1) / 255.0
         y = fashion.y_train[pick]
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300))
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     predicted = cross_val_predict(model, X, y, cv=5)
     return confusion_matrix(y, predicted, normalize="true")
 

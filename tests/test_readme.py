@@ -30,3 +30,20 @@ def test_readme_snippet_runs_and_reaches_95_percent_of_cross_entropy_accuracy(
     reference = cross_entropy.fit(X_train, y_train).score(X_new, y_new)
     assert accuracy >= 0.95 * reference, (accuracy, reference)
     assert namespace["is_id"].mean() > 0.9
+
+
+def test_readme_figures_are_the_documented_runs():
+    """The README quotes GReg's paired differences from docs/results/digits/paired.csv (the
+    main job's documented run): each cell of its table is that file's numbers."""
+    import pandas as pd
+
+    paired = pd.read_csv(README.parent / "docs" / "results" / "digits" / "paired.csv")
+    text = README.read_text()
+    rows = paired[(paired["method"] == "greg") & (paired["metric"] == "fpr95")]
+    assert len(rows) == 4          # near and far, against energy-OE and CE-energy
+    for _, row in rows.iterrows():
+        cell = (f"{row['mean_diff_points']:+.2f} points [{row['ci_low_points']:+.2f}, "
+                f"{row['ci_high_points']:+.2f}], {row['n_better']} of {row['n_splits']}")
+        # the README writes a leading minus but no leading plus for the mean
+        cell = cell.replace("+", "", 1) if cell.startswith("+") else cell
+        assert cell in text, cell
