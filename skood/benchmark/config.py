@@ -25,7 +25,27 @@ _OWN_KEYWORDS = ("model", "epochs", "splits", "finetune_epochs", "finetune_lr")
 
 
 class BenchmarkConfigError(ValueError):
-    """A bad benchmark setting; ``parameter`` names it (a :class:`BenchmarkConfig` field)."""
+    """A bad benchmark setting; ``parameter`` names it (a :class:`BenchmarkConfig` field).
+
+    A ValueError: :class:`BenchmarkConfig` raises it when it is built with a
+    bad value, and the command line turns it into a usage error.
+
+    Parameters
+    ----------
+    parameter : str
+        The bad setting's name, kept as the attribute ``parameter``.
+    message : str
+        What was wrong and how to fix it (the error's text).
+
+    Examples
+    --------
+    >>> from skood.benchmark import BenchmarkConfig, BenchmarkConfigError
+    >>> try:
+    ...     BenchmarkConfig(dataset="digits", epochs=0)
+    ... except BenchmarkConfigError as error:
+    ...     print(error.parameter, "|", error)
+    epochs | epochs must be a positive integer, got 0.
+    """
 
     def __init__(self, parameter, message):
         super().__init__(message)
@@ -102,23 +122,86 @@ class BenchmarkConfig:
     value, before any data is loaded or model trained; the command line turns
     those errors into usage errors. It creates the output folders (``out``,
     ``save_models``) to check that they can be written, after every other
-    check passed. The parameters are those of :func:`run_benchmark`, and
-    ``out``, the report's folder (None: no report; the command line's ``--out``).
+    check passed. The parameters are those of :func:`run_benchmark` (its
+    ``**overrides`` as parameters of their own, ``log`` aside), and ``out``.
+    After checking, each parameter is kept as the attribute of the same name,
+    holding the value the run uses (defaults filled in, sequences as tuples).
 
     Parameters
     ----------
-    **settings
-        The parameters of :func:`run_benchmark`, its ``**overrides`` included
-        (``log`` aside); after checking, the fields hold the values the run
-        uses (defaults filled in, sequences as tuples).
+    dataset : {"digits", "fashion-mnist"}, default="digits"
+        The in-distribution dataset (a key of :data:`DATASETS`).
+    protocol : {"heldout", "full"}, default="heldout"
+        See :func:`run_benchmark`.
+    splits : int, "neal" or None, default=None
+        The number of class splits to draw, or ``"neal"`` (the splits of
+        :data:`HELDOUT_SPLITS`); None: the dataset's default. Under
+        ``protocol="full"``: None or 1 (one split, all classes known).
+    split_seed : int, default=0
+        Seeds the draw of the class splits.
+    model : {"mlp", "cnn"} or None, default=None
+        The network; None: the dataset's default.
+    epochs : int or None, default=None
+        Training epochs; None: the dataset's default.
+    device : str or torch.device, default="cpu"
+        Where to train; checked by making a tensor there.
+    seeds : sequence of int, default=(0,)
+        Distinct seeds >= 0; every class split runs once per seed.
+    methods : sequence of str, default=METHODS
+        Training methods to run, a non-empty subset of :data:`METHODS`.
+    save_models : str or None, default=None
+        Folder to save every fitted model in, created if missing.
     out : str or None, default=None
-        The report's folder, created if missing.
+        The report's folder, created if missing (None: no report; the command
+        line's ``--out``).
+    progress : bool, default=True
+        Progress bars (see :func:`run_benchmark`).
+    data_home : str or None, default=None
+        An existing folder with Fashion-MNIST's files.
+    penalty : {"exact", "fd"}, default="exact"
+        The gradient penalty's computation.
+    penalty_fraction : float in (0, 1], default=1.0
+        The estimator's ``penalty_fraction`` for GReg and GReg+.
+    pool_factor : int, default: :class:`skood.EnergySampler`'s
+        GReg+'s candidates per ID sample.
+    finetune : bool, default=False
+        Whether the outlier methods fine-tune the CE network.
+    finetune_epochs : int or None, default=None
+        Fine-tuning epochs; None: the dataset's default under
+        ``finetune=True``. Only with ``finetune=True``.
+    finetune_lr : float or None, default=None
+        Fine-tuning learning rate; None: the dataset's default under
+        ``finetune=True``. Only with ``finetune=True``.
+    aux : str, default="photos"
+        The outlier methods' auxiliary outliers (see :func:`run_benchmark`).
+    n_train, n_test : int or None, default=None
+        ID training and test rows to keep (None as a dataset default: all).
+    n_aux, n_ood : int or None, default=None
+        Auxiliary outliers per run, and images per OOD set (at most).
+    batch_size : int or None, default=None
+        The estimator's batch size.
+    lr : float or None, default=None
+        The estimator's learning rate.
+    m_in, m_out : float or None, default=None
+        The energy margins, ``m_in < m_out``.
+    n_threads : int or None, default=None
+        Torch's CPU threads during the run (None as a dataset default:
+        torch's own).
 
     Attributes
     ----------
     known_splits : tuple of tuple of int
         The known classes of each class split, in run order (split ``i`` is
         ``known_splits[i]``).
+
+    Examples
+    --------
+    >>> from skood.benchmark import BenchmarkConfig
+    >>> config = BenchmarkConfig(dataset="digits", splits=2)
+    >>> config.known_splits
+    ((2, 4, 5, 6, 7, 8), (1, 2, 3, 4, 5, 9))
+    >>> config.model, config.epochs, config.seeds
+    ('mlp', 12, (0,))
     """
 
     dataset: str = "digits"

@@ -78,7 +78,10 @@ def _digits_far(image_shape, n_ood, rng, data_home):
 class DatasetSpec:
     """What the benchmark needs to know about one in-distribution dataset.
 
-    Attributes
+    The benchmark's specs are the values of :data:`DATASETS`; each parameter
+    is kept as the attribute of the same name.
+
+    Parameters
     ----------
     image_shape : tuple of int
         ``(height, width)`` of its images (one channel).
@@ -96,11 +99,20 @@ class DatasetSpec:
     load_far : callable
         ``load_far(image_shape, n_ood, rng, data_home)``: that set's images, or
         None when it is not installed (``far_missing`` says why).
-    far_missing : str or None
+    far_missing : str or None, default=None
         Why the far set is missing when ``load_far`` returns None.
-    defaults : mapping
+    defaults : mapping, default={}
         The dataset's default settings (see :data:`DEFAULTS`), ``splits`` (the
         number of class splits a run draws) among them.
+
+    Examples
+    --------
+    >>> from skood.benchmark import DATASETS
+    >>> spec = DATASETS["digits"]
+    >>> spec.image_shape, spec.n_classes, spec.n_heldout
+    ((8, 8), 10, 4)
+    >>> spec.far_name, spec.defaults["splits"]
+    ('fashion-mnist', 20)
     """
 
     image_shape: tuple

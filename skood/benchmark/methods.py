@@ -35,7 +35,10 @@ SCORERS = MappingProxyType({"msp": _msp, "energy": _energy})
 class MethodSpec:
     """One training method of the benchmark.
 
-    Attributes
+    The benchmark's methods are the values of :data:`METHOD_SPECS`; each
+    parameter is kept as the attribute of the same name.
+
+    Parameters
     ----------
     params : mapping
         Parameters of :class:`skood.GradRegOODClassifier` that make the method.
@@ -45,12 +48,21 @@ class MethodSpec:
         Scored method name -> what it is (written into the report).
     words : mapping
         Scored method name -> its name in the report's sentences.
-    uses_outliers : bool
+    uses_outliers : bool, default=True
         Whether it trains on the auxiliary outliers. The method without
         outliers is the starting point of the others under fine-tuning, and
         the reference of the accuracy gaps.
-    sampler : bool
+    sampler : bool, default=False
         Whether it draws its outliers with :class:`skood.EnergySampler`.
+
+    Examples
+    --------
+    >>> from skood.benchmark import METHOD_SPECS
+    >>> spec = METHOD_SPECS["ce"]
+    >>> spec.scorers, spec.uses_outliers
+    (('msp', 'energy'), False)
+    >>> spec.scored_names("ce")
+    ('ce_msp', 'ce_energy')
     """
 
     params: object
@@ -61,14 +73,57 @@ class MethodSpec:
     sampler: bool = False
 
     def scored_names(self, name):
-        """The names of its scored methods, one per scorer."""
+        """The names of its scored methods, one per scorer.
+
+        Parameters
+        ----------
+        name : str
+            The training method's name (its key in :data:`METHOD_SPECS`).
+
+        Returns
+        -------
+        names : tuple of str
+            ``(name,)`` for a method with one scorer; otherwise
+            ``name + "_" + scorer`` for each of its ``scorers``, in order.
+
+        Examples
+        --------
+        >>> from skood.benchmark import METHOD_SPECS
+        >>> METHOD_SPECS["greg"].scored_names("greg")
+        ('greg',)
+        >>> METHOD_SPECS["ce"].scored_names("ce")
+        ('ce_msp', 'ce_energy')
+        """
         if len(self.scorers) == 1:
             return (name,)
         return tuple(f"{name}_{scorer}" for scorer in self.scorers)
 
     def estimator_params(self, pool_factor):
-        """Its estimator parameters; GReg+'s sampler gets ``pool_factor`` (and its
-        other defaults: the sampler clips its clusters to the batch size itself)."""
+        """Its parameters of :class:`skood.GradRegOODClassifier`.
+
+        Parameters
+        ----------
+        pool_factor : int
+            The ``pool_factor`` of the :class:`skood.EnergySampler` a method
+            with ``sampler=True`` (GReg+) gets; its other parameters keep their
+            defaults (the sampler clips its clusters to the batch size itself).
+            Unused by the other methods.
+
+        Returns
+        -------
+        params : dict
+            A new dict: ``params``, plus ``sampler`` (a new
+            :class:`skood.EnergySampler`) when the method uses one.
+
+        Examples
+        --------
+        >>> from skood.benchmark import METHOD_SPECS
+        >>> METHOD_SPECS["greg"].estimator_params(6)
+        {'lambda_grad': 1.0}
+        >>> params = METHOD_SPECS["greg_plus"].estimator_params(2)
+        >>> params["lambda_grad"], params["sampler"].pool_factor
+        (1.0, 2)
+        """
         params = dict(self.params)
         if self.sampler:
             params["sampler"] = EnergySampler(pool_factor=pool_factor)

@@ -32,7 +32,8 @@ def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_se
     split, the subsampling, the draw of auxiliary outliers, the network's
     initialisation and the batch order; these depend on the seed and the
     split's known classes only, so a split and seed give the same data in any
-    run. The far OOD sets are the same for every run.
+    run. The far OOD sets are the same for every run. Every setting is checked
+    (:class:`BenchmarkConfig`) before any data is loaded or model trained.
 
     Parameters
     ----------
@@ -104,9 +105,6 @@ def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_se
         n_threads``: replace the dataset's default (None keeps it); any other
         name is an error. ``n_threads`` sets torch's CPU threads for the run
         (restored afterwards).
-
-    Every setting is checked (:class:`BenchmarkConfig`) before any data is
-    loaded or model trained.
 
     Returns
     -------
