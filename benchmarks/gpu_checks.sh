@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks that the issues ask for, as one prepared script for a CUDA machine:
+# The GPU checks, as one prepared script for a CUDA machine:
 # the whole test suite on the GPU, then the step-cost benchmark (CIFAR-shaped
 # ResNet-18 at full width and the small CNN, fp32 plus bf16/fp16 rows).
 # Usage: OUT=/some/folder bash benchmarks/gpu_checks.sh

@@ -46,7 +46,7 @@ the mean over the benchmark's far sets; FPR95, ID positive):
 Over splits (each split's value is the mean over its seeds), the report gives
 the mean difference of ``selected`` to each of the others with a 95%
 t-interval (:func:`skood.benchmark.paired_difference`), "better on K of N",
-and the target of the issue as met or missed: near FPR95 below CE-energy's by
+and the selection target as met or missed: near FPR95 below CE-energy's by
 at least 20 points on average *and* better than CE-energy on at least 90% of
 the splits (the splits better by at least 20 points are counted as well), far
 FPR95 (mean over splits of the far-set mean) at most 1%, and near FPR95 within
@@ -381,7 +381,7 @@ def comparisons(results):
 
 
 def target_check(results):
-    """The issue's target, criterion by criterion: (what, measured, met)."""
+    """The selection target, criterion by criterion: (what, measured, met)."""
     near = per_split(results, "near_fpr95")
     far = per_split(results, "far_fpr95")
     gain = 100 * (near.loc["ce_energy"] - near.loc["selected"])
