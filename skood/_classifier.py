@@ -368,17 +368,23 @@ class GradRegOODClassifier(NeuralNetClassifier):
     }
 
     def _check_hyperparameters(self):
-        params = {name: getattr(self, name) for name in self._parameter_constraints}
-        validate_parameter_constraints(self._parameter_constraints, params,
-                                       caller_name=type(self).__name__)
-        for name, constraints in self._parameter_constraints.items():
-            # Interval(Real) admits bools (True is an int); a bool here is a mistake.
-            if isinstance(params[name], bool) and "boolean" not in constraints:
-                raise ValueError(f"{name} must be a number, got {params[name]!r}.")
+        self._check_constrained({name: getattr(self, name)
+                                 for name in self._parameter_constraints})
         if self.m_in >= self.m_out:
             raise ValueError(
                 f"m_in must be lower than m_out (ID energies are pushed below m_in, outlier "
                 f"energies above m_out), got m_in={self.m_in} and m_out={self.m_out}.")
+
+    def _check_constrained(self, params):
+        """Check the values of this class's own constrained parameters among ``params``."""
+        constraints = {name: self._parameter_constraints[name] for name in params
+                       if name in self._parameter_constraints}
+        params = {name: params[name] for name in constraints}
+        validate_parameter_constraints(constraints, params, caller_name=type(self).__name__)
+        for name, allowed in constraints.items():
+            # Interval(Real) admits bools (True is an int); a bool here is a mistake.
+            if isinstance(params[name], bool) and "boolean" not in allowed:
+                raise ValueError(f"{name} must be a number, got {params[name]!r}.")
 
     # ------------------------------------------------------------ parameters
 
@@ -412,27 +418,65 @@ class GradRegOODClassifier(NeuralNetClassifier):
         # end calibrates anyway.
         fitted = self._fit_state is None and hasattr(self, "offset_")
         given = dict(params)
+        nested = self._check_set_params(params)
         before = {name: getattr(self, name) for name in (*REFIT_PARAMS, *RECALIBRATE_PARAMS)}
+        # A call refused below (by skorch, or with no valid threshold) changes nothing.
+        # skorch's _params_to_validate is a set it adds to: copied, not shared.
+        snapshot = dict(vars(self))
+        to_validate = set(getattr(self, "_params_to_validate", ()))
+        try:
+            for owner in ("sampler", "synthesizer"):
+                # a new owner given in the same call takes its nested parameters
+                if owner in params:
+                    setattr(self, owner, params.pop(owner))
+                if nested[owner]:
+                    getattr(self, owner).set_params(**nested[owner])
+            params = {name: value for name, value in params.items()
+                      if not name.startswith(("sampler__", "synthesizer__"))}
+            if params:
+                super().set_params(**params)
+            if fitted:
+                self._keep_fitted_state_consistent(given, before)
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(snapshot)
+            if "_params_to_validate" in snapshot:
+                self._params_to_validate = to_validate
+            raise
+        return self
+
+    def _check_set_params(self, params):
+        """Refuse unknown names and invalid values of set_params before anything is set;
+        return the ``sampler__*`` / ``synthesizer__*`` parameters by owner."""
+        known = set(self.get_params(deep=False))
+        unknown = sorted(name for name in params if "__" not in name
+                         and name not in known and not name.startswith("callbacks")
+                         and not self._is_virtual_param(name))
+        if unknown:
+            raise ValueError(
+                f"Invalid parameter {unknown[0]!r} for estimator {type(self).__name__}; nothing "
+                f"was set. Valid parameters are: {sorted(known)}.")
+        self._check_constrained(params)
+        nested = {}
         for owner, example in (("sampler", "EnergySampler()"),
                                ("synthesizer", "skood.synthesis.PatchShuffle()")):
-            # a new owner given in the same call takes its nested parameters
-            if owner in params:
-                setattr(self, owner, params.pop(owner))
             prefix = owner + "__"
-            nested = {name[len(prefix):]: params.pop(name)
-                      for name in list(params) if name.startswith(prefix)}
-            if nested:
-                value = getattr(self, owner)
-                if not hasattr(value, "set_params"):
-                    raise ValueError(
-                        f"{prefix} parameters ({sorted(nested)}) need an estimator-valued "
-                        f"{owner} such as {owner}={example}; {owner} is {value!r}.")
-                value.set_params(**nested)
-        if params:
-            super().set_params(**params)
-        if fitted:
-            self._keep_fitted_state_consistent(given, before)
-        return self
+            nested[owner] = {name[len(prefix):]: value for name, value in params.items()
+                             if name.startswith(prefix)}
+            if not nested[owner]:
+                continue
+            value = params.get(owner, getattr(self, owner))
+            if not hasattr(value, "set_params"):
+                raise ValueError(
+                    f"{prefix} parameters ({sorted(nested[owner])}) need an estimator-valued "
+                    f"{owner} such as {owner}={example}; {owner} is {value!r}.")
+            valid = set(value.get_params(deep=True))
+            bad = sorted(name for name in nested[owner] if name.split("__")[0] not in valid)
+            if bad:
+                raise ValueError(
+                    f"Invalid parameter {prefix}{bad[0]}: {owner} {type(value).__name__} has "
+                    f"the parameters {sorted(valid)}; nothing was set.")
+        return nested
 
     def _keep_fitted_state_consistent(self, given, before):
         """Apply the class docstring's rule for set_params on a fitted model; ``before``
@@ -465,12 +509,9 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 f"set_params({shown(changed)}) changed the network, its scores or its labels "
                 "after fit, so offset_ and the calibration scores no longer apply")
         elif recalibrate:
-            try:
-                self._set_thresholds()
-            except ValueError:
-                self._drop_fitted_state(
-                    f"set_params({shown(recalibrate)}) gave no valid threshold")
-                raise
+            # A ValueError here (no valid threshold) is refused by set_params, which then
+            # restores the model as it was.
+            self._set_thresholds()
 
     def _drop_fitted_state(self, reason):
         """Make the model unfitted: drop what ties its scores to thresholds, say why."""

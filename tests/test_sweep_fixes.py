@@ -1,0 +1,64 @@
+"""Regression tests for the defects of a QA sweep: each fails without its fix."""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.utils._param_validation import InvalidParameterError
+
+from skood import GradRegOODClassifier
+from skood.models import MLP
+
+pytestmark = pytest.mark.filterwarnings("ignore::skood.exceptions.ChanceLevelWarning")
+
+rng = np.random.RandomState(0)
+X = rng.normal(size=(60, 6)).astype("float32")
+y = np.repeat([0, 1, 2], 20)
+XA = rng.uniform(-6, 6, size=(30, 6)).astype("float32")
+
+
+def clf(**params):
+    return GradRegOODClassifier(**{**dict(module=MLP, module__hidden=(8,), max_epochs=1,
+                                          verbose=0, random_state=0, batch_size=16), **params})
+
+
+@pytest.fixture
+def fitted():
+    return clf(ood_tpr=0.8).fit(X, y, X_aux=XA)
+
+
+def _state(model):
+    return (model.get_params(deep=False).copy(), model.offset_,
+            model.calibration_scores_.copy(), model.predict_ood(X), model.score_samples(X),
+            [p.detach().clone() for p in model.module_.parameters()])
+
+
+def _assert_unchanged(model, state):
+    params, offset, scores, decisions, samples, weights = state
+    now = model.get_params(deep=False)
+    assert now.keys() == params.keys()
+    for name, value in params.items():
+        assert now[name] is value or now[name] == value, name
+    assert model.offset_ == offset
+    np.testing.assert_array_equal(model.calibration_scores_, scores)
+    np.testing.assert_array_equal(model.predict_ood(X), decisions)
+    np.testing.assert_array_equal(model.score_samples(X), samples)
+    for old, new in zip(weights, model.module_.parameters()):
+        assert torch.equal(old, new)
+
+
+# D1, D2, D3: a refused set_params changes nothing
+@pytest.mark.parametrize("params, error, match", [
+    (dict(ood_tpr=0.5, foo=1), ValueError, "Invalid parameter 'foo'"),
+    (dict(temperature=3, foo=1), ValueError, "Invalid parameter 'foo'"),
+    (dict(module__hidden=(4,), foo__bar=1), ValueError, "foo__bar"),
+    (dict(ood_tpr=1.5), InvalidParameterError, "ood_tpr"),
+    (dict(calibration="bogus"), InvalidParameterError, "calibration"),
+    (dict(lr=0.1, lambda_grad=-1), InvalidParameterError, "lambda_grad"),
+    (dict(sampler="energy", sampler__n_clusters=2), ValueError, "sampler__"),
+])
+def test_refused_set_params_changes_nothing(fitted, params, error, match):
+    state = _state(fitted)
+    with pytest.raises(error, match=match):
+        fitted.set_params(**params)
+    _assert_unchanged(fitted, state)
