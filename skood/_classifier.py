@@ -10,6 +10,7 @@ import copy
 import inspect
 import math
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ from sklearn.utils._param_validation import (HasMethods, Interval, StrOptions,
 from sklearn.utils.multiclass import check_classification_targets
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
-from skorch.dataset import unpack_data
+from skorch.dataset import ValidSplit, unpack_data
 from skorch.utils import TeeGenerator, to_tensor
 
 from ._fit_state import FitState
@@ -29,8 +30,8 @@ from ._calibration_io import calibration_record, read_calibration, write_calibra
 from ._objective import (AMP_DTYPES, HISTORY_KEYS, PENALTIES, GRegObjective, amp_autocast,
                          first_output)
 from ._outliers import AuxiliaryData, PoolScorer, RandomOutlierSampler, default_ratio
-from ._validation import (LOADER_HINT, check_dataset, check_features, check_labels,
-                          check_outliers, dataset_labels, is_dataset)
+from ._validation import (LOADER_HINT, check_dataset, check_device, check_features,
+                          check_labels, check_outliers, dataset_labels, is_dataset)
 from .data import LabelledRows, as_float_sample, sample_of
 from .energy_sampler import EnergySampler
 from .callbacks import ChanceLevelCheck
@@ -366,6 +367,29 @@ class GradRegOODClassifier(NeuralNetClassifier):
         "calibration": [StrOptions({"marginal", "class"})],
         "random_state": ["random_state"],
     }
+
+    def get_iterator(self, dataset, training=False):
+        """skorch's DataLoader for ``dataset``, with ``batch_size`` (and
+        ``iterator_*__batch_size``) of any integer type, e.g. ``np.int64`` from a
+        parameter grid, passed on as an ``int`` (torch takes only those).
+
+        Parameters
+        ----------
+        dataset : torch Dataset
+        training : bool, default=False
+            Whether to use ``iterator_train`` or ``iterator_valid``.
+
+        Returns
+        -------
+        iterator
+        """
+        prefix = "iterator_train" if training else "iterator_valid"
+        kwargs = self.get_params_for(prefix)
+        batch_size = kwargs.get("batch_size", self.batch_size)
+        if isinstance(batch_size, numbers.Integral) and not isinstance(batch_size, bool):
+            batch_size = int(batch_size)
+        kwargs["batch_size"] = len(dataset) if batch_size == -1 else batch_size
+        return getattr(self, prefix)(dataset, **kwargs)
 
     def _check_hyperparameters(self):
         self._check_constrained({name: getattr(self, name)
@@ -803,6 +827,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 f"sample_weight is not supported: {type(self).__name__}'s loss weighs every "
                 "in-distribution row alike. Weigh classes with criterion__weight (a tensor of "
                 "class weights for CrossEntropyLoss), or resample the rows.")
+        self._check_fit_params(fit_params)
+        check_device(self.device)
         fitted_before = hasattr(self, "offset_") and not reinitialize
         recorded = {name: vars(self)[name] for name in INPUT_ATTRIBUTES if name in vars(self)}
         try:
@@ -831,6 +857,74 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 "change the model")
             raise
         return self
+
+    def _check_fit_params(self, fit_params):
+        """Refuse a fit parameter that skorch would hand to a callee that does not take it:
+        beside ``epochs``, skorch passes each to the module's forward and to ``train_split``."""
+        def takes(func, skip):
+            try:
+                parameters = list(inspect.signature(func).parameters.values())
+            except (TypeError, ValueError):     # a builtin or C callable: cannot tell
+                return None
+            if any(p.kind is p.VAR_KEYWORD for p in parameters):
+                return None
+            return {p.name for p in parameters[skip:]
+                    if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+        module = self.module
+        receivers = []
+        if isinstance(module, torch.nn.Module):         # bound forward: the input first
+            receivers.append(("the module's forward", takes(module.forward, 1)))
+        elif isinstance(module, type) and issubclass(module, torch.nn.Module):
+            receivers.append(("the module's forward", takes(module.forward, 2)))   # self, input
+        if self.train_split is not None:
+            receivers.append((f"train_split={self._split_name()}", takes(self.train_split, 2)))
+        accepted = None
+        for _, names in receivers:
+            if names is not None:
+                accepted = names if accepted is None else accepted & names
+        if accepted is None:
+            return
+        for name in fit_params:
+            if name == "epochs" or name in accepted:
+                continue
+            refusing = [what for what, names in receivers
+                        if names is not None and name not in names]
+            raise TypeError(
+                f"fit got the unexpected keyword argument {name!r}: beside X, y, X_aux and "
+                f"X_eval, fit takes epochs and the keyword arguments that skorch passes on to "
+                f"both the module's forward and train_split, here {sorted(accepted | {'epochs'})}"
+                f"; {' and '.join(refusing)} {'do' if len(refusing) > 1 else 'does'} not take "
+                f"{name!r}.")
+
+    def _split_name(self):
+        split = self.train_split
+        if isinstance(split, ValidSplit):
+            return f"ValidSplit({split.cv!r}, stratified={split.stratified})"
+        return repr(split)
+
+    def _check_valid_split(self, y_encoded, classes):
+        """Say what to change when skorch's validation split cannot split the ID rows."""
+        cv = self.train_split.check_cv(y_encoded)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")     # skorch's own split warns again
+                next(iter(cv.split(np.arange(len(y_encoded)), y_encoded)))
+        except ValueError as error:
+            counts = np.bincount(y_encoded, minlength=len(classes))
+            per_class = ", ".join(f"{label!r}: {count}"
+                                  for label, count in zip(classes.tolist(), counts.tolist()))
+            folds = self.train_split.cv
+            each = " per class" if self.train_split.stratified else ""
+            need = (f"A {folds}-fold split (skorch's default is ValidSplit(5, stratified=True)) "
+                    f"needs at least {folds} rows{each}"
+                    if isinstance(folds, numbers.Integral) else
+                    "A stratified split needs at least 2 rows per class")
+            raise ValueError(
+                f"train_split={self._split_name()} cannot split the {len(y_encoded)} "
+                f"in-distribution rows (rows per class: {per_class}): {error} {need}. Pass more "
+                "rows, or train_split=None, which holds out a stratified calibration_fraction of "
+                "the rows to calibrate offset_ instead.") from None
 
     def _check_fit_input(self, X, y, X_aux, fitted_before, classes, fit_params, X_eval=None):
         """All checks of fit's input, before the model is changed; returns what training
@@ -887,6 +981,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
         torch_seed = int(random_state.randint(np.iinfo(np.int32).max))
         X_calibration = None
         split = made = None
+        if isinstance(self.train_split, ValidSplit):
+            self._check_valid_split(y_encoded, classes)
         if self.train_split is None:
             stratify = self._check_calibration_split(y_encoded, classes)
             if dataset:

@@ -62,3 +62,48 @@ def test_refused_set_params_changes_nothing(fitted, params, error, match):
     with pytest.raises(error, match=match):
         fitted.set_params(**params)
     _assert_unchanged(fitted, state)
+
+
+def _assert_refit_refused(model, error, match, **fit):
+    state = _state(model)
+    with pytest.raises(error, match=match):
+        model.fit(**{"X": X, "y": y, "X_aux": XA, **fit})
+    _assert_unchanged(model, state)
+
+
+# D4: unknown fit parameters are named before anything changes
+def test_unknown_fit_parameter_is_named(fitted):
+    _assert_refit_refused(fitted, TypeError, r"'foo'.*\['epochs'\]", foo=1)
+
+
+# D5: an unusable device is refused before anything changes
+@pytest.mark.parametrize("device", ["bogus"] + ([] if torch.cuda.is_available() else ["cuda"]))
+def test_unusable_device_is_refused(fitted, device):
+    fitted.set_params(device=device)
+    with pytest.raises(ValueError, match=f"device '{device}' cannot be used here"):
+        fitted.fit(X, y, X_aux=XA)
+    fitted.set_params(device="cpu")
+    assert hasattr(fitted, "offset_")
+
+
+# D6: a batch size of any integer type
+def test_numpy_integer_batch_size(fitted):
+    from sklearn.model_selection import GridSearchCV
+    model = clf(batch_size=np.int64(16)).fit(X, y, X_aux=XA)
+    reference = clf(batch_size=16).fit(X, y, X_aux=XA)
+    np.testing.assert_array_equal(model.score_samples(X), reference.score_samples(X))
+    expected = fitted.predict(X)
+    np.testing.assert_array_equal(fitted.set_params(batch_size=np.int64(8)).predict(X), expected)
+    search = GridSearchCV(clf(), {"batch_size": np.array([8, 16])}, cv=2).fit(X, y, X_aux=XA)
+    assert search.best_params_["batch_size"] in (8, 16)
+
+
+# D12: too few rows for the default validation split
+@pytest.mark.parametrize("n", [4, 8])
+def test_too_few_rows_for_validation_split(fitted, n):
+    with pytest.raises(ValueError, match=r"at least 5 rows per class.*train_split=None"):
+        clf().fit(X[:n], [0, 1] * (n // 2), X_aux=XA)
+    state = _state(fitted)
+    with pytest.raises(ValueError, match="at least 5 rows per class"):
+        fitted.fit(X[:n], [0, 1] * (n // 2), X_aux=XA)
+    _assert_unchanged(fitted, state)

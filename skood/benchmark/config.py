@@ -5,9 +5,9 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from .._objective import PENALTIES
+from .._validation import check_device
 from ..energy_sampler import EnergySampler
 from .data import DATASETS, check_protocol, class_splits, dataset_spec
 from .methods import METHODS, MODELS, START_METHOD
@@ -79,17 +79,10 @@ def _writable_folder(name, path):
 
 
 def _check_device(device):
-    if not isinstance(device, (str, torch.device)):
-        raise BenchmarkConfigError("device", f"device must be a torch device name such as "
-                                             f"'cpu' or 'cuda', got {device!r}.")
     try:
-        torch.empty(0, device=device)
-    except (RuntimeError, AssertionError, ValueError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise BenchmarkConfigError("device", f"device {str(device)!r} cannot be used here "
-                                             f"({first}); use 'cpu', or 'cuda' on a machine "
-                                             "with a CUDA GPU.") from None
-    return device
+        return check_device(device)
+    except ValueError as error:
+        raise BenchmarkConfigError("device", str(error)) from None
 
 
 @dataclass(frozen=True)
