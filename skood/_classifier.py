@@ -1321,14 +1321,17 @@ class GradRegOODClassifier(NeuralNetClassifier):
 
         Loading weights (``f_params`` or ``checkpoint``) into a fitted
         estimator without ``f_calibration`` leaves it unfitted: its old
-        threshold does not belong to the new weights.
+        threshold does not belong to the new weights. For the same reason
+        ``f_calibration`` is refused without ``f_params`` or ``checkpoint`` in
+        the same call.
 
         Parameters
         ----------
         *args
             skorch's positional parameters (``f_params``, ...).
         f_calibration : str, path or text file, optional
-            A calibration written by ``save_params(f_calibration=...)``.
+            A calibration written by ``save_params(f_calibration=...)``, loaded
+            together with the weights saved with it.
         **kwargs
             skorch's parameters: ``f_params``, ``f_optimizer``,
             ``f_criterion``, ``f_history``, ``checkpoint``, ``use_safetensors``.
@@ -1338,11 +1341,17 @@ class GradRegOODClassifier(NeuralNetClassifier):
         save_params : writes the files; ``docs/persistence.md`` shows both.
         """
         state = None
-        if f_calibration is not None:
-            state = read_calibration(f_calibration)
-            self._check_calibration_state(state)
         loads_weights = bool(args) or any(kwargs.get(name) is not None
                                           for name in ("f_params", "checkpoint"))
+        if f_calibration is not None:
+            state = read_calibration(f_calibration)
+            if not loads_weights:
+                raise ValueError(
+                    "load_params(f_calibration=...) needs the weights saved with that "
+                    "calibration in the same call, since its thresholds belong to them: "
+                    "load_params(f_params='weights.pt', f_calibration='calibration.json') "
+                    "(or checkpoint=...). Nothing was loaded.")
+            self._check_calibration_state(state)
         super().load_params(*args, **kwargs)
         if state is not None:
             self.classes_inferred_ = state.pop("classes_")

@@ -1,5 +1,4 @@
 """Regression tests for the defects of a QA sweep: each fails without its fix."""
-import warnings
 
 import numpy as np
 import pytest
@@ -107,3 +106,27 @@ def test_too_few_rows_for_validation_split(fitted, n):
     with pytest.raises(ValueError, match="at least 5 rows per class"):
         fitted.fit(X[:n], [0, 1] * (n // 2), X_aux=XA)
     _assert_unchanged(fitted, state)
+
+
+def _rebuilt():
+    return clf(module__n_features=6, module__n_classes=3, ood_tpr=0.8).initialize()
+
+
+# D7: a calibration is never loaded onto other weights
+def test_calibration_without_weights_is_refused(fitted, tmp_path):
+    fitted.save_params(f_params=tmp_path / "w.pt", f_calibration=tmp_path / "c.json")
+    new = _rebuilt()
+    with pytest.raises(ValueError, match="f_params='weights.pt', f_calibration="):
+        new.load_params(f_calibration=tmp_path / "c.json")
+    assert not hasattr(new, "offset_")
+    new.load_params(f_params=tmp_path / "w.pt", f_calibration=tmp_path / "c.json")
+    np.testing.assert_array_equal(new.predict_ood(X), fitted.predict_ood(X))
+
+
+# D9: a binary file is named as foreign, as a JSON one is
+@pytest.mark.parametrize("content", [b"\x80garbage", b"{not json"])
+def test_foreign_calibration_file_is_named(fitted, tmp_path, content):
+    fitted.save_params(f_params=tmp_path / "w.pt")
+    (tmp_path / "g.json").write_bytes(content)
+    with pytest.raises(ValueError, match="not a calibration file written by save_params"):
+        _rebuilt().load_params(f_params=tmp_path / "w.pt", f_calibration=tmp_path / "g.json")
