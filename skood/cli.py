@@ -217,7 +217,7 @@ def main(argv=None):
     written = write_report(results, scores, args.out,
                            title=f"skood benchmark: {args.dataset} ({args.protocol}{start_from})",
                            command=command, skipped=data.skipped, per_split=per_split,
-                           paired=paired, gaps=gaps, tables=tables)
+                           paired=paired, gaps=gaps, tables=tables, notes=data.notes)
     print()
     print(tables)
     print()

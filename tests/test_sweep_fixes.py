@@ -130,3 +130,28 @@ def test_foreign_calibration_file_is_named(fitted, tmp_path, content):
     (tmp_path / "g.json").write_bytes(content)
     with pytest.raises(ValueError, match="not a calibration file written by save_params"):
         _rebuilt().load_params(f_params=tmp_path / "w.pt", f_calibration=tmp_path / "g.json")
+
+
+# D8: an n_train too small to keep every known class is refused before any data is loaded
+@pytest.mark.parametrize("n_train, protocol, least", [("3", "heldout", 60), ("12", "heldout", 60),
+                                                      ("99", "full", 100)])
+def test_benchmark_refuses_too_few_training_rows(capsys, n_train, protocol, least):
+    from skood.cli import main
+    with pytest.raises(SystemExit) as stop:
+        main(["benchmark", "--splits", "1", "--protocol", protocol, "--n-train", n_train,
+              "--epochs", "1", "--methods", "ce", "--quiet"])
+    assert stop.value.code == 2
+    assert f"--n-train must be at least {least}" in capsys.readouterr().err
+
+
+# D22: a cap above the rows available is said, on the console and in the report
+def test_benchmark_says_when_n_train_exceeds_the_rows(capsys, tmp_path):
+    from skood.cli import main
+    main(["benchmark", "--splits", "1", "--epochs", "1", "--methods", "ce", "--n-train",
+          "999999", "--n-aux", "30", "--n-ood", "10", "--quiet", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("n_train=999999"))
+    used = int(line.split("so all are used: ")[1].split()[0])
+    assert 0 < used < 999999
+    assert line in (tmp_path / "results.md").read_text()
+    assert "n_test=" not in out
