@@ -228,9 +228,11 @@ class GradRegOODClassifier(NeuralNetClassifier):
     Notes
     -----
     Score conventions, as scikit-learn's outlier detectors: :meth:`score_samples`
-    is ``-energy``, higher = more in-distribution; :meth:`decision_function` is
-    ``>= 0`` for accepted (ID) samples; :meth:`predict_ood` returns +1 for ID and
-    -1 for OOD.
+    is ``-energy``, higher = more in-distribution; :meth:`ood_decision_function`
+    is ``>= 0`` for accepted (ID) samples; :meth:`predict_ood` returns +1 for ID and
+    -1 for OOD. :meth:`decision_function` returns class scores, as every
+    scikit-learn classifier's does (on :class:`~skood.GradRegOODDetector`, an
+    outlier detector, it is the OOD decision).
 
     A fitted model's network, scores and thresholds always belong together.
     :meth:`set_params` on a fitted model:
@@ -575,7 +577,18 @@ class GradRegOODClassifier(NeuralNetClassifier):
             # instance itself.)
             self.module_ = copy.deepcopy(self.module)
         else:
-            self.module_ = self.initialized_instance(self.module, kwargs)
+            try:
+                self.module_ = self.initialized_instance(self.module, kwargs)
+            except TypeError as error:
+                # outside fit, n_features / n_classes come from no data
+                unfilled = sorted(self._inferred_module_params(
+                    {"n_features": 1, "n_classes": 1}, kwargs))
+                if self._data_shape is not None or not unfilled:
+                    raise
+                raise TypeError(
+                    f"{error}. Outside fit the module's {' and '.join(unfilled)} come from no "
+                    f"data: pass {', '.join(f'module__{n}=...' for n in unfilled)}, or call "
+                    "fit(X, y, ...), which takes them from the data.") from error
         return self
 
     @classmethod
@@ -955,6 +968,10 @@ class GradRegOODClassifier(NeuralNetClassifier):
         X_id = None if dataset else X[~outlier_rows]    # a Dataset's: below, once encoded
         check_classification_targets(y_id)
         if fitted_before:
+            if classes is not None and np.ndim(classes) != 1:
+                raise ValueError(
+                    f"partial_fit's classes must be an array-like of all the classes, e.g. "
+                    f"classes={self.classes_.tolist()}, got {classes!r}.")
             if classes is not None and set(np.asarray(classes).tolist()) != set(
                     self.classes_.tolist()):
                 raise ValueError(
@@ -1136,7 +1153,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 f"({n_classes} classes) on each side. Pass more rows or change "
                 "calibration_fraction.")
         if not stratified:
-            lonely = [classes[index] for index in np.flatnonzero(counts == 1)]
+            lonely = classes[counts == 1].tolist()
             warn_at_caller(
                 f"The calibration rows (calibration_fraction={self.calibration_fraction}) are "
                 f"drawn without stratification, for all classes, because the classes "
@@ -1187,6 +1204,10 @@ class GradRegOODClassifier(NeuralNetClassifier):
     def _infer_classes(self, y_id, declared=None):
         """The classes of a first fit: partial_fit's ``classes``, the ``classes`` parameter,
         or the sorted labels of ``y``."""
+        if declared is not None and np.ndim(declared) != 1:
+            raise ValueError(
+                f"partial_fit's classes must be an array-like of all the classes, e.g. "
+                f"classes=[0, 1, 2], got {declared!r}.")
         if self.classes is not None:
             classes = np.asarray(self.classes)
             if declared is not None and set(np.asarray(declared).tolist()) != set(
@@ -1215,6 +1236,13 @@ class GradRegOODClassifier(NeuralNetClassifier):
             encoded = np.array([lookup.get(label, -1) for label in y_id.tolist()], dtype=np.int64)
             known = encoded >= 0
         if not known.all():
+            numeric = classes.dtype.kind in "biuf", y_id.dtype.kind in "biuf"
+            if numeric[0] != numeric[1]:
+                kinds = ["numbers" if flag else "strings" for flag in numeric]
+                raise ValueError(
+                    f"y holds {kinds[1]} ({y_id.dtype}) but the classes are {kinds[0]} "
+                    f"({classes.tolist()[:10]}): a label and a class match only with the same "
+                    f"type. Pass classes of y's type, or convert y (e.g. y.astype(str)).")
             unknown = np.unique(np.asarray(y_id[~known], dtype=object).astype(str))[:10]
             raise ValueError(
                 f"y contains labels that are not among the classes {classes.tolist()}: "

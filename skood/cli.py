@@ -31,7 +31,8 @@ def _positive(kind, what):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be a {kind.__name__} above 0, "
+            noun = {int: "an integer", float: "a number"}.get(kind, f"a {kind.__name__}")
+            raise argparse.ArgumentTypeError(f"{what} must be {noun} above 0, "
                                              f"got {text!r}") from None
         if not value > 0 or value == float("inf"):
             raise argparse.ArgumentTypeError(f"{what} must be above 0, got {text!r}")

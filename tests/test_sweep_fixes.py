@@ -155,3 +155,82 @@ def test_benchmark_says_when_n_train_exceeds_the_rows(capsys, tmp_path):
     assert 0 < used < 999999
     assert line in (tmp_path / "results.md").read_text()
     assert "n_test=" not in out
+
+
+# D10: EnergySampler's two_way is a bool
+@pytest.mark.parametrize("two_way", [None, "yes"])
+def test_energy_sampler_two_way_must_be_bool(two_way):
+    from skood import EnergySampler
+    with pytest.raises(ValueError, match="two_way must be True or False"):
+        clf(sampler=EnergySampler(n_clusters=2, two_way=two_way)).fit(X, y, X_aux=XA)
+
+
+# D11: the message says how many classes y needs
+def test_heldout_split_names_the_classes_needed():
+    from skood.model_selection import HeldOutClassSplit
+    with pytest.raises(ValueError, match=r"at least 3 classes \(n_heldout \+ 2") as error:
+        next(HeldOutClassSplit(n_splits=1, n_heldout=1).split(np.zeros((10, 1)),
+                                                               np.repeat([0, 1], 5)))
+    assert "n_heldout <= 0" not in str(error.value)
+
+
+# D13: an OOD scorer says it needs score_samples
+def test_ood_scorer_needs_score_samples():
+    from sklearn.linear_model import LogisticRegression
+    from skood import make_ood_scorer
+    model = LogisticRegression().fit(X, y)
+    with pytest.raises(TypeError, match="needs an estimator with score_samples"):
+        make_ood_scorer("auroc")(model, X, np.where(y == 2, 9, y))
+
+
+# D17: int labels against str classes name the type mismatch
+def test_label_and_class_types_mismatch_is_named():
+    with pytest.raises(ValueError, match=r"y holds numbers .* classes are strings"):
+        clf(classes=["0", "1", "2"]).fit(X, y, X_aux=XA)
+
+
+# D18: partial_fit's classes is an array-like
+def test_partial_fit_refuses_scalar_classes(fitted):
+    with pytest.raises(ValueError, match="must be an array-like of all the classes"):
+        clf().partial_fit(X, y, classes=3, X_aux=XA)
+    with pytest.raises(ValueError, match="must be an array-like of all the classes"):
+        fitted.partial_fit(X, y, classes=3, X_aux=XA)
+
+
+# D19: the class Notes put the >= 0 rule on ood_decision_function
+def test_notes_put_the_acceptance_rule_on_ood_decision_function():
+    notes = GradRegOODClassifier.__doc__.split("Notes")[1]
+    assert ":meth:`decision_function` is\n    ``>= 0``" not in notes
+    assert ":meth:`ood_decision_function`\n    is ``>= 0`` for accepted" in notes
+
+
+# D20: the detector names predict
+def test_unfitted_detector_names_predict():
+    from sklearn.exceptions import NotFittedError
+    from skood import GradRegOODDetector
+    with pytest.raises(NotFittedError, match="before predict\\.") as error:
+        GradRegOODDetector(MLP).predict(X)
+    assert "predict_ood" not in str(error.value)
+
+
+# D23: numbers in warnings are plain
+def test_lonely_class_warning_has_plain_numbers():
+    X_small = np.r_[X[:20], X[20:40], X[40:41]]
+    y_small = np.r_[np.zeros(20, int), np.ones(20, int), [7]]
+    with pytest.warns(UserWarning, match=r"classes \[7\] have a single"):
+        clf(train_split=None).fit(X_small, y_small, X_aux=XA)
+
+
+# D25: initialize without data says what to pass; the CLI's article
+def test_initialize_without_data_names_module_parameters():
+    with pytest.raises(TypeError, match="module__n_classes=..., module__n_features=..., or "
+                                        r"call fit\(X, y"):
+        clf().initialize()
+
+
+def test_cli_integer_option_message_says_an_integer(capsys):
+    from skood.cli import main
+    with pytest.raises(SystemExit):
+        main(["benchmark", "--pool-factor", "1.5"])
+    err = capsys.readouterr().err
+    assert "must be an integer above 0" in err and "a int" not in err
