@@ -234,3 +234,27 @@ def test_cli_integer_option_message_says_an_integer(capsys):
         main(["benchmark", "--pool-factor", "1.5"])
     err = capsys.readouterr().err
     assert "must be an integer above 0" in err and "a int" not in err
+
+
+# D14, D15: the image generators check n and image_shape by name
+@pytest.mark.parametrize("name", ["make_texture_images", "make_natural_image_outliers",
+                                  "make_noise_images"])
+@pytest.mark.parametrize("n, image_shape, match", [
+    (3, (3, 7, 7), "image_shape must be a pair"), (3, (7,), "image_shape must be a pair"),
+    (3, (0, 7), "image_shape must be a pair"), (-1, (7, 7), "n .the number of images. must"),
+])
+def test_image_generators_check_their_arguments(name, n, image_shape, match):
+    from skood import datasets
+    with pytest.raises(ValueError, match=match):
+        getattr(datasets, name)(n, image_shape=image_shape)
+
+
+# D16: resize_images checks the sides and the stack's shape
+@pytest.mark.parametrize("images, image_shape, match", [
+    (np.zeros((2, 7, 7)), (0, 3), "image_shape must be a pair"),
+    (np.zeros((2, 6)), (3, 3), r"\(n, height, width\) or \(n, channels, height, width\)"),
+])
+def test_resize_images_checks_its_arguments(images, image_shape, match):
+    from skood.datasets import resize_images
+    with pytest.raises(ValueError, match=match):
+        resize_images(images, image_shape)
