@@ -3,6 +3,7 @@ import argparse
 import shlex
 import sys
 import time
+import warnings
 from dataclasses import fields
 
 from . import __version__
@@ -193,7 +194,21 @@ def _config(args, bench):
         bench.error(message)
 
 
+def _console_warning(message, category, filename, lineno, file=None, line=None):
+    """Show a warning as one line, without a source location: on the command line the
+    frame a warning is attributed to is the command's own (or runpy's), not the user's."""
+    print(f"warning: {category.__name__}: {message}",
+          file=sys.stderr if file is None else file, flush=True)
+
+
 def main(argv=None):
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _console_warning
+        return _main(argv)
+
+
+def _main(argv):
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.finetune:

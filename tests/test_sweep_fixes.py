@@ -1,4 +1,6 @@
 """Regression tests for the defects of a QA sweep: each fails without its fix."""
+import warnings
+
 
 import numpy as np
 import pytest
@@ -258,3 +260,24 @@ def test_resize_images_checks_its_arguments(images, image_shape, match):
     from skood.datasets import resize_images
     with pytest.raises(ValueError, match=match):
         resize_images(images, image_shape)
+
+
+# D21: the command line shows warnings as one line, without runpy's location
+def test_cli_shows_warnings_without_a_meaningless_location(monkeypatch, capsys):
+    import skood.cli
+    from skood.exceptions import ChanceLevelWarning, warn_at_caller
+
+    class Stop(Exception):
+        pass
+
+    def run(config, log=None):
+        warn_at_caller("sweep D21 check", ChanceLevelWarning)
+        raise Stop
+
+    monkeypatch.setattr(skood.cli, "run", run)
+    warnings.simplefilter("always", ChanceLevelWarning)     # pytest restores the filters
+    with pytest.raises(Stop):
+        skood.cli.main(["benchmark", "--splits", "1", "--quiet"])
+    err = capsys.readouterr().err
+    assert "warning: ChanceLevelWarning: sweep D21 check" in err
+    assert "runpy" not in err and ".py:" not in err
