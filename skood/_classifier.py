@@ -1085,7 +1085,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
                     self.initialize()
                 finally:
                     del self._data_shape
-            self._check_module_outputs(X_sample, len(classes))
+            self._check_module_outputs(X_sample, len(classes), y_encoded[:len(X_sample)])
             with self._fit_state_for(aux, torch_seed) as state:
                 state.split = split
                 try:
@@ -1161,9 +1161,10 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 "calibrate on a validation split (train_split).")
         return stratified
 
-    def _check_module_outputs(self, X_sample, n_classes):
-        """Refuse a module that cannot forward the samples of X, or whose logits do not
-        have one column per class, before training."""
+    def _check_module_outputs(self, X_sample, n_classes, y_sample=None):
+        """Refuse a module that cannot forward the samples of X, whose logits do not
+        have one column per class, or a criterion that cannot take them with the class
+        indices ``y_sample``, before training."""
         training = self.module_.training
         self.module_.train(False)
         try:
@@ -1187,6 +1188,29 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 f"{X_sample.shape[0]} samples, but y has {n_classes} classes: it must return "
                 f"(n_samples, {n_classes}). Set the module's number of outputs, e.g. "
                 f"module__n_classes={n_classes}.")
+        if y_sample is None:
+            return
+        # n_classes + 1 rows (repeating the sample's), so that a criterion broadcasting
+        # (n,) class indices against (n, n_classes) logits cannot pass by chance
+        rows = torch.arange(n_classes + 1) % len(logits)
+        logits = logits[rows.to(logits.device)]
+        y_sample = torch.as_tensor(np.asarray(y_sample), device=logits.device)[
+            rows.to(logits.device)]
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")     # e.g. MSELoss's broadcasting warning
+                loss = self.get_loss(logits, y_sample, X=None, training=False)
+            if loss.numel() != 1:
+                raise ValueError(f"it returned a tensor of shape {tuple(loss.shape)}, not a "
+                                 "scalar")
+        except (RuntimeError, ValueError, TypeError, IndexError) as error:
+            raise ValueError(
+                f"The criterion {self.criterion_!r} cannot take the module's logits, shape "
+                f"{tuple(logits.shape)}, with the class indices of y, shape "
+                f"{tuple(y_sample.shape)} ({type(error).__name__}: {error}). criterion must "
+                "take logits of shape (n_samples, n_classes) and class indices of shape "
+                "(n_samples,) and return a scalar, as torch.nn.CrossEntropyLoss (the default) "
+                "does.") from error
 
     @contextlib.contextmanager
     def _seeded(self, seed):

@@ -281,3 +281,10 @@ def test_cli_shows_warnings_without_a_meaningless_location(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "warning: ChanceLevelWarning: sweep D21 check" in err
     assert "runpy" not in err and ".py:" not in err
+
+
+# D24: a criterion that cannot take logits and class indices is named before training
+@pytest.mark.parametrize("labels", [y, np.repeat([0, 1], 30)])
+def test_criterion_for_logits_and_class_indices(labels):
+    with pytest.raises(ValueError, match="criterion must take logits of shape"):
+        clf(criterion=torch.nn.MSELoss).fit(X, labels, X_aux=XA)
