@@ -254,6 +254,12 @@ class GradRegOODClassifier(NeuralNetClassifier):
       the fitted model stays as it is, as scikit-learn's ``set_params`` leaves
       fitted attributes alone; training parameters take effect at the next fit.
 
+    A ``set_params`` call that is refused (an unknown name, on a fitted model a
+    value outside this class's ``_parameter_constraints``, a threshold that
+    cannot be computed, or an error from skorch) changes nothing: the names and
+    values are checked before anything is set, and the model is restored if a
+    later step fails. (An unfitted model's values are checked at fit.)
+
     A fit whose input checks refuse ``X``, ``y``, ``X_aux`` or the fit
     parameters leaves the model as it was. A fit that fails once it has begun
     to change the model (building the network, checking its outputs, training)
@@ -427,7 +433,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
         On a fitted model (see the class Notes): ``module``, ``module__*``,
         ``compile*``, ``temperature`` and ``classes`` leave it unfitted;
         ``ood_tpr`` and ``calibration`` recompute its thresholds from the stored
-        calibration scores; the other parameters leave it as it is.
+        calibration scores; the other parameters leave it as it is. A refused
+        call (unknown name; on a fitted model, an invalid value) changes nothing.
 
         Parameters
         ----------
@@ -444,7 +451,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
         # end calibrates anyway.
         fitted = self._fit_state is None and hasattr(self, "offset_")
         given = dict(params)
-        nested = self._check_set_params(params)
+        nested = self._check_set_params(params, fitted)
         before = {name: getattr(self, name) for name in (*REFIT_PARAMS, *RECALIBRATE_PARAMS)}
         # A call refused below (by skorch, or with no valid threshold) changes nothing.
         # skorch's _params_to_validate is a set it adds to: copied, not shared.
@@ -471,9 +478,11 @@ class GradRegOODClassifier(NeuralNetClassifier):
             raise
         return self
 
-    def _check_set_params(self, params):
-        """Refuse unknown names and invalid values of set_params before anything is set;
-        return the ``sampler__*`` / ``synthesizer__*`` parameters by owner."""
+    def _check_set_params(self, params, fitted):
+        """Refuse unknown names, and on a fitted model invalid values, of set_params
+        before anything is set; return the ``sampler__*`` / ``synthesizer__*``
+        parameters by owner. (An unfitted model's values are checked by fit, as
+        scikit-learn's convention has it: set_params on it refuses no value.)"""
         known = set(self.get_params(deep=False))
         unknown = sorted(name for name in params if "__" not in name
                          and name not in known and not name.startswith("callbacks")
@@ -482,7 +491,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
             raise ValueError(
                 f"Invalid parameter {unknown[0]!r} for estimator {type(self).__name__}; nothing "
                 f"was set. Valid parameters are: {sorted(known)}.")
-        self._check_constrained(params)
+        if fitted:
+            self._check_constrained(params)
         nested = {}
         for owner, example in (("sampler", "EnergySampler()"),
                                ("synthesizer", "skood.synthesis.PatchShuffle()")):
