@@ -926,13 +926,13 @@ class GradRegOODClassifier(NeuralNetClassifier):
             return f"ValidSplit({split.cv!r}, stratified={split.stratified})"
         return repr(split)
 
-    def _check_valid_split(self, y_encoded, classes):
+    def _check_valid_split(self, y_encoded, classes, groups=None):
         """Say what to change when skorch's validation split cannot split the ID rows."""
         cv = self.train_split.check_cv(y_encoded)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")     # skorch's own split warns again
-                next(iter(cv.split(np.arange(len(y_encoded)), y_encoded)))
+                next(iter(cv.split(np.arange(len(y_encoded)), y_encoded, groups=groups)))
         except ValueError as error:
             counts = np.bincount(y_encoded, minlength=len(classes))
             per_class = ", ".join(f"{label!r}: {count}"
@@ -1009,7 +1009,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
         X_calibration = None
         split = made = None
         if isinstance(self.train_split, ValidSplit):
-            self._check_valid_split(y_encoded, classes)
+            self._check_valid_split(y_encoded, classes, fit_params.get("groups"))
         if self.train_split is None:
             stratify = self._check_calibration_split(y_encoded, classes)
             if dataset:
@@ -1725,7 +1725,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
         if not hasattr(self, "calibration_scores_"):
             raise NotFittedError(
                 "ood_pvalues needs calibration_scores_, which fit sets; an estimator rebuilt "
-                "from saved weights gets them with load_params(f_calibration=...).")
+                "from saved weights gets them with load_params(f_params=..., "
+                "f_calibration=...).")
         logits = self._logits(X)
         scores = self._scores(logits)
         if hasattr(self, "class_offsets_"):

@@ -12,7 +12,7 @@ from ._objective import PENALTIES
 from .benchmark import (DEFAULT_SEEDS, DEFAULTS, METHODS, PROTOCOLS, BenchmarkConfig,
                         BenchmarkConfigError, accuracy_gaps, markdown_tables, paired_differences,
                         split_differences, summary_sentences, write_report)
-from .benchmark.config import DEFAULT_POOL_FACTOR
+from .benchmark.config import DEFAULT_POOL_FACTOR, MIN_TRAIN_PER_CLASS
 from .benchmark.methods import MODELS
 from .benchmark.outlier_sources import AUX_SOURCES, PHOTOS, parse_aux
 from .benchmark.runner import run
@@ -136,8 +136,9 @@ def build_parser():
                             f"({', '.join(AUX_SOURCES[1:])}), or photos and one synthesizer "
                             "joined with '+', e.g. photos+patch-shuffle (default: %(default)s)")
     bench.add_argument("--n-train", type=int,
-                       help="in-distribution training samples "
-                            f"(default: {_per_dataset('n_train')})")
+                       help="in-distribution training samples, a random subsample; at "
+                            f"least {MIN_TRAIN_PER_CLASS} per known class; all when fewer are "
+                            f"available (default: {_per_dataset('n_train')})")
     bench.add_argument("--n-test", type=int,
                        help=f"in-distribution test samples (default: {_per_dataset('n_test')})")
     bench.add_argument("--n-aux", type=int,

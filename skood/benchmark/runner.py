@@ -104,7 +104,10 @@ def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_se
         ``n_train, n_test, n_aux, n_ood, batch_size, lr, m_in, m_out,
         n_threads``: replace the dataset's default (None keeps it); any other
         name is an error. ``n_threads`` sets torch's CPU threads for the run
-        (restored afterwards).
+        (restored afterwards). ``n_train`` and ``n_test`` are caps on random
+        subsamples (all rows are used when fewer are available, which ``log``
+        reports); ``n_train`` must be at least 10 per known class
+        (``skood.benchmark.config.MIN_TRAIN_PER_CLASS``).
 
     Every setting is checked (:class:`BenchmarkConfig`) before any data is
     loaded or model trained.
