@@ -254,17 +254,17 @@ class GradRegOODClassifier(NeuralNetClassifier):
       the fitted model stays as it is, as scikit-learn's ``set_params`` leaves
       fitted attributes alone; training parameters take effect at the next fit.
 
-    A ``set_params`` call that is refused (an unknown name, on a fitted model a
-    value outside this class's ``_parameter_constraints``, a threshold that
-    cannot be computed, or an error from skorch) changes nothing: the names and
-    values are checked before anything is set, and the model is restored if a
-    later step fails. (An unfitted model's values are checked at fit.)
-
     A fit whose input checks refuse ``X``, ``y``, ``X_aux`` or the fit
     parameters leaves the model as it was. A fit that fails once it has begun
     to change the model (building the network, checking its outputs, training)
     leaves it unfitted, unless the error is a
     :class:`~skood.NonFiniteLossError` (see :meth:`fit`).
+
+    A ``set_params`` call that is refused (an unknown name, on a fitted model a
+    value outside this class's ``_parameter_constraints``, a threshold that
+    cannot be computed, or an error from skorch) changes nothing: the names and
+    values are checked before anything is set, and the model is restored if a
+    later step fails. (An unfitted model's values are checked at fit.)
 
     Examples
     --------
