@@ -66,14 +66,18 @@ def read_calibration(f):
         ``calibration_classes_`` (int32) and, when recorded, ``input_shape_``,
         ``n_features_in_`` and ``feature_names_in_``.
     """
-    if hasattr(f, "read"):
-        record = json.load(f)
-    else:
-        with open(os.fspath(f), encoding="utf-8") as handle:
-            record = json.load(handle)
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise ValueError(f"{f!r} is not a calibration file written by save_params("
+    foreign = ValueError(f"{f!r} is not a calibration file written by save_params("
                          "f_calibration=...).")
+    try:
+        if hasattr(f, "read"):
+            record = json.load(f)
+        else:
+            with open(os.fspath(f), encoding="utf-8") as handle:
+                record = json.load(handle)
+    except (UnicodeDecodeError, json.JSONDecodeError):   # not text, or not JSON
+        raise foreign from None
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise foreign
     if record.get("version") != VERSION:
         raise ValueError(f"{f!r} has calibration format version {record.get('version')!r}; "
                          f"this version of skood reads version {VERSION}.")

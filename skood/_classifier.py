@@ -10,6 +10,7 @@ import copy
 import inspect
 import math
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ from sklearn.utils._param_validation import (HasMethods, Interval, StrOptions,
 from sklearn.utils.multiclass import check_classification_targets
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
-from skorch.dataset import unpack_data
+from skorch.dataset import ValidSplit, unpack_data
 from skorch.utils import TeeGenerator, to_tensor
 
 from ._fit_state import FitState
@@ -29,8 +30,8 @@ from ._calibration_io import calibration_record, read_calibration, write_calibra
 from ._objective import (AMP_DTYPES, HISTORY_KEYS, PENALTIES, GRegObjective, amp_autocast,
                          first_output)
 from ._outliers import AuxiliaryData, PoolScorer, RandomOutlierSampler, default_ratio
-from ._validation import (LOADER_HINT, check_dataset, check_features, check_labels,
-                          check_outliers, dataset_labels, is_dataset)
+from ._validation import (LOADER_HINT, check_dataset, check_device, check_features,
+                          check_labels, check_outliers, dataset_labels, is_dataset)
 from .data import LabelledRows, as_float_sample, sample_of
 from .energy_sampler import EnergySampler
 from .callbacks import ChanceLevelCheck
@@ -227,9 +228,11 @@ class GradRegOODClassifier(NeuralNetClassifier):
     Notes
     -----
     Score conventions, as scikit-learn's outlier detectors: :meth:`score_samples`
-    is ``-energy``, higher = more in-distribution; :meth:`decision_function` is
-    ``>= 0`` for accepted (ID) samples; :meth:`predict_ood` returns +1 for ID and
-    -1 for OOD.
+    is ``-energy``, higher = more in-distribution; :meth:`ood_decision_function`
+    is ``>= 0`` for accepted (ID) samples; :meth:`predict_ood` returns +1 for ID and
+    -1 for OOD. :meth:`decision_function` returns class scores, as every
+    scikit-learn classifier's does (on :class:`~skood.GradRegOODDetector`, an
+    outlier detector, it is the OOD decision).
 
     A fitted model's network, scores and thresholds always belong together.
     :meth:`set_params` on a fitted model:
@@ -262,6 +265,12 @@ class GradRegOODClassifier(NeuralNetClassifier):
     to change the model (building the network, checking its outputs, training)
     leaves it unfitted, unless the error is a
     :class:`~skood.NonFiniteLossError` (see :meth:`fit`).
+
+    A ``set_params`` call that is refused (an unknown name, on a fitted model a
+    value outside this class's ``_parameter_constraints``, a threshold that
+    cannot be computed, or an error from skorch) changes nothing: the names and
+    values are checked before anything is set, and the model is restored if a
+    later step fails. (An unfitted model's values are checked at fit.)
 
     Examples
     --------
@@ -373,18 +382,47 @@ class GradRegOODClassifier(NeuralNetClassifier):
         "random_state": ["random_state"],
     }
 
+    def get_iterator(self, dataset, training=False):
+        """skorch's DataLoader for ``dataset``, with ``batch_size`` (and
+        ``iterator_*__batch_size``) of any integer type, e.g. ``np.int64`` from a
+        parameter grid, passed on as an ``int`` (torch takes only those).
+
+        Parameters
+        ----------
+        dataset : torch Dataset
+        training : bool, default=False
+            Whether to use ``iterator_train`` or ``iterator_valid``.
+
+        Returns
+        -------
+        iterator
+        """
+        prefix = "iterator_train" if training else "iterator_valid"
+        kwargs = self.get_params_for(prefix)
+        batch_size = kwargs.get("batch_size", self.batch_size)
+        if isinstance(batch_size, numbers.Integral) and not isinstance(batch_size, bool):
+            batch_size = int(batch_size)
+        kwargs["batch_size"] = len(dataset) if batch_size == -1 else batch_size
+        return getattr(self, prefix)(dataset, **kwargs)
+
     def _check_hyperparameters(self):
-        params = {name: getattr(self, name) for name in self._parameter_constraints}
-        validate_parameter_constraints(self._parameter_constraints, params,
-                                       caller_name=type(self).__name__)
-        for name, constraints in self._parameter_constraints.items():
-            # Interval(Real) admits bools (True is an int); a bool here is a mistake.
-            if isinstance(params[name], bool) and "boolean" not in constraints:
-                raise ValueError(f"{name} must be a number, got {params[name]!r}.")
+        self._check_constrained({name: getattr(self, name)
+                                 for name in self._parameter_constraints})
         if self.m_in >= self.m_out:
             raise ValueError(
                 f"m_in must be lower than m_out (ID energies are pushed below m_in, outlier "
                 f"energies above m_out), got m_in={self.m_in} and m_out={self.m_out}.")
+
+    def _check_constrained(self, params):
+        """Check the values of this class's own constrained parameters among ``params``."""
+        constraints = {name: self._parameter_constraints[name] for name in params
+                       if name in self._parameter_constraints}
+        params = {name: params[name] for name in constraints}
+        validate_parameter_constraints(constraints, params, caller_name=type(self).__name__)
+        for name, allowed in constraints.items():
+            # Interval(Real) admits bools (True is an int); a bool here is a mistake.
+            if isinstance(params[name], bool) and "boolean" not in allowed:
+                raise ValueError(f"{name} must be a number, got {params[name]!r}.")
 
     # ------------------------------------------------------------ parameters
 
@@ -401,7 +439,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
         On a fitted model (see the class Notes): ``module``, ``module__*``,
         ``compile*``, ``temperature`` and ``classes`` leave it unfitted;
         ``ood_tpr`` and ``calibration`` recompute its thresholds from the stored
-        calibration scores; the other parameters leave it as it is.
+        calibration scores; the other parameters leave it as it is. A refused
+        call (unknown name; on a fitted model, an invalid value) changes nothing.
 
         Parameters
         ----------
@@ -418,27 +457,68 @@ class GradRegOODClassifier(NeuralNetClassifier):
         # end calibrates anyway.
         fitted = self._fit_state is None and hasattr(self, "offset_")
         given = dict(params)
+        nested = self._check_set_params(params, fitted)
         before = {name: getattr(self, name) for name in (*REFIT_PARAMS, *RECALIBRATE_PARAMS)}
+        # A call refused below (by skorch, or with no valid threshold) changes nothing.
+        # skorch's _params_to_validate is a set it adds to: copied, not shared.
+        snapshot = dict(vars(self))
+        to_validate = set(getattr(self, "_params_to_validate", ()))
+        try:
+            for owner in ("sampler", "synthesizer"):
+                # a new owner given in the same call takes its nested parameters
+                if owner in params:
+                    setattr(self, owner, params.pop(owner))
+                if nested[owner]:
+                    getattr(self, owner).set_params(**nested[owner])
+            params = {name: value for name, value in params.items()
+                      if not name.startswith(("sampler__", "synthesizer__"))}
+            if params:
+                super().set_params(**params)
+            if fitted:
+                self._keep_fitted_state_consistent(given, before)
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(snapshot)
+            if "_params_to_validate" in snapshot:
+                self._params_to_validate = to_validate
+            raise
+        return self
+
+    def _check_set_params(self, params, fitted):
+        """Refuse unknown names, and on a fitted model invalid values, of set_params
+        before anything is set; return the ``sampler__*`` / ``synthesizer__*``
+        parameters by owner. (An unfitted model's values are checked by fit, as
+        scikit-learn's convention has it: set_params on it refuses no value.)"""
+        known = set(self.get_params(deep=False))
+        unknown = sorted(name for name in params if "__" not in name
+                         and name not in known and not name.startswith("callbacks")
+                         and not self._is_virtual_param(name))
+        if unknown:
+            raise ValueError(
+                f"Invalid parameter {unknown[0]!r} for estimator {type(self).__name__}; nothing "
+                f"was set. Valid parameters are: {sorted(known)}.")
+        if fitted:
+            self._check_constrained(params)
+        nested = {}
         for owner, example in (("sampler", "EnergySampler()"),
                                ("synthesizer", "skood.synthesis.PatchShuffle()")):
-            # a new owner given in the same call takes its nested parameters
-            if owner in params:
-                setattr(self, owner, params.pop(owner))
             prefix = owner + "__"
-            nested = {name[len(prefix):]: params.pop(name)
-                      for name in list(params) if name.startswith(prefix)}
-            if nested:
-                value = getattr(self, owner)
-                if not hasattr(value, "set_params"):
-                    raise ValueError(
-                        f"{prefix} parameters ({sorted(nested)}) need an estimator-valued "
-                        f"{owner} such as {owner}={example}; {owner} is {value!r}.")
-                value.set_params(**nested)
-        if params:
-            super().set_params(**params)
-        if fitted:
-            self._keep_fitted_state_consistent(given, before)
-        return self
+            nested[owner] = {name[len(prefix):]: value for name, value in params.items()
+                             if name.startswith(prefix)}
+            if not nested[owner]:
+                continue
+            value = params.get(owner, getattr(self, owner))
+            if not hasattr(value, "set_params"):
+                raise ValueError(
+                    f"{prefix} parameters ({sorted(nested[owner])}) need an estimator-valued "
+                    f"{owner} such as {owner}={example}; {owner} is {value!r}.")
+            valid = set(value.get_params(deep=True))
+            bad = sorted(name for name in nested[owner] if name.split("__")[0] not in valid)
+            if bad:
+                raise ValueError(
+                    f"Invalid parameter {prefix}{bad[0]}: {owner} {type(value).__name__} has "
+                    f"the parameters {sorted(valid)}; nothing was set.")
+        return nested
 
     def _keep_fitted_state_consistent(self, given, before):
         """Apply the class docstring's rule for set_params on a fitted model; ``before``
@@ -471,12 +551,9 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 f"set_params({shown(changed)}) changed the network, its scores or its labels "
                 "after fit, so offset_ and the calibration scores no longer apply")
         elif recalibrate:
-            try:
-                self._set_thresholds()
-            except ValueError:
-                self._drop_fitted_state(
-                    f"set_params({shown(recalibrate)}) gave no valid threshold")
-                raise
+            # A ValueError here (no valid threshold) is refused by set_params, which then
+            # restores the model as it was.
+            self._set_thresholds()
 
     def _drop_fitted_state(self, reason):
         """Make the model unfitted: drop what ties its scores to thresholds, say why."""
@@ -516,7 +593,18 @@ class GradRegOODClassifier(NeuralNetClassifier):
             # instance itself.)
             self.module_ = copy.deepcopy(self.module)
         else:
-            self.module_ = self.initialized_instance(self.module, kwargs)
+            try:
+                self.module_ = self.initialized_instance(self.module, kwargs)
+            except TypeError as error:
+                # outside fit, n_features / n_classes come from no data
+                unfilled = sorted(self._inferred_module_params(
+                    {"n_features": 1, "n_classes": 1}, kwargs))
+                if self._data_shape is not None or not unfilled:
+                    raise
+                raise TypeError(
+                    f"{error}. Outside fit the module's {' and '.join(unfilled)} come from no "
+                    f"data: pass {', '.join(f'module__{n}=...' for n in unfilled)}, or call "
+                    "fit(X, y, ...), which takes them from the data.") from error
         return self
 
     @classmethod
@@ -768,6 +856,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 f"sample_weight is not supported: {type(self).__name__}'s loss weighs every "
                 "in-distribution row alike. Weigh classes with criterion__weight (a tensor of "
                 "class weights for CrossEntropyLoss), or resample the rows.")
+        self._check_fit_params(fit_params)
+        check_device(self.device)
         fitted_before = hasattr(self, "offset_") and not reinitialize
         recorded = {name: vars(self)[name] for name in INPUT_ATTRIBUTES if name in vars(self)}
         try:
@@ -796,6 +886,74 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 "change the model")
             raise
         return self
+
+    def _check_fit_params(self, fit_params):
+        """Refuse a fit parameter that skorch would hand to a callee that does not take it:
+        beside ``epochs``, skorch passes each to the module's forward and to ``train_split``."""
+        def takes(func, skip):
+            try:
+                parameters = list(inspect.signature(func).parameters.values())
+            except (TypeError, ValueError):     # a builtin or C callable: cannot tell
+                return None
+            if any(p.kind is p.VAR_KEYWORD for p in parameters):
+                return None
+            return {p.name for p in parameters[skip:]
+                    if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+        module = self.module
+        receivers = []
+        if isinstance(module, torch.nn.Module):         # bound forward: the input first
+            receivers.append(("the module's forward", takes(module.forward, 1)))
+        elif isinstance(module, type) and issubclass(module, torch.nn.Module):
+            receivers.append(("the module's forward", takes(module.forward, 2)))   # self, input
+        if self.train_split is not None:
+            receivers.append((f"train_split={self._split_name()}", takes(self.train_split, 2)))
+        accepted = None
+        for _, names in receivers:
+            if names is not None:
+                accepted = names if accepted is None else accepted & names
+        if accepted is None:
+            return
+        for name in fit_params:
+            if name == "epochs" or name in accepted:
+                continue
+            refusing = [what for what, names in receivers
+                        if names is not None and name not in names]
+            raise TypeError(
+                f"fit got the unexpected keyword argument {name!r}: beside X, y, X_aux and "
+                f"X_eval, fit takes epochs and the keyword arguments that skorch passes on to "
+                f"both the module's forward and train_split, here {sorted(accepted | {'epochs'})}"
+                f"; {' and '.join(refusing)} {'do' if len(refusing) > 1 else 'does'} not take "
+                f"{name!r}.")
+
+    def _split_name(self):
+        split = self.train_split
+        if isinstance(split, ValidSplit):
+            return f"ValidSplit({split.cv!r}, stratified={split.stratified})"
+        return repr(split)
+
+    def _check_valid_split(self, y_encoded, classes, groups=None):
+        """Say what to change when skorch's validation split cannot split the ID rows."""
+        cv = self.train_split.check_cv(y_encoded)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")     # skorch's own split warns again
+                next(iter(cv.split(np.arange(len(y_encoded)), y_encoded, groups=groups)))
+        except ValueError as error:
+            counts = np.bincount(y_encoded, minlength=len(classes))
+            per_class = ", ".join(f"{label!r}: {count}"
+                                  for label, count in zip(classes.tolist(), counts.tolist()))
+            folds = self.train_split.cv
+            each = " per class" if self.train_split.stratified else ""
+            need = (f"A {folds}-fold split (skorch's default is ValidSplit(5, stratified=True)) "
+                    f"needs at least {folds} rows{each}"
+                    if isinstance(folds, numbers.Integral) else
+                    "A stratified split needs at least 2 rows per class")
+            raise ValueError(
+                f"train_split={self._split_name()} cannot split the {len(y_encoded)} "
+                f"in-distribution rows (rows per class: {per_class}): {error} {need}. Pass more "
+                "rows, or train_split=None, which holds out a stratified calibration_fraction of "
+                "the rows to calibrate offset_ instead.") from None
 
     def _check_fit_input(self, X, y, X_aux, fitted_before, classes, fit_params, X_eval=None):
         """All checks of fit's input, before the model is changed; returns what training
@@ -826,6 +984,10 @@ class GradRegOODClassifier(NeuralNetClassifier):
         X_id = None if dataset else X[~outlier_rows]    # a Dataset's: below, once encoded
         check_classification_targets(y_id)
         if fitted_before:
+            if classes is not None and np.ndim(classes) != 1:
+                raise ValueError(
+                    f"partial_fit's classes must be an array-like of all the classes, e.g. "
+                    f"classes={self.classes_.tolist()}, got {classes!r}.")
             if classes is not None and set(np.asarray(classes).tolist()) != set(
                     self.classes_.tolist()):
                 raise ValueError(
@@ -852,6 +1014,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
         torch_seed = int(random_state.randint(np.iinfo(np.int32).max))
         X_calibration = None
         split = made = None
+        if isinstance(self.train_split, ValidSplit):
+            self._check_valid_split(y_encoded, classes, fit_params.get("groups"))
         if self.train_split is None:
             stratify = self._check_calibration_split(y_encoded, classes)
             if dataset:
@@ -937,7 +1101,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
                     self.initialize()
                 finally:
                     del self._data_shape
-            self._check_module_outputs(X_sample, len(classes))
+            self._check_module_outputs(X_sample, len(classes), y_encoded[:len(X_sample)])
             with self._fit_state_for(aux, torch_seed) as state:
                 state.split = split
                 try:
@@ -1005,7 +1169,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 f"({n_classes} classes) on each side. Pass more rows or change "
                 "calibration_fraction.")
         if not stratified:
-            lonely = [classes[index] for index in np.flatnonzero(counts == 1)]
+            lonely = classes[counts == 1].tolist()
             warn_at_caller(
                 f"The calibration rows (calibration_fraction={self.calibration_fraction}) are "
                 f"drawn without stratification, for all classes, because the classes "
@@ -1013,9 +1177,10 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 "calibrate on a validation split (train_split).")
         return stratified
 
-    def _check_module_outputs(self, X_sample, n_classes):
-        """Refuse a module that cannot forward the samples of X, or whose logits do not
-        have one column per class, before training."""
+    def _check_module_outputs(self, X_sample, n_classes, y_sample=None):
+        """Refuse a module that cannot forward the samples of X, whose logits do not
+        have one column per class, or a criterion that cannot take them with the class
+        indices ``y_sample``, before training."""
         training = self.module_.training
         self.module_.train(False)
         try:
@@ -1039,6 +1204,29 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 f"{X_sample.shape[0]} samples, but y has {n_classes} classes: it must return "
                 f"(n_samples, {n_classes}). Set the module's number of outputs, e.g. "
                 f"module__n_classes={n_classes}.")
+        if y_sample is None:
+            return
+        # n_classes + 1 rows (repeating the sample's), so that a criterion broadcasting
+        # (n,) class indices against (n, n_classes) logits cannot pass by chance
+        rows = torch.arange(n_classes + 1) % len(logits)
+        logits = logits[rows.to(logits.device)]
+        y_sample = torch.as_tensor(np.asarray(y_sample), device=logits.device)[
+            rows.to(logits.device)]
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")     # e.g. MSELoss's broadcasting warning
+                loss = self.get_loss(logits, y_sample, X=None, training=False)
+            if loss.numel() != 1:
+                raise ValueError(f"it returned a tensor of shape {tuple(loss.shape)}, not a "
+                                 "scalar")
+        except (RuntimeError, ValueError, TypeError, IndexError) as error:
+            raise ValueError(
+                f"The criterion {self.criterion_!r} cannot take the module's logits, shape "
+                f"{tuple(logits.shape)}, with the class indices of y, shape "
+                f"{tuple(y_sample.shape)} ({type(error).__name__}: {error}). criterion must "
+                "take logits of shape (n_samples, n_classes) and class indices of shape "
+                "(n_samples,) and return a scalar, as torch.nn.CrossEntropyLoss (the default) "
+                "does.") from error
 
     @contextlib.contextmanager
     def _seeded(self, seed):
@@ -1056,6 +1244,10 @@ class GradRegOODClassifier(NeuralNetClassifier):
     def _infer_classes(self, y_id, declared=None):
         """The classes of a first fit: partial_fit's ``classes``, the ``classes`` parameter,
         or the sorted labels of ``y``."""
+        if declared is not None and np.ndim(declared) != 1:
+            raise ValueError(
+                f"partial_fit's classes must be an array-like of all the classes, e.g. "
+                f"classes=[0, 1, 2], got {declared!r}.")
         if self.classes is not None:
             classes = np.asarray(self.classes)
             if declared is not None and set(np.asarray(declared).tolist()) != set(
@@ -1084,6 +1276,13 @@ class GradRegOODClassifier(NeuralNetClassifier):
             encoded = np.array([lookup.get(label, -1) for label in y_id.tolist()], dtype=np.int64)
             known = encoded >= 0
         if not known.all():
+            numeric = classes.dtype.kind in "biuf", y_id.dtype.kind in "biuf"
+            if numeric[0] != numeric[1]:
+                kinds = ["numbers" if flag else "strings" for flag in numeric]
+                raise ValueError(
+                    f"y holds {kinds[1]} ({y_id.dtype}) but the classes are {kinds[0]} "
+                    f"({classes.tolist()[:10]}): a label and a class match only with the same "
+                    f"type. Pass classes of y's type, or convert y (e.g. y.astype(str)).")
             unknown = np.unique(np.asarray(y_id[~known], dtype=object).astype(str))[:10]
             raise ValueError(
                 f"y contains labels that are not among the classes {classes.tolist()}: "
@@ -1190,14 +1389,17 @@ class GradRegOODClassifier(NeuralNetClassifier):
 
         Loading weights (``f_params`` or ``checkpoint``) into a fitted
         estimator without ``f_calibration`` leaves it unfitted: its old
-        threshold does not belong to the new weights.
+        threshold does not belong to the new weights. For the same reason
+        ``f_calibration`` is refused without ``f_params`` or ``checkpoint`` in
+        the same call.
 
         Parameters
         ----------
         *args
             skorch's positional parameters (``f_params``, ...).
         f_calibration : str, path or text file, optional
-            A calibration written by ``save_params(f_calibration=...)``.
+            A calibration written by ``save_params(f_calibration=...)``, loaded
+            together with the weights saved with it.
         **kwargs
             skorch's parameters: ``f_params``, ``f_optimizer``,
             ``f_criterion``, ``f_history``, ``checkpoint``, ``use_safetensors``.
@@ -1207,11 +1409,17 @@ class GradRegOODClassifier(NeuralNetClassifier):
         save_params : writes the files; ``docs/persistence.md`` shows both.
         """
         state = None
-        if f_calibration is not None:
-            state = read_calibration(f_calibration)
-            self._check_calibration_state(state)
         loads_weights = bool(args) or any(kwargs.get(name) is not None
                                           for name in ("f_params", "checkpoint"))
+        if f_calibration is not None:
+            state = read_calibration(f_calibration)
+            if not loads_weights:
+                raise ValueError(
+                    "load_params(f_calibration=...) needs the weights saved with that "
+                    "calibration in the same call, since its thresholds belong to them: "
+                    "load_params(f_params='weights.pt', f_calibration='calibration.json') "
+                    "(or checkpoint=...). Nothing was loaded.")
+            self._check_calibration_state(state)
         super().load_params(*args, **kwargs)
         if state is not None:
             self.classes_inferred_ = state.pop("classes_")
@@ -1523,7 +1731,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
         if not hasattr(self, "calibration_scores_"):
             raise NotFittedError(
                 "ood_pvalues needs calibration_scores_, which fit sets; an estimator rebuilt "
-                "from saved weights gets them with load_params(f_calibration=...).")
+                "from saved weights gets them with load_params(f_params=..., "
+                "f_calibration=...).")
         logits = self._logits(X)
         scores = self._scores(logits)
         if hasattr(self, "class_offsets_"):

@@ -71,6 +71,7 @@ class GradRegOODDetector(OutlierMixin, GradRegOODClassifier):
         -------
         ndarray of shape (n_samples,), int
         """
+        self._check_calibrated("predict")
         return self.predict_ood(X, fdr=fdr)
 
     def decision_function(self, X):

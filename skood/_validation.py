@@ -13,11 +13,30 @@ from .exceptions import warn_at_caller
 from .metrics import is_outlier_label
 
 __all__ = ["check_features", "check_outliers", "check_labels", "is_dataset", "check_dataset",
-           "dataset_labels"]
+           "dataset_labels", "check_device"]
 
 LOADER_HINT = (
     "batching comes from the estimator's batch_size and iterator_train__* / iterator_valid__* "
     "parameters (e.g. iterator_train__num_workers=4, iterator_train__pin_memory=True)")
+
+
+def check_device(device, name="device"):
+    """Refuse a torch device that cannot be used on this machine, naming ``name``.
+
+    ``None`` (skorch: leave tensors where they are) passes. Returns ``device``.
+    """
+    if device is None:
+        return device
+    if not isinstance(device, (str, torch.device)):
+        raise ValueError(f"{name} must be a torch device name such as 'cpu' or 'cuda', got "
+                         f"{device!r}.")
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{name} {str(device)!r} cannot be used here ({first}); use 'cpu', or "
+                         "'cuda' on a machine with a CUDA GPU.") from None
+    return device
 
 
 def is_dataset(X):

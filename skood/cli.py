@@ -3,6 +3,7 @@ import argparse
 import shlex
 import sys
 import time
+import warnings
 from dataclasses import fields
 
 from . import __version__
@@ -11,7 +12,7 @@ from ._objective import PENALTIES
 from .benchmark import (DEFAULT_SEEDS, DEFAULTS, METHODS, PROTOCOLS, BenchmarkConfig,
                         BenchmarkConfigError, accuracy_gaps, markdown_tables, paired_differences,
                         split_differences, summary_sentences, write_report)
-from .benchmark.config import DEFAULT_POOL_FACTOR
+from .benchmark.config import DEFAULT_POOL_FACTOR, MIN_TRAIN_PER_CLASS
 from .benchmark.methods import MODELS
 from .benchmark.outlier_sources import AUX_SOURCES, PHOTOS, parse_aux
 from .benchmark.runner import run
@@ -31,7 +32,8 @@ def _positive(kind, what):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be a {kind.__name__} above 0, "
+            noun = {int: "an integer", float: "a number"}.get(kind, f"a {kind.__name__}")
+            raise argparse.ArgumentTypeError(f"{what} must be {noun} above 0, "
                                              f"got {text!r}") from None
         if not value > 0 or value == float("inf"):
             raise argparse.ArgumentTypeError(f"{what} must be above 0, got {text!r}")
@@ -134,8 +136,9 @@ def build_parser():
                             f"({', '.join(AUX_SOURCES[1:])}), or photos and one synthesizer "
                             "joined with '+', e.g. photos+patch-shuffle (default: %(default)s)")
     bench.add_argument("--n-train", type=int,
-                       help="in-distribution training samples "
-                            f"(default: {_per_dataset('n_train')})")
+                       help="in-distribution training samples, a random subsample; at "
+                            f"least {MIN_TRAIN_PER_CLASS} per known class; all when fewer are "
+                            f"available (default: {_per_dataset('n_train')})")
     bench.add_argument("--n-test", type=int,
                        help=f"in-distribution test samples (default: {_per_dataset('n_test')})")
     bench.add_argument("--n-aux", type=int,
@@ -192,7 +195,21 @@ def _config(args, bench):
         bench.error(message)
 
 
+def _console_warning(message, category, filename, lineno, file=None, line=None):
+    """Show a warning as one line, without a source location: on the command line the
+    frame a warning is attributed to is the command's own (or runpy's), not the user's."""
+    print(f"warning: {category.__name__}: {message}",
+          file=sys.stderr if file is None else file, flush=True)
+
+
 def main(argv=None):
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _console_warning
+        return _main(argv)
+
+
+def _main(argv):
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.finetune:
@@ -217,7 +234,7 @@ def main(argv=None):
     written = write_report(results, scores, args.out,
                            title=f"skood benchmark: {args.dataset} ({args.protocol}{start_from})",
                            command=command, skipped=data.skipped, per_split=per_split,
-                           paired=paired, gaps=gaps, tables=tables)
+                           paired=paired, gaps=gaps, tables=tables, notes=data.notes)
     print()
     print(tables)
     print()

@@ -505,11 +505,7 @@ def load_image_folder(path, image_shape=(32, 32), max_images=None, random_state=
     >>> images.X.shape, images.X[0, :, 0, 0].tolist()
     ((1, 3, 32, 32), [255, 0, 0])
     """
-    if not (isinstance(image_shape, (tuple, list)) and len(image_shape) == 2 and all(
-            isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1
-            for s in image_shape)):
-        raise ValueError(f"image_shape must be a pair (height, width) of ints >= 1, "
-                         f"got {image_shape!r}.")
+    _check_image_shape(image_shape)
     if max_images is not None and not (isinstance(max_images, (int, np.integer))
                                        and not isinstance(max_images, bool) and max_images >= 1):
         raise ValueError(f"max_images must be None or an int >= 1, got {max_images!r}.")
@@ -547,19 +543,36 @@ def load_image_folder(path, image_shape=(32, 32), max_images=None, random_state=
     return Bunch(X=X, filenames=[os.path.relpath(f, path) for f in files], path=path)
 
 
+def _check_image_shape(image_shape):
+    """``image_shape`` as a pair of ints, or a ValueError naming it."""
+    if not (isinstance(image_shape, (tuple, list)) and len(image_shape) == 2 and all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, (bool, np.bool_)) and s >= 1
+            for s in image_shape)):
+        raise ValueError(f"image_shape must be a pair (height, width) of ints >= 1, "
+                         f"got {image_shape!r}.")
+    return tuple(int(s) for s in image_shape)
+
+
+def _check_count(n):
+    """``n``, the number of images, as an int, or a ValueError naming it."""
+    if not isinstance(n, (int, np.integer)) or isinstance(n, (bool, np.bool_)) or n < 0:
+        raise ValueError(f"n (the number of images) must be an int >= 0, got {n!r}.")
+    return int(n)
+
+
 def resize_images(images, image_shape):
     """Resize a stack of images (n, h, w) or (n, 1, h, w) with area averaging (or
     bilinear when enlarging); returns float32 (n, 1, height, width).
 
     Parameters
     ----------
-    images : array-like of shape (n, h, w) or (n, 1, h, w)
+    images : array-like of shape (n, h, w) or (n, channels, h, w)
     image_shape : (int, int)
-        ``(height, width)`` of the result.
+        ``(height, width)`` of the result, each at least 1.
 
     Returns
     -------
-    ndarray of shape (n, 1, height, width), float32
+    ndarray of shape (n, 1, height, width) or (n, channels, height, width), float32
 
     Examples
     --------
@@ -567,7 +580,11 @@ def resize_images(images, image_shape):
     >>> resize_images(np.ones((2, 28, 28)), (8, 8)).shape
     (2, 1, 8, 8)
     """
+    image_shape = _check_image_shape(image_shape)
     tensor = torch.as_tensor(np.asarray(images, dtype=np.float32))
+    if tensor.dim() not in (3, 4):
+        raise ValueError(f"images must be a stack of shape (n, height, width) or (n, channels, "
+                         f"height, width), got shape {tuple(tensor.shape)}.")
     if tensor.dim() == 3:
         tensor = tensor.unsqueeze(1)
     enlarging = tensor.shape[-1] < image_shape[-1]
@@ -669,6 +686,7 @@ def make_natural_image_outliers(n, image_shape=(28, 28), *, value_range=1.0, ran
     >>> make_natural_image_outliers(3, (8, 8), random_state=0, dtype=np.uint8).dtype
     dtype('uint8')
     """
+    n, image_shape = _check_count(n), _check_image_shape(image_shape)
     if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.uint8)):
         raise ValueError(f"dtype must be np.float32 or np.uint8, got {dtype!r}.")
     cache_path = None
@@ -718,6 +736,7 @@ def make_texture_images(n, image_shape=(28, 28), *, value_range=1.0, random_stat
     >>> make_texture_images(2, (8, 8), random_state=0).shape
     (2, 1, 8, 8)
     """
+    n, image_shape = _check_count(n), _check_image_shape(image_shape)
     images = _random_crops(TEXTURE_SOURCES, n, image_shape, random_state, 0.03, 0.15, flips=True)
     return images * np.float32(value_range)
 
@@ -745,6 +764,7 @@ def make_noise_images(n, image_shape=(28, 28), *, kind="gaussian", value_range=1
     >>> make_noise_images(2, (8, 8), kind="uniform", random_state=0).shape
     (2, 1, 8, 8)
     """
+    n, image_shape = _check_count(n), _check_image_shape(image_shape)
     rng = check_random_state(random_state)
     shape = (n, 1, *image_shape)
     if kind == "gaussian":

@@ -155,6 +155,9 @@ class EnergySampler(BaseEstimator):
             if (not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_))
                     or value < 1):
                 raise ValueError(f"EnergySampler's {name} must be a positive int, got {value!r}.")
+        if not isinstance(self.two_way, (bool, np.bool_)):
+            raise ValueError(f"EnergySampler's two_way must be True or False, "
+                             f"got {self.two_way!r}.")
         if not isinstance(self.cuda_graph, bool):
             raise ValueError(f"EnergySampler's cuda_graph must be True or False, "
                              f"got {self.cuda_graph!r}.")

@@ -365,6 +365,11 @@ class OODScorer:
             raise ValueError("OOD scorers do not support sample_weight.")
         if self.metric == "id_accuracy":
             return id_accuracy(estimator, X, y)
+        if not hasattr(estimator, "score_samples"):
+            raise TypeError(
+                f"The {self.metric!r} scorer needs an estimator with score_samples (higher = "
+                f"more in-distribution), such as skood's estimators; {type(estimator).__name__} "
+                "has none.")
         is_id = _known_class_rows(estimator, y)
         if is_id.all() or not is_id.any():
             raise ValueError(

@@ -176,9 +176,9 @@ class HeldOutClassSplit(BaseCrossValidator):
             raise ValueError(
                 f"n_heldout={self.n_heldout} leaves {n_classes - self.n_heldout} known "
                 f"class(es) of the {n_classes} classes of y in training; a classifier needs "
-                f"at least 2. Use n_heldout <= {max(n_classes - 2, 0)}"
-                + ("" if n_classes >= 3 else
-                   ", which needs at least 3 classes in y (labels other than -1)") + ".")
+                f"at least 2, so y needs at least {self.n_heldout + 2} classes (n_heldout + 2; "
+                f"labels other than -1)"
+                + ("." if n_classes < 3 else f", or use n_heldout <= {n_classes - 2}."))
         n_sets = math.comb(n_classes, self.n_heldout)
         if self.n_splits > n_sets:
             raise ValueError(

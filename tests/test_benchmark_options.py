@@ -154,7 +154,7 @@ def test_progress_bars_only_on_a_terminal(terminal, monkeypatch, capsys):
     monkeypatch.setattr(GradRegOODClassifier, "fit", record)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal, raising=False)
     with pytest.raises(_Stop):
-        run_benchmark(splits=1, methods=("ce",), progress=True, n_train=50, n_aux=20,
+        run_benchmark(splits=1, methods=("ce",), progress=True, n_train=60, n_aux=20,
                       n_ood=10)
     err = capsys.readouterr().err
     if terminal:

@@ -5,9 +5,9 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from .._objective import PENALTIES
+from .._validation import check_device
 from ..energy_sampler import EnergySampler
 from .data import DATASETS, check_protocol, class_splits, dataset_spec
 from .methods import METHODS, MODELS, START_METHOD
@@ -98,18 +98,19 @@ def _writable_folder(name, path):
     return path
 
 
+#: The least training rows per known class ``n_train`` may ask for: the rows are a
+#: uniform random subsample (not stratified, so that existing runs keep their
+#: data), which for classes of equal size misses one with probability
+#: n_known * (1 - 1 / n_known) ** (10 * n_known) < 1e-3 (6 or 10 known classes),
+#: and skorch's stratified 5-fold validation split needs 5 rows of a class.
+MIN_TRAIN_PER_CLASS = 10
+
+
 def _check_device(device):
-    if not isinstance(device, (str, torch.device)):
-        raise BenchmarkConfigError("device", f"device must be a torch device name such as "
-                                             f"'cpu' or 'cuda', got {device!r}.")
     try:
-        torch.empty(0, device=device)
-    except (RuntimeError, AssertionError, ValueError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise BenchmarkConfigError("device", f"device {str(device)!r} cannot be used here "
-                                             f"({first}); use 'cpu', or 'cuda' on a machine "
-                                             "with a CUDA GPU.") from None
-    return device
+        return check_device(device)
+    except ValueError as error:
+        raise BenchmarkConfigError("device", str(error)) from None
 
 
 @dataclass(frozen=True)
@@ -291,6 +292,15 @@ class BenchmarkConfig:
                   n_threads=_positive_int("n_threads", self.n_threads, none=True),
                   lr=_finite("lr", self.lr, positive=True),
                   m_in=_finite("m_in", self.m_in), m_out=_finite("m_out", self.m_out))
+        n_known = spec.n_classes - (spec.n_heldout if self.protocol == "heldout" else 0)
+        least = MIN_TRAIN_PER_CLASS * n_known
+        if self.n_train is not None and self.n_train < least:
+            raise BenchmarkConfigError("n_train", f"n_train must be at least {least} "
+                                       f"({MIN_TRAIN_PER_CLASS} rows per known class, "
+                                       f"{n_known} known classes with protocol="
+                                       f"{self.protocol!r}), so that the random subsample keeps "
+                                       "every known class and skorch's 5-fold validation split "
+                                       f"can be made, got {self.n_train!r}.")
         if not self.m_in < self.m_out:
             raise BenchmarkConfigError("m_in", f"m_in must be below m_out (the ID margin below "
                                                f"the outliers'), got m_in={self.m_in!r}, "

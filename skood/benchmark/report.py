@@ -233,7 +233,7 @@ def _splits_text(results):
 
 
 def write_report(results, scores, out, *, title="skood benchmark", command=None, skipped=None,
-                 per_split=None, paired=None, gaps=None, tables=None):
+                 per_split=None, paired=None, gaps=None, tables=None, notes=None):
     """Write ``results.md``, the CSV files and the PNG figures into ``out``.
 
     ``results.csv`` has one row per (split, seed, method, OOD set),
@@ -265,6 +265,9 @@ def write_report(results, scores, out, *, title="skood benchmark", command=None,
         computed here).
     tables : str or None
         :func:`markdown_tables` of ``results``, when already made.
+    notes : list of str or None
+        Lines written after the skipped OOD sets, e.g. where ``n_train`` or
+        ``n_test`` exceeded the rows available.
 
     Returns
     -------
@@ -327,6 +330,8 @@ def write_report(results, scores, out, *, title="skood benchmark", command=None,
                     f"{splits}\n\n")
         for name, why in (skipped or {}).items():
             f.write(f"OOD set {name} skipped: {why}.\n\n")
+        for line in notes or []:
+            f.write(f"{line}\n\n")
         f.write("Methods (same network, data, split, batch order and seed):\n\n")
         for method in [m for m in SCORED_METHODS if m in set(results["method"])]:
             f.write(f"- `{method}`: {METHOD_LEGEND[method]}\n")

@@ -66,7 +66,8 @@ def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_se
         The estimator's ``penalty_fraction`` for GReg and GReg+.
     log : callable or None
         Called with a line of text for each OOD set that is skipped (and why),
-        before any training.
+        before any training, and where ``n_train`` or ``n_test`` exceeds the
+        rows available (the first time).
     pool_factor : int, default: :class:`skood.EnergySampler`'s
         GReg+'s candidates per ID sample (the sampler's ``pool_factor``; its
         default is the paper's setting). Scoring the candidates is most of
@@ -104,7 +105,10 @@ def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_se
         ``n_train, n_test, n_aux, n_ood, batch_size, lr, m_in, m_out,
         n_threads``: replace the dataset's default (None keeps it); any other
         name is an error. ``n_threads`` sets torch's CPU threads for the run
-        (restored afterwards).
+        (restored afterwards). ``n_train`` and ``n_test`` are caps on random
+        subsamples (all rows are used when fewer are available, which ``log``
+        reports); ``n_train`` must be at least 10 per known class
+        (``skood.benchmark.config.MIN_TRAIN_PER_CLASS``).
 
     Returns
     -------
@@ -125,7 +129,9 @@ def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_se
         entry per OOD set: the score arrays (for figures), in run order.
     data : Bunch
         What :func:`load_benchmark_data` returns for the first run (the first
-        split and the first seed listed), with ``split`` (0) and ``skipped``.
+        split and the first seed listed), with ``split`` (0), ``skipped`` and
+        ``notes`` (lines saying where ``n_train`` or ``n_test`` exceeded the
+        rows available, all of which are then used).
 
     Examples
     --------
@@ -163,7 +169,7 @@ def run(config, log=None):
     if config.n_threads:
         torch.set_num_threads(config.n_threads)
     try:
-        rows, scores, first = _train_and_score(config, far, pool)
+        rows, scores, first = _train_and_score(config, far, pool, log)
     finally:
         torch.set_num_threads(threads)
     return pd.DataFrame(rows), scores, first
@@ -216,11 +222,25 @@ def make_estimator(config, method, data, start_from=None):
                                 max_epochs=config.epochs, lr=config.lr, **common)
 
 
-def _train_and_score(config, far, pool):
+def _capped_notes(config, data, noted):
+    """A line for each of ``n_train`` / ``n_test`` above the rows a run has (a cap, not
+    an error: all rows are used), once per setting; ``noted`` holds those said."""
+    lines = []
+    for name, rows in (("n_train", len(data.X_train)), ("n_test", len(data.X_test))):
+        cap = getattr(config, name)
+        if cap is not None and rows < cap and name not in noted:
+            noted.add(name)
+            lines.append(f"{name}={cap} is above the rows available, so all are used: {rows} "
+                         f"in split {data.split}, seed {data.seed}.")
+    return lines
+
+
+def _train_and_score(config, far, pool, log=None):
     """Train and score every (split, seed, method); under fine-tuning the outlier
     methods start from the run's network of the start method (trained first).
-    Returns the rows, the scores and the first run's data."""
-    rows, scores, first = [], {}, None
+    Returns the rows, the scores and the first run's data, whose ``notes`` say where
+    ``n_train`` or ``n_test`` exceeded the rows available."""
+    rows, scores, first, noted = [], {}, None, set()
     runs = [(split, seed) for split in range(len(config.known_splits)) for seed in config.seeds]
     bar = _progress(total=len(runs) * len(config.train_methods), desc="benchmark",
                     disable=not _bars(config))
@@ -232,6 +252,11 @@ def _train_and_score(config, far, pool):
         data.split = split
         if first is None:
             first = data
+            first.notes = []
+        for line in _capped_notes(config, data, noted):
+            first.notes.append(line)
+            if log is not None:
+                log(line)
         start_net = None
         for method in config.train_methods:
             spec = METHOD_SPECS[method]
