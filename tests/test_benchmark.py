@@ -191,7 +191,7 @@ def test_command_refuses_an_unknown_protocol_before_any_training(no_training, ca
     (["--finetune-epochs", "3"], ["--finetune-epochs", "need --finetune"]),
     (["--finetune-lr", "0.01"], ["--finetune-lr", "need --finetune"]),
     (["--finetune", "--finetune-epochs", "0"], ["--finetune-epochs", "above 0", "'0'"]),
-    (["--finetune", "--finetune-epochs", "two"], ["--finetune-epochs", "int above 0"]),
+    (["--finetune", "--finetune-epochs", "two"], ["--finetune-epochs", "an integer above 0"]),
     (["--finetune", "--finetune-lr", "-1"], ["--finetune-lr", "above 0", "'-1'"]),
     (["--finetune", "--finetune-lr", "inf"], ["--finetune-lr", "above 0"]),
 ])
