@@ -80,10 +80,42 @@ from .runner import run_benchmark
 from .stats import (accuracy_gaps, paired_difference, paired_differences, split_differences,
                     summarize, t_interval)
 
+# The constants documented here (with ``#:``) are re-bound so that their API pages, which
+# Sphinx makes from this module's source, show these comments instead of the type's docstring.
+
+#: training methods, in table order (the keys of :data:`METHOD_SPECS`)
+METHODS = METHODS
+#: training method name -> :class:`MethodSpec`, in table order
+METHOD_SPECS = METHOD_SPECS
+#: dataset name -> :class:`DatasetSpec`: its image shape, loaders, number of classes and of
+#: held-out classes, far OOD sets and default settings
+DATASETS = DATASETS
+#: dataset name -> its default settings, a read-only view of each spec's ``defaults``
+DEFAULTS = DEFAULTS
+#: ``"heldout"``: 6 known classes per class split, the other 4 are the near OOD set;
+#: ``"full"``: all 10 known, far OOD sets only
+PROTOCOLS = PROTOCOLS
+#: the known classes of the five MNIST open-set splits of Neal et al. (2018), sorted:
+#: ``splits="neal"`` (``skood benchmark --splits neal``)
+HELDOUT_SPLITS = HELDOUT_SPLITS
+#: seeds of ``skood benchmark`` without ``--seeds``: each class split runs once, with seed 0
+DEFAULT_SEEDS = DEFAULT_SEEDS
+
+#: rows of the tables: a method scored two ways (``ce``: MSP and energy) gives two rows
+SCORED_METHODS = SCORED_METHODS
+#: the OOD metrics of the tables (see :mod:`skood.metrics`)
+METRICS = METRICS
+#: scored method -> what its name means (written into the report)
+METHOD_LEGEND = METHOD_LEGEND
+#: scored method -> its name in the report's sentences
+METHOD_WORDS = METHOD_WORDS
+#: the method every other is compared with first (the second is ``"ce_energy"``)
+BASELINE = BASELINE
+
 __all__ = ["METHODS", "SCORED_METHODS", "METRICS", "DEFAULTS", "DATASETS", "PROTOCOLS",
            "HELDOUT_SPLITS", "DEFAULT_SEEDS", "METHOD_SPECS", "METHOD_LEGEND",
-           "METHOD_WORDS",
-           "BASELINE", "DatasetSpec", "MethodSpec", "BenchmarkConfig", "BenchmarkConfigError",
+           "METHOD_WORDS", "BASELINE", "DatasetSpec", "MethodSpec", "BenchmarkConfig",
+           "BenchmarkConfigError",
            "draw_class_splits", "load_benchmark_data",
            "run_benchmark", "summarize", "t_interval", "paired_difference",
            "split_differences", "paired_differences", "accuracy_gaps", "markdown_tables",
