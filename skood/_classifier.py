@@ -463,6 +463,13 @@ class GradRegOODClassifier(NeuralNetClassifier):
         # skorch's _params_to_validate is a set it adds to: copied, not shared.
         snapshot = dict(vars(self))
         to_validate = set(getattr(self, "_params_to_validate", ()))
+        # set in place, so not in the snapshot: the nested owners' parameters and the
+        # optimizer's settings (skorch writes optimizer__* into its param_groups)
+        owners_before = {owner: getattr(self, owner).get_params(deep=False)
+                         for owner in ("sampler", "synthesizer")
+                         if nested[owner] and owner not in params}
+        optimizer_before = (copy.deepcopy(self.optimizer_.state_dict())
+                            if hasattr(self, "optimizer_") else None)
         try:
             for owner in ("sampler", "synthesizer"):
                 # a new owner given in the same call takes its nested parameters
@@ -481,6 +488,10 @@ class GradRegOODClassifier(NeuralNetClassifier):
             vars(self).update(snapshot)
             if "_params_to_validate" in snapshot:
                 self._params_to_validate = to_validate
+            for owner, owner_params in owners_before.items():
+                getattr(self, owner).set_params(**owner_params)
+            if optimizer_before is not None:
+                self.optimizer_.load_state_dict(optimizer_before)
             raise
         return self
 
@@ -859,6 +870,11 @@ class GradRegOODClassifier(NeuralNetClassifier):
         self._check_fit_params(fit_params)
         check_device(self.device)
         fitted_before = hasattr(self, "offset_") and not reinitialize
+        if (classes is None and self.classes is None and not reinitialize
+                and hasattr(self, "classes_inferred_")):
+            # A model that set_params left unfitted keeps its network, whose outputs
+            # are these classes: a partial_fit on a batch of some of them goes on.
+            classes = self.classes_
         recorded = {name: vars(self)[name] for name in INPUT_ATTRIBUTES if name in vars(self)}
         try:
             X_sample, X_id, y_encoded, classes, aux, split, X_calibration, torch_seed = (

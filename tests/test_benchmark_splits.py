@@ -109,6 +109,7 @@ def test_a_run_trains_on_the_data_load_benchmark_data_gives(monkeypatch):
     monkeypatch.setattr(GradRegOODClassifier, "fit", spy_fit)
     run_benchmark("digits", splits=2, seeds=(3,), methods=("ce",), epochs=1, progress=False,
                   n_train=100, n_aux=50, n_ood=20)
+    assert len(seen) == 2
     for known, (X, X_aux, random_state) in zip(draw_class_splits(10, 4, 2), seen):
         data = load_benchmark_data("digits", split=known, random_state=3, n_train=100,
                                    n_aux=50, n_ood=20)
@@ -160,3 +161,10 @@ def test_neal_selects_the_five_fixed_splits(tmp_path):
     frame = pd.read_csv(tmp_path / "results.csv", dtype={"known_classes": str})
     written = frame.drop_duplicates("split").sort_values("split")["known_classes"]
     assert list(written) == [" ".join(map(str, known)) for known in HELDOUT_SPLITS]
+
+
+@pytest.mark.parametrize("n_classes, n_heldout", [(10, 0), (10, 10), (10, -1), (1, 0), (10, 2.0)])
+def test_a_held_out_count_outside_its_range_is_refused(n_classes, n_heldout):
+    from skood.benchmark import draw_class_splits
+    with pytest.raises(ValueError, match="n_heldout must be|n_classes must be"):
+        draw_class_splits(n_classes, n_heldout, 1)

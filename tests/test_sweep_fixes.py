@@ -288,3 +288,28 @@ def test_cli_shows_warnings_without_a_meaningless_location(monkeypatch, capsys):
 def test_criterion_for_logits_and_class_indices(labels):
     with pytest.raises(ValueError, match="criterion must take logits of shape"):
         clf(criterion=torch.nn.MSELoss).fit(X, labels, X_aux=XA)
+
+
+
+def test_a_call_refused_by_skorch_restores_nested_and_optimizer_settings():
+    """Refused after the nested owners and the optimizer were changed in place (by skorch's
+    check of module__bogus): their settings come back too."""
+    from skood import EnergySampler
+    m = GradRegOODClassifier(MLP, module__hidden=(8,), max_epochs=1, verbose=0, random_state=0,
+                             batch_size=16, sampler=EnergySampler(n_clusters=2))
+    m.fit(X, y, X_aux=XA)
+    lr = m.optimizer_.param_groups[0]["lr"]
+    with pytest.raises(TypeError):
+        m.set_params(sampler__n_clusters=8, optimizer__lr=0.5, module__bogus=1)
+    assert m.sampler.n_clusters == 2
+    assert m.optimizer_.param_groups[0]["lr"] == lr
+
+
+def test_partial_fit_after_an_unfitting_set_params_keeps_the_network_classes():
+    m = GradRegOODClassifier(MLP, module__hidden=(8,), max_epochs=1, verbose=0, random_state=0,
+                             batch_size=16)
+    m.partial_fit(X, y, X_aux=XA)
+    m.set_params(temperature=2.0)                      # the scores change: unfitted
+    m.partial_fit(X[y < 2], y[y < 2], X_aux=XA)        # a batch of two of the three classes
+    assert m.classes_.tolist() == [0, 1, 2]
+    assert m.predict_proba(X).shape == (len(X), 3)

@@ -200,6 +200,15 @@ def draw_class_splits(n_classes, n_heldout, n_splits, random_state=0):
     ...
     ValueError: n_splits must be at most 6 (the choices of 2 held-out classes among 4), got 7.
     """
+    def integer(value):
+        return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+    if not integer(n_classes) or n_classes < 2:
+        raise ValueError(f"n_classes must be an integer of at least 2, got {n_classes!r}.")
+    if not integer(n_heldout) or not 1 <= n_heldout < n_classes:
+        raise ValueError(f"n_heldout must be an integer from 1 to n_classes - 1 = "
+                         f"{n_classes - 1} (at least one class held out, one known), got "
+                         f"{n_heldout!r}.")
     n_choices = math.comb(n_classes, n_heldout)
     if (isinstance(n_splits, (bool, np.bool_)) or not isinstance(n_splits, numbers.Integral)
             or not 1 <= n_splits <= n_choices):
