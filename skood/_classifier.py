@@ -30,7 +30,8 @@ from ._calibration_io import calibration_record, read_calibration, write_calibra
 from ._objective import (AMP_DTYPES, HISTORY_KEYS, PENALTIES, GRegObjective, amp_autocast,
                          first_output)
 from ._outliers import AuxiliaryData, PoolScorer, RandomOutlierSampler, default_ratio
-from ._validation import (LOADER_HINT, check_dataset, check_device, check_features,
+# _refuse_loader: the one message for a DataLoader given where a Dataset belongs
+from ._validation import (_refuse_loader, check_dataset, check_device, check_features,
                           check_labels, check_outliers, dataset_labels, is_dataset)
 from .data import LabelledRows, as_float_sample, sample_of
 from .energy_sampler import EnergySampler
@@ -1078,9 +1079,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
         """Refuse an ``X_eval`` that cannot be another view of the Dataset ``X``."""
         if X_eval is None:
             return None
-        if isinstance(X_eval, torch.utils.data.DataLoader):
-            raise TypeError(f"X_eval is a DataLoader; pass its Dataset (X_eval=loader.dataset): "
-                            f"{LOADER_HINT}.")
+        _refuse_loader(X_eval, "X_eval")
         if not is_dataset(X_eval):
             raise TypeError(
                 f"X_eval must be a torch Dataset holding the samples of X without augmentation, "

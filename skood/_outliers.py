@@ -77,7 +77,7 @@ class AuxiliaryData:
         parameters ask for worker processes or pinned memory.
         """
         if not isinstance(self.data, torch.Tensor) and (
-                loader_params.get("num_workers", 0) > 0 or loader_params.get("pin_memory")):
+                (loader_params.get("num_workers") or 0) > 0 or loader_params.get("pin_memory")):
             self._loader_params = dict(loader_params)
         return self
 
