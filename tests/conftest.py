@@ -55,3 +55,19 @@ def make_clf(device):
         return GradRegOODClassifier(**defaults)
 
     return factory
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Make loading the benchmark's data or training a model fail the test: for checks that
+    must refuse their input before any work."""
+    from skood import GradRegOODClassifier
+    from skood.benchmark import runner
+
+    def never(*args, **kwargs):
+        raise AssertionError("data was loaded or a model trained before the options were "
+                             "checked")
+
+    for name in ("load_far", "load_run", "outlier_pool"):
+        monkeypatch.setattr(runner, name, never)
+    monkeypatch.setattr(GradRegOODClassifier, "fit", never)

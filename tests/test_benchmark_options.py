@@ -82,18 +82,6 @@ def test_every_option_has_a_bad_value_case_or_a_reason():
     assert not set(BAD) - options, "cases for options the parser does not have"
 
 
-@pytest.fixture
-def no_training(monkeypatch):
-    from skood.benchmark import runner
-
-    def never(*args, **kwargs):
-        raise AssertionError("data was loaded or a model trained before the options were "
-                             "checked")
-
-    for name in ("load_far", "load_run", "outlier_pool"):
-        monkeypatch.setattr(runner, name, never)
-    monkeypatch.setattr(GradRegOODClassifier, "fit", never)
-
 
 @pytest.mark.parametrize("option, argv, words", [
     (option, argv, words) for option, cases in BAD.items() for argv, words in cases])

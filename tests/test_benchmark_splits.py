@@ -118,18 +118,6 @@ def test_a_run_trains_on_the_data_load_benchmark_data_gives(monkeypatch):
         assert random_state == data.estimator_seed
 
 
-@pytest.fixture
-def no_training(monkeypatch):
-    from skood.benchmark import runner
-
-    def never(*args, **kwargs):
-        raise AssertionError("data was loaded or a model trained before the arguments "
-                             "were checked")
-
-    for name in ("load_far", "load_run", "outlier_pool"):
-        monkeypatch.setattr(runner, name, never)
-    monkeypatch.setattr(GradRegOODClassifier, "fit", never)
-
 
 @pytest.mark.parametrize("argv, words", [
     (["--splits", "0"], ["--splits must be a positive integer or 'neal'", "'0'"]),
