@@ -92,9 +92,10 @@ def build_parser():
     bench.add_argument("--dataset", choices=sorted(DEFAULTS), default="digits",
                        help="in-distribution data (default: %(default)s)")
     bench.add_argument("--protocol", choices=PROTOCOLS, default="heldout",
-                       help="heldout: per class split, 6 known classes and the test images of "
-                            "the other 4 are the near OOD set; full: all 10 classes known, one "
-                            "split, far OOD sets only (default: %(default)s)")
+                       help="heldout: per class split, the known classes train and the test "
+                            "images of the held-out ones are the near OOD set (4 of 10 held "
+                            "out; 50 of 100 for cifar100); full: all classes known, one split, "
+                            "far OOD sets only (default: %(default)s)")
     bench.add_argument("--splits", type=_splits, metavar="N|neal",
                        help="class splits: N drawn at random (distinct, seeded by --split-seed) "
                             "among all choices of the held-out classes, or neal: the five fixed "
@@ -172,8 +173,12 @@ def build_parser():
                        help="fine-tuning learning rate, with --finetune only "
                             f"(default: {_per_dataset('finetune_lr')})")
     bench.add_argument("--data-home",
-                       help="folder with Fashion-MNIST's IDX files (default: $SKOOD_DATA, "
-                            "then Debian's /usr/share/datasets/fashion-mnist)")
+                       help="folder with the dataset's files: Fashion-MNIST's IDX files; for "
+                            "cifar10 and cifar100 their python-version folder or .tar.gz, and "
+                            "the far sets found there (SVHN's test_32x32.mat, the folders "
+                            "dtd/images, places365, LSUN, LSUN_resize, iSUN), each skipped with "
+                            "a hint when absent (default: $SKOOD_DATA, then, for Fashion-MNIST, "
+                            "Debian's /usr/share/datasets/fashion-mnist)")
     bench.add_argument("--quiet", action="store_true",
                        help="no progress bars (default: progress bars on)")
     return parser
@@ -222,7 +227,11 @@ def _main(argv):
     command = "skood " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     start = time.perf_counter()
     config = _config(args, bench=args.benchmark_parser)
-    results, scores, data = run(config, log=lambda line: print(line, flush=True))
+    try:
+        results, scores, data = run(config, log=lambda line: print(line, flush=True))
+    except FileNotFoundError as error:
+        # the in-distribution data is not on this machine: say where to get it, no traceback
+        args.benchmark_parser.exit(1, f"skood benchmark: error: {error}\n")
     start_from = ", fine-tuned from CE" if args.finetune else ""
     if args.aux != PHOTOS:
         start_from += f", outliers: {args.aux}"

@@ -742,7 +742,7 @@ def make_texture_images(n, image_shape=(28, 28), *, value_range=1.0, random_stat
 
 
 def make_noise_images(n, image_shape=(28, 28), *, kind="gaussian", value_range=1.0,
-                      random_state=None):
+                      random_state=None, channels=1):
     """Gaussian (mean 0.5, std 0.25) or uniform noise images, clipped to ``[0, value_range]``.
 
     Parameters
@@ -754,19 +754,26 @@ def make_noise_images(n, image_shape=(28, 28), *, kind="gaussian", value_range=1
     value_range : float, default=1.0
         Pixel values are scaled to ``[0, value_range]``.
     random_state : int, RandomState or None, default=None
+    channels : int, default=1
+        Channels per image, each drawn independently (3: colour noise).
 
     Returns
     -------
-    ndarray of shape (n, 1, height, width), float32
+    ndarray of shape (n, channels, height, width), float32
 
     Examples
     --------
     >>> make_noise_images(2, (8, 8), kind="uniform", random_state=0).shape
     (2, 1, 8, 8)
+    >>> make_noise_images(2, (8, 8), random_state=0, channels=3).shape
+    (2, 3, 8, 8)
     """
     n, image_shape = _check_count(n), _check_image_shape(image_shape)
+    if (not isinstance(channels, (int, np.integer)) or isinstance(channels, (bool, np.bool_))
+            or channels < 1):
+        raise ValueError(f"channels must be an int >= 1, got {channels!r}.")
     rng = check_random_state(random_state)
-    shape = (n, 1, *image_shape)
+    shape = (n, int(channels), *image_shape)
     if kind == "gaussian":
         images = rng.normal(0.5, 0.25, size=shape)
     elif kind == "uniform":

@@ -145,7 +145,7 @@ def no_training(monkeypatch):
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    (dict(dataset="cifar10"), ValueError, "dataset must be one of"),
+    (dict(dataset="cifar5"), ValueError, "dataset must be one of"),
     (dict(protocol="open"), ValueError, r"protocol must be one of \['heldout', 'full'\]"),
     (dict(protocol="heldout-classes"), ValueError, "protocol must be one of"),
     (dict(methods=("greg", "oe")), ValueError, "methods must be a non-empty subset"),

@@ -22,7 +22,7 @@ EXEMPT = {
 #: option -> bad cases: (the arguments, words the error must hold); "{file}" is an
 #: existing regular file, "{nowhere}" a folder that does not exist
 BAD = {
-    "--dataset": [(["--dataset", "cifar10"], ["invalid choice", "'cifar10'"])],
+    "--dataset": [(["--dataset", "svhn"], ["invalid choice", "'svhn'"])],
     "--protocol": [(["--protocol", "open"], ["invalid choice", "'open'"])],
     "--splits": [(["--splits", "0"], ["--splits must be a positive integer or 'neal'"]),
                  (["--splits", "500"], ["--splits must be at most 210"])],

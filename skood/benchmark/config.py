@@ -11,7 +11,7 @@ from .._validation import check_device
 from ..energy_sampler import EnergySampler
 from .data import DATASETS, check_protocol, class_splits, dataset_spec
 from .methods import METHODS, MODELS, START_METHOD
-from .outlier_sources import PHOTOS, parse_aux
+from .outlier_sources import PHOTOS, make_synthesizer
 
 __all__ = ["BenchmarkConfig", "BenchmarkConfigError", "DEFAULT_SEEDS"]
 
@@ -130,7 +130,7 @@ class BenchmarkConfig:
 
     Parameters
     ----------
-    dataset : {"digits", "fashion-mnist"}, default="digits"
+    dataset : {"digits", "fashion-mnist", "cifar10", "cifar100"}, default="digits"
         The in-distribution dataset (a key of :data:`DATASETS`).
     protocol : {"heldout", "full"}, default="heldout"
         See :func:`run_benchmark`.
@@ -140,7 +140,7 @@ class BenchmarkConfig:
         ``protocol="full"``: None or 1 (one split, all classes known).
     split_seed : int, default=0
         Seeds the draw of the class splits.
-    model : {"mlp", "cnn"} or None, default=None
+    model : {"mlp", "cnn", "resnet18"} or None, default=None
         The network; None: the dataset's default.
     epochs : int or None, default=None
         Training epochs; None: the dataset's default.
@@ -158,7 +158,8 @@ class BenchmarkConfig:
     progress : bool, default=True
         Progress bars (see :func:`run_benchmark`).
     data_home : str or None, default=None
-        An existing folder with Fashion-MNIST's files.
+        An existing folder with the dataset's files (Fashion-MNIST's IDX
+        files; CIFAR's python-version folder or archive and its far sets).
     penalty : {"exact", "fd"}, default="exact"
         The gradient penalty's computation.
     penalty_fraction : float in (0, 1], default=1.0
@@ -276,9 +277,15 @@ class BenchmarkConfig:
                                                    f"{self.progress!r}.")
         self._check_finetune(spec)
         try:
-            parse_aux(self.aux)
+            synthesizer = make_synthesizer(self.aux)
         except ValueError as error:
             raise BenchmarkConfigError("aux", str(error)) from None
+        if synthesizer is not None and spec.recipe.augments:
+            # the estimator refuses a synthesizer with a Dataset X
+            raise BenchmarkConfigError(
+                "aux", f"aux={self.aux!r}: a synthesizer makes outliers from the training rows "
+                       f"as one array, but {self.dataset} trains on them through an augmenting "
+                       "Dataset; use aux='photos' there.")
         filled = {name: (defaults[name] if getattr(self, name) is None else getattr(self, name))
                   for name in ("model", "epochs", "n_train", "n_test", "n_aux", "n_ood",
                                "batch_size", "lr", "m_in", "m_out", "n_threads")}
@@ -329,8 +336,10 @@ class BenchmarkConfig:
         if not (splits == "neal" if isinstance(splits, str) else _is_int(splits) and splits >= 1):
             raise BenchmarkConfigError("splits", "splits must be a positive integer (class "
                                        f"splits to draw) or 'neal', got {splits!r}.")
-        if isinstance(splits, str) and spec.n_heldout != 4:
-            raise BenchmarkConfigError("splits", "splits='neal' holds out 4 classes of 10.")
+        if isinstance(splits, str) and not spec.neal_splits:
+            raise BenchmarkConfigError("splits", "splits='neal' (the MNIST open-set splits) "
+                                       "applies to digits and fashion-mnist only; give "
+                                       f"{self.dataset} a number of class splits to draw.")
         try:
             known = class_splits(self.dataset, self.protocol, splits, split_seed)
         except ValueError as error:

@@ -17,8 +17,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch, check_random_state
 
 from .. import datasets as _datasets
-from ..datasets import (make_natural_image_outliers, make_noise_images, make_texture_images,
-                        resize_images)
+from ..datasets import make_natural_image_outliers, make_noise_images, make_texture_images
+from . import far_sets
+from .recipe import PAPER_CIFAR_RECIPE, TrainingRecipe
 
 __all__ = ["DatasetSpec", "DATASETS", "DEFAULTS", "PROTOCOLS", "HELDOUT_SPLITS",
            "draw_class_splits", "load_benchmark_data"]
@@ -31,15 +32,14 @@ PROTOCOLS = ("heldout", "full")
 HELDOUT_SPLITS = ((2, 3, 4, 5, 8, 9), (0, 2, 3, 4, 6, 9), (2, 3, 4, 5, 6, 8),
                   (0, 3, 4, 5, 7, 8), (2, 3, 4, 6, 8, 9))
 
+#: :func:`draw_class_splits` lists the choices of held-out classes up to this many
+#: (all of them for 10 classes), and draws them one by one above it
+MAX_LISTED_CHOICES = 100_000
 #: seed of the far OOD sets and of the outlier pool: the same in every run
 FAR_SEED = 0
 #: each run draws its ``n_aux`` auxiliary outliers from ``AUX_POOL_FACTOR * n_aux``
 #: crops made once (cropping photographs takes seconds per thousand images)
 AUX_POOL_FACTOR = 2
-
-FASHION_MNIST_MISSING = ("Fashion-MNIST not installed: apt-get install dataset-fashion-mnist, "
-                         "or pass --data-home (data_home=) or set SKOOD_DATA to a folder with "
-                         "its four IDX files")
 
 
 def _digits_id(data_home, random_state):
@@ -57,21 +57,27 @@ def _fashion_id(data_home, random_state):
     return X_train, X_test, fashion.y_train.astype(np.int64), fashion.y_test.astype(np.int64)
 
 
-def _fashion_far(image_shape, n_ood, rng, data_home):
-    """Fashion-MNIST's test images, downscaled: the digits' far set (None: not installed)."""
-    try:
-        fashion = _datasets.load_fashion_mnist(data_home)
-    except FileNotFoundError:
-        return None
-    pick = rng.choice(len(fashion.X_test), size=min(n_ood, len(fashion.X_test)), replace=False)
-    return resize_images(fashion.X_test[pick], image_shape) / 255.0
+def _cifar_id(load):
+    def load_id(data_home, random_state):
+        """CIFAR's own train/test split (``random_state`` unused), scaled to ``[0, 1]``."""
+        cifar = load(data_home)
+        return (cifar.X_train.astype(np.float32) / 255.0, cifar.X_test.astype(np.float32) / 255.0,
+                cifar.y_train, cifar.y_test)
+    return load_id
 
 
-def _digits_far(image_shape, n_ood, rng, data_home):
-    """scikit-learn's digits, upscaled: Fashion-MNIST's far set."""
-    digits = load_digits().images / 16.0
-    pick = rng.choice(len(digits), size=min(n_ood, len(digits)), replace=False)
-    return np.clip(resize_images(digits[pick], image_shape), 0.0, 1.0)
+#: CIFAR's far sets read from files: SVHN's test digits, then the image folders of
+#: :data:`skood.benchmark.far_sets.IMAGE_FOLDER_SETS` (the GReg paper's far sets).
+_CIFAR_FAR_SETS = MappingProxyType({
+    "svhn": far_sets.svhn_far,
+    **{name: far_sets.image_folder_far(name) for name in far_sets.IMAGE_FOLDER_SETS}})
+#: The GReg paper's CIFAR settings (its public code): ResNet-18, 60 epochs, batch 64,
+#: learning rate 0.1, margins -25 and -7; 5 class splits (a GPU run of every method on
+#: one split takes hours).
+_CIFAR_DEFAULTS = MappingProxyType(dict(
+    model="resnet18", epochs=60, splits=5, n_train=None, n_test=None, n_aux=50000, n_ood=1000,
+    batch_size=64, lr=0.1, m_in=-25.0, m_out=-7.0, n_threads=None,
+    finetune_epochs=10, finetune_lr=0.01))
 
 
 @dataclass(frozen=True)
@@ -84,23 +90,32 @@ class DatasetSpec:
     Parameters
     ----------
     image_shape : tuple of int
-        ``(height, width)`` of its images (one channel).
+        ``(height, width)`` of its images.
     n_classes : int
         Classes of the full dataset.
     n_heldout : int
         Classes held out (the near OOD set) under the ``heldout`` protocol.
     load_id : callable
         ``load_id(data_home, random_state) -> (X_train, X_test, y_train,
-        y_test)``, images shaped ``(n, 1, height, width)`` in ``[0, 1]``;
+        y_test)``, images shaped ``(n, channels, height, width)`` in ``[0, 1]``;
         ``random_state`` seeds the train/test split where the dataset has none
         of its own.
-    far_name : str
-        Name of the other dataset's far OOD set.
-    load_far : callable
-        ``load_far(image_shape, n_ood, rng, data_home)``: that set's images, or
-        None when it is not installed (``far_missing`` says why).
-    far_missing : str or None, default=None
-        Why the far set is missing when ``load_far`` returns None.
+    far_sets : mapping
+        Name -> loader of each far OOD set read from files (see
+        :mod:`skood.benchmark.far_sets`): ``load(image_shape, channels, n_ood,
+        rng, data_home)`` returns the images, or raises FileNotFoundError whose
+        message says where to get them (the set is then skipped). Generated
+        textures and noise are added to every dataset's far sets.
+    channels : int, default=1
+        Channels of its images (1: grey, 3: colour).
+    normalize : tuple or None, default=None
+        ``(mean, std)``, one value per channel: every image of a run (ID,
+        outliers, OOD sets) is standardised with them after loading, as the
+        network's input. None: images stay in ``[0, 1]``.
+    neal_splits : bool, default=False
+        Whether ``splits="neal"`` (the MNIST open-set splits) applies.
+    recipe : TrainingRecipe, default=TrainingRecipe()
+        Augmentation, optimizer and schedule (:mod:`skood.benchmark.recipe`).
     defaults : mapping, default={}
         The dataset's default settings (see :data:`DEFAULTS`), ``splits`` (the
         number of class splits a run draws) among them.
@@ -111,23 +126,27 @@ class DatasetSpec:
     >>> spec = DATASETS["digits"]
     >>> spec.image_shape, spec.n_classes, spec.n_heldout
     ((8, 8), 10, 4)
-    >>> spec.far_name, spec.defaults["splits"]
-    ('fashion-mnist', 20)
+    >>> list(spec.far_sets), spec.defaults["splits"]
+    (['fashion-mnist'], 20)
     """
 
     image_shape: tuple
     n_classes: int
     n_heldout: int
     load_id: object
-    far_name: str
-    load_far: object
-    far_missing: object = None
+    far_sets: object
+    channels: int = 1
+    normalize: object = None
+    neal_splits: bool = False
+    recipe: TrainingRecipe = TrainingRecipe()
     defaults: object = field(default_factory=dict)
 
 
 #: Dataset name -> :class:`DatasetSpec`. Defaults are sized for 2 CPU cores
 #: (digits: under 3 minutes for the default run; fashion-mnist with the small
-#: CNN: under 30 minutes per class split and seed). ``n_threads``: torch's CPU threads during
+#: CNN: under 30 minutes per class split and seed), except CIFAR's, which are
+#: the GReg paper's setting for a GPU (ResNet-18, 60 epochs, ``--device cuda``).
+#: ``n_threads``: torch's CPU threads during
 #: the run (None: torch's default); the digits MLP is too small for intra-op
 #: parallelism to pay: with 2 threads on 2 busy cores a step took 5 to 35
 #: times longer than with one. ``finetune_epochs`` and ``finetune_lr``: epochs
@@ -135,18 +154,29 @@ class DatasetSpec:
 DATASETS = MappingProxyType({
     "digits": DatasetSpec(
         image_shape=(8, 8), n_classes=10, n_heldout=4, load_id=_digits_id,
-        far_name="fashion-mnist", load_far=_fashion_far, far_missing=FASHION_MNIST_MISSING,
+        far_sets=MappingProxyType({"fashion-mnist": far_sets.fashion_mnist_far}),
+        neal_splits=True,
         defaults=MappingProxyType(dict(
             model="mlp", epochs=12, splits=20, n_train=None, n_test=None, n_aux=5000, n_ood=1000,
             batch_size=64, lr=0.05, m_in=-12.0, m_out=-4.0, n_threads=1,
             finetune_epochs=5, finetune_lr=0.01))),
     "fashion-mnist": DatasetSpec(
         image_shape=(28, 28), n_classes=10, n_heldout=4, load_id=_fashion_id,
-        far_name="digits", load_far=_digits_far,
+        far_sets=MappingProxyType({"digits": far_sets.digits_far}), neal_splits=True,
         defaults=MappingProxyType(dict(
             model="cnn", epochs=5, splits=10, n_train=10000, n_test=None, n_aux=20000, n_ood=1000,
             batch_size=64, lr=0.05, m_in=-12.0, m_out=-4.0, n_threads=None,
             finetune_epochs=2, finetune_lr=0.01))),
+    "cifar10": DatasetSpec(
+        image_shape=(32, 32), n_classes=10, n_heldout=4,
+        load_id=_cifar_id(_datasets.load_cifar10), far_sets=_CIFAR_FAR_SETS, channels=3,
+        normalize=((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+        recipe=PAPER_CIFAR_RECIPE, defaults=_CIFAR_DEFAULTS),
+    "cifar100": DatasetSpec(
+        image_shape=(32, 32), n_classes=100, n_heldout=50,
+        load_id=_cifar_id(_datasets.load_cifar100), far_sets=_CIFAR_FAR_SETS, channels=3,
+        normalize=((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+        recipe=PAPER_CIFAR_RECIPE, defaults=_CIFAR_DEFAULTS),
 })
 #: Per-dataset default settings: a read-only view of each spec's ``defaults``.
 DEFAULTS = MappingProxyType({name: spec.defaults for name, spec in DATASETS.items()})
@@ -172,8 +202,12 @@ def draw_class_splits(n_classes, n_heldout, n_splits, random_state=0):
     ``n_classes`` (:func:`itertools.combinations` of ``range(n_classes)``, in
     its sorted order), permutes that list with
     ``check_random_state(random_state).permutation`` and keeps the first
-    ``n_splits``. The splits are therefore distinct, the same for the same
-    arguments, and a draw of ``n`` splits starts with the draw of ``n - 1``.
+    ``n_splits``. Where there are more than :data:`MAX_LISTED_CHOICES`
+    choices (e.g. 50 held-out classes of CIFAR-100's 100), it draws the
+    held-out classes of each split in turn with that random state's
+    ``choice`` (without replacement), drawing again a set already drawn. The
+    splits are therefore distinct, the same for the same arguments, and a
+    draw of ``n`` splits starts with the draw of ``n - 1``.
 
     Parameters
     ----------
@@ -216,9 +250,21 @@ def draw_class_splits(n_classes, n_heldout, n_splits, random_state=0):
                          f"held-out classes among {n_classes}), got {n_splits!r}."
                          if isinstance(n_splits, numbers.Integral) and n_splits > n_choices else
                          f"n_splits must be a positive integer, got {n_splits!r}.")
-    choices = list(itertools.combinations(range(n_classes), n_heldout))
-    order = check_random_state(random_state).permutation(len(choices))[:n_splits]
-    return tuple(tuple(c for c in range(n_classes) if c not in choices[i]) for i in order)
+    rng = check_random_state(random_state)
+    if n_choices > MAX_LISTED_CHOICES:
+        # Too many choices to list (CIFAR-100's 50 of 100: 1e29): draw held-out sets one
+        # by one, a repeat drawn again; as likely to repeat as a lottery win.
+        heldout_sets = []
+        while len(heldout_sets) < n_splits:
+            heldout = tuple(sorted(int(c) for c in rng.choice(n_classes, n_heldout,
+                                                              replace=False)))
+            if heldout not in heldout_sets:
+                heldout_sets.append(heldout)
+    else:
+        choices = list(itertools.combinations(range(n_classes), n_heldout))
+        heldout_sets = [choices[i] for i in rng.permutation(len(choices))[:n_splits]]
+    return tuple(tuple(c for c in range(n_classes) if c not in heldout)
+                 for heldout in heldout_sets)
 
 
 def class_splits(dataset, protocol, splits, split_seed=0):
@@ -272,31 +318,53 @@ def _keep_classes(X, y, known):
 
 def load_far(dataset, *, n_ood, data_home, seed=FAR_SEED):
     """The far OOD sets and the reasons for any skipped: fixed by ``seed``, the
-    same for every class split and run seed."""
+    same for every class split and run seed.
+
+    The sets read from files (the spec's ``far_sets``, in order), then generated
+    ``textures`` (grey, repeated on colour channels), ``gaussian-noise`` and
+    ``uniform-noise`` (independent per channel), all in ``[0, 1]``.
+    """
     spec = dataset_spec(dataset)
     # One seed per set, drawn up front: each set is the same whether or not
     # another could be loaded.
     other_seed, texture_seed, gaussian_seed, uniform_seed = (
         check_random_state(seed).randint(2**31, size=4))
     ood, skipped = {}, {}
-    images = spec.load_far(spec.image_shape, n_ood, check_random_state(other_seed), data_home)
-    if images is None:
-        skipped[spec.far_name] = spec.far_missing
-    else:
-        ood[spec.far_name] = images
-    ood["textures"] = make_texture_images(n_ood, spec.image_shape, random_state=texture_seed)
+    for index, (name, load) in enumerate(spec.far_sets.items()):
+        # the first set keeps the seed it has always had; the others get their own
+        set_seed = other_seed if index == 0 else int(
+            np.random.SeedSequence([int(other_seed), index]).generate_state(1)[0])
+        try:
+            ood[name] = load(spec.image_shape, spec.channels, n_ood,
+                             check_random_state(set_seed), data_home)
+        except FileNotFoundError as error:
+            skipped[name] = str(error).rstrip(".")
+    ood["textures"] = far_sets.to_channels(
+        make_texture_images(n_ood, spec.image_shape, random_state=texture_seed), spec.channels)
     ood["gaussian-noise"] = make_noise_images(n_ood, spec.image_shape, kind="gaussian",
-                                              random_state=gaussian_seed)
+                                              random_state=gaussian_seed,
+                                              channels=spec.channels)
     ood["uniform-noise"] = make_noise_images(n_ood, spec.image_shape, kind="uniform",
-                                             random_state=uniform_seed)
+                                             random_state=uniform_seed, channels=spec.channels)
     return ood, skipped
 
 
 def outlier_pool(dataset, n_aux, seed=FAR_SEED):
     """The ``AUX_POOL_FACTOR * n_aux`` crops of photographs each run draws its
-    ``n_aux`` auxiliary outliers from (made once: cropping is slow)."""
-    return make_natural_image_outliers(AUX_POOL_FACTOR * n_aux, dataset_spec(dataset).image_shape,
-                                       random_state=seed)
+    ``n_aux`` auxiliary outliers from (made once: cropping is slow); grey,
+    repeated on the channels of a colour dataset."""
+    spec = dataset_spec(dataset)
+    return far_sets.to_channels(
+        make_natural_image_outliers(AUX_POOL_FACTOR * n_aux, spec.image_shape,
+                                    random_state=seed), spec.channels)
+
+
+def _standardize(images, normalize):
+    """``(images - mean) / std`` per channel, float32; ``normalize=None``: as they are."""
+    if normalize is None:
+        return images
+    mean, std = (np.asarray(v, dtype=np.float32).reshape(1, -1, 1, 1) for v in normalize)
+    return (images - mean) / std
 
 
 def load_run(dataset, *, protocol, known_classes, seed, n_train, n_test, n_aux, n_ood,
@@ -321,13 +389,16 @@ def load_run(dataset, *, protocol, known_classes, seed, n_train, n_test, n_aux, 
     aux_index = check_random_state(aux_seed).choice(len(pool), size=min(n_aux, len(pool)),
                                                     replace=False)
     ood_far, skipped = far
-    ood = {**near, **ood_far}
-    return Bunch(X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test,
-                 X_aux=pool[aux_index], ood=ood,
+    ood = {name: _standardize(images, spec.normalize)
+           for name, images in {**near, **ood_far}.items()}
+    return Bunch(X_train=_standardize(X_train, spec.normalize), y_train=y_train,
+                 X_test=_standardize(X_test, spec.normalize), y_test=y_test,
+                 X_aux=_standardize(pool[aux_index], spec.normalize), ood=ood,
                  groups={name: ("near" if name in near else "far") for name in ood},
                  skipped=dict(skipped), protocol=protocol, seed=seed,
                  estimator_seed=estimator_seed, known_classes=known, heldout_classes=heldout,
-                 image_shape=spec.image_shape, n_classes=len(known))
+                 image_shape=spec.image_shape, channels=spec.channels,
+                 n_classes=len(known))
 
 
 def load_benchmark_data(dataset="digits", *, protocol="heldout", split=0, n_train=None,

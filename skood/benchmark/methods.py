@@ -181,26 +181,27 @@ OUTLIER_SCORED_METHODS = tuple(scored for name, spec in METHOD_SPECS.items()
                                if spec.uses_outliers for scored in spec.scored_names(name))
 
 
-def _mlp(image_shape, n_classes):
-    return dict(module=MLP, module__n_features=int(np.prod(image_shape)),
+def _mlp(image_shape, n_classes, channels):
+    return dict(module=MLP, module__n_features=int(np.prod(image_shape)) * channels,
                 module__n_classes=n_classes, module__hidden=(128, 128))
 
 
-def _cnn(image_shape, n_classes):
-    return dict(module=SmallCNN, module__in_channels=1, module__n_classes=n_classes,
+def _cnn(image_shape, n_classes, channels):
+    return dict(module=SmallCNN, module__in_channels=channels, module__n_classes=n_classes,
                 module__width=32)
 
 
-def _resnet18(image_shape, n_classes):
-    return dict(module=ResNet18, module__in_channels=1, module__n_classes=n_classes)
+def _resnet18(image_shape, n_classes, channels):
+    return dict(module=ResNet18, module__in_channels=channels, module__n_classes=n_classes)
 
 
-#: network name -> ``params(image_shape, n_classes)``: the estimator's module parameters
+#: network name -> ``params(image_shape, n_classes, channels)``: the estimator's module
+#: parameters
 MODELS = MappingProxyType({"mlp": _mlp, "cnn": _cnn, "resnet18": _resnet18})
 
 
-def module_params(model, image_shape, n_classes):
+def module_params(model, image_shape, n_classes, channels=1):
     """The estimator's ``module`` parameters for the network ``model``."""
     if model not in MODELS:
         raise ValueError(f"model must be one of {list(MODELS)}, got {model!r}.")
-    return MODELS[model](image_shape, n_classes)
+    return MODELS[model](image_shape, n_classes, channels)

@@ -202,14 +202,16 @@ def make_estimator(config, method, data, start_from=None):
     -------
     GradRegOODClassifier
     """
-    callbacks = []
+    epochs = config.epochs if start_from is None else config.finetune_epochs
+    recipe = config.spec.recipe.estimator_params(epochs)
+    callbacks = recipe.pop("schedule")
     if _bars(config):
         from skorch.callbacks import ProgressBar
         callbacks.append(ProgressBar(postfix_keys=["train_loss"]))
     common = dict(**METHOD_SPECS[method].estimator_params(config.pool_factor),
                   penalty=config.penalty, penalty_fraction=config.penalty_fraction,
                   m_in=config.m_in, m_out=config.m_out,
-                  optimizer__momentum=DEFAULT_SGD_MOMENTUM, optimizer__weight_decay=5e-4,
+                  optimizer__momentum=DEFAULT_SGD_MOMENTUM, **recipe,
                   batch_size=config.batch_size, callbacks=callbacks or None,
                   device=config.device, random_state=data.estimator_seed, verbose=0)
     synthesizer = make_synthesizer(config.aux) if METHOD_SPECS[method].uses_outliers else None
@@ -217,9 +219,10 @@ def make_estimator(config, method, data, start_from=None):
         common["synthesizer"] = synthesizer
     if start_from is not None:
         return GradRegOODClassifier.from_pretrained(
-            start_from, max_epochs=config.finetune_epochs, lr=config.finetune_lr, **common)
-    return GradRegOODClassifier(**module_params(config.model, data.image_shape, data.n_classes),
-                                max_epochs=config.epochs, lr=config.lr, **common)
+            start_from, max_epochs=epochs, lr=config.finetune_lr, **common)
+    return GradRegOODClassifier(**module_params(config.model, data.image_shape, data.n_classes,
+                                                data.channels),
+                                max_epochs=epochs, lr=config.lr, **common)
 
 
 def _capped_notes(config, data, noted):
@@ -264,8 +267,9 @@ def _train_and_score(config, far, pool, log=None):
             tuned = config.finetune and spec.uses_outliers
             clf = make_estimator(config, method, data, start_net if tuned else None)
             start = time.perf_counter()
-            clf.fit(data.X_train, data.y_train,
-                    X_aux=data.X_aux if uses_photos(config.aux) else None)
+            clf.fit(**config.spec.recipe.fit_inputs(
+                data.X_train, data.y_train, data.X_aux if uses_photos(config.aux) else None,
+                data.image_shape, data.estimator_seed))
             train_s = time.perf_counter() - start
             if config.finetune and not spec.uses_outliers:
                 start_net = clf

@@ -1,0 +1,128 @@
+"""How the benchmark trains on a dataset beyond its default settings: augmentation,
+optimizer and learning-rate schedule (:class:`TrainingRecipe`)."""
+from dataclasses import dataclass
+
+import torch
+
+from ..data import ArrayDataset
+from ..transforms import Compose, RandomCrop, RandomHorizontalFlip
+
+__all__ = ["TrainingRecipe", "PAPER_CIFAR_RECIPE"]
+
+
+@dataclass(frozen=True)
+class TrainingRecipe:
+    """The training choices a dataset fixes, besides its :data:`DEFAULTS`.
+
+    Each parameter is kept as the attribute of the same name. The default
+    recipe is the one digits and Fashion-MNIST train with: no augmentation,
+    SGD with momentum and weight decay ``5e-4``, a constant learning rate.
+
+    Parameters
+    ----------
+    crop_padding : int or None, default=None
+        None: the training images are used as they are, as arrays. An int:
+        every epoch, each training image (and each auxiliary photograph) is
+        flipped left to right with probability 1/2 and cropped back to its
+        size at a random position after padding by ``crop_padding`` pixels of
+        0 on each side (:class:`skood.transforms.RandomHorizontalFlip`,
+        :class:`skood.transforms.RandomCrop`); the fit then reads the images
+        through :class:`skood.data.ArrayDataset`, and the rows held out for
+        validation and calibration are read without augmentation
+        (``X_eval``).
+    nesterov : bool, default=False
+        Nesterov momentum in SGD.
+    weight_decay : float, default=5e-4
+        SGD's weight decay.
+    lr_drop_at : float or None, default=None
+        None: a constant learning rate. A fraction in (0, 1): the learning
+        rate is multiplied by ``lr_drop_factor`` once, after
+        ``round(lr_drop_at * epochs)`` epochs (skorch's ``LRScheduler`` with
+        torch's ``MultiStepLR``); no drop when that is 0 or all the epochs.
+    lr_drop_factor : float, default=0.1
+
+    Examples
+    --------
+    >>> from skood.benchmark.recipe import PAPER_CIFAR_RECIPE
+    >>> PAPER_CIFAR_RECIPE.drop_epoch(60), PAPER_CIFAR_RECIPE.drop_epoch(1)
+    (50, None)
+    """
+
+    crop_padding: object = None
+    nesterov: bool = False
+    weight_decay: float = 5e-4
+    lr_drop_at: object = None
+    lr_drop_factor: float = 0.1
+
+    @property
+    def augments(self):
+        """Whether the training images are augmented (read through a Dataset)."""
+        return self.crop_padding is not None
+
+    def drop_epoch(self, epochs):
+        """The epoch count after which the learning rate drops, or None for no drop."""
+        if self.lr_drop_at is None:
+            return None
+        epoch = round(self.lr_drop_at * epochs)
+        return epoch if 0 < epoch < epochs else None
+
+    def estimator_params(self, epochs):
+        """The estimator parameters this recipe sets: the optimizer's and the schedule.
+
+        Parameters
+        ----------
+        epochs : int
+            The training epochs (the schedule's drop depends on them).
+
+        Returns
+        -------
+        params : dict
+            ``optimizer__weight_decay``, ``optimizer__nesterov`` when it is on,
+            and ``schedule``: a list with skorch's ``LRScheduler`` when the
+            learning rate drops, else empty (to add to the estimator's
+            ``callbacks``).
+        """
+        params = dict(optimizer__weight_decay=self.weight_decay)
+        if self.nesterov:
+            params["optimizer__nesterov"] = True
+        schedule = []
+        drop = self.drop_epoch(epochs)
+        if drop is not None:
+            from skorch.callbacks import LRScheduler
+            schedule.append(LRScheduler(policy=torch.optim.lr_scheduler.MultiStepLR,
+                                        milestones=[drop], gamma=self.lr_drop_factor))
+        params["schedule"] = schedule
+        return params
+
+    def augmentation(self, image_shape, seed):
+        """The training transform (flip, then padded crop), its draws seeded by ``seed``."""
+        generator = torch.Generator().manual_seed(int(seed))
+        return Compose([RandomHorizontalFlip(generator=generator),
+                        RandomCrop(tuple(image_shape), padding=self.crop_padding,
+                                   generator=generator)])
+
+    def fit_inputs(self, X_train, y_train, X_aux, image_shape, seed):
+        """What ``fit`` gets: ``(X, y, X_aux, X_eval)`` keyword values.
+
+        Without augmentation the arrays as they are (and no ``X_eval``); with
+        it, Datasets whose items are augmented as they are read (the ID rows
+        and the photographs, with separate seeds), and ``X_eval`` the same ID
+        rows without augmentation.
+        """
+        if not self.augments:
+            return dict(X=X_train, y=y_train, X_aux=X_aux)
+        inputs = dict(X=ArrayDataset(X_train, y_train,
+                                     transform=self.augmentation(image_shape, seed)),
+                      y=None, X_eval=ArrayDataset(X_train, y_train))
+        inputs["X_aux"] = None if X_aux is None else ArrayDataset(
+            X_aux, transform=self.augmentation(image_shape, seed + 1))
+        return inputs
+
+
+#: The CIFAR recipe of the GReg paper's public code (ResNet-18 from scratch):
+#: random crop with 4 pixels of padding and horizontal flip, SGD with Nesterov
+#: momentum 0.9 and weight decay 1e-4, learning rate 0.1 for 60 epochs, times
+#: 0.1 after epoch 50 (the epochs, learning rate, batch size and margins are the
+#: dataset's :data:`DEFAULTS`).
+PAPER_CIFAR_RECIPE = TrainingRecipe(crop_padding=4, nesterov=True, weight_decay=1e-4,
+                                    lr_drop_at=50 / 60)
