@@ -27,6 +27,13 @@ Two protocols (``protocol=``):
   out of the training rows); the auxiliary outliers are crops of photographs.
 - ``"full"``: all 10 classes are in-distribution, one split, no near set.
 
+CIFAR-10 and CIFAR-100 (``dataset="cifar10"``, ``"cifar100"``) are read from
+files on disk (``data_home``): 4 of 10 and 50 of 100 classes held out, the far
+sets that are present locally (SVHN, DTD, Places365, LSUN, iSUN; see
+:mod:`skood.benchmark.far_sets`) plus colour textures and noise, and the GReg
+paper's CIFAR recipe (:class:`TrainingRecipe`: ResNet-18, augmentation,
+schedule), meant for ``device="cuda"``.
+
 Every split runs once per seed (``seeds``, default one seed). A seed varies
 all of the split's randomness: the train/test split (digits), the
 subsampling, which auxiliary outliers are drawn (from a fixed pool), the
@@ -58,6 +65,8 @@ module ``skood.benchmark.outlier_sources`` lists them (``AUX_SOURCES``).
 
 The package's modules: :mod:`~skood.benchmark.data` (datasets, class splits,
 a run's data), :mod:`~skood.benchmark.methods` (the methods and networks),
+:mod:`~skood.benchmark.far_sets` (far OOD sets read from files),
+:mod:`~skood.benchmark.recipe` (augmentation, optimizer, schedule),
 :mod:`~skood.benchmark.config` (the checked configuration),
 :mod:`~skood.benchmark.runner` (training and scoring),
 :mod:`~skood.benchmark.stats`, :mod:`~skood.benchmark.report` and
@@ -74,6 +83,7 @@ from .data import (DATASETS, DEFAULTS, HELDOUT_SPLITS, PROTOCOLS, DatasetSpec, d
                    load_benchmark_data)
 from .methods import (BASELINE, METHOD_LEGEND, METHOD_SPECS, METHOD_WORDS, METHODS, METRICS,
                       SCORED_METHODS, MethodSpec)
+from .recipe import TrainingRecipe
 from .report import markdown_tables, summary_sentences, write_report
 from .config import DEFAULT_SEEDS, BenchmarkConfig, BenchmarkConfigError
 from .runner import run_benchmark
@@ -114,7 +124,8 @@ BASELINE = BASELINE
 
 __all__ = ["METHODS", "SCORED_METHODS", "METRICS", "DEFAULTS", "DATASETS", "PROTOCOLS",
            "HELDOUT_SPLITS", "DEFAULT_SEEDS", "METHOD_SPECS", "METHOD_LEGEND",
-           "METHOD_WORDS", "BASELINE", "DatasetSpec", "MethodSpec", "BenchmarkConfig",
+           "METHOD_WORDS", "BASELINE", "DatasetSpec", "MethodSpec", "TrainingRecipe",
+           "BenchmarkConfig",
            "BenchmarkConfigError",
            "draw_class_splits", "load_benchmark_data",
            "run_benchmark", "summarize", "t_interval", "paired_difference",
