@@ -314,7 +314,9 @@ def markdown(table, sources, common, command=None):
               "FPR95 (below 0 favours the source). *vs photos* compares the same method "
               "trained on the photograph crops; *vs CE-energy* compares CE scored by energy "
               "from the photographs run (CE uses no outliers, so it is the same for every "
-              "source). ID accuracy in %, mean over splits.", "",
+              "source). ID accuracy in %, mean over splits. Each interval is for its own "
+              "comparison, not corrected for the many made here: read an interval that just "
+              "excludes 0 with care.", "",
               "Runs: " + ", ".join(f"{_name(s)} ({results['known_classes'].nunique()} splits)"
                                    for s, results in sources.items()) + ".", ""]
     for group in GROUPS:
