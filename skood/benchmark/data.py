@@ -406,7 +406,8 @@ def load_benchmark_data(dataset="digits", *, protocol="heldout", split=0, n_trai
     """In-distribution train/test data, auxiliary outliers and named OOD test sets
     of one benchmark run: one class split and one seed.
 
-    Images are float32 in ``[0, 1]``, shaped ``(n, 1, height, width)``.
+    Images are float32 in ``[0, 1]``, shaped ``(n, channels, height, width)``
+    (CIFAR's standardised, see below).
 
     - ``digits``: scikit-learn's 8x8 digits, split 70/30 (stratified) by the
       seed. Far OOD: Fashion-MNIST downscaled to 8x8 (when installed; else
@@ -414,11 +415,17 @@ def load_benchmark_data(dataset="digits", *, protocol="heldout", split=0, n_trai
     - ``fashion-mnist``: the real Fashion-MNIST (28x28, its own train/test
       split). Far OOD: scikit-learn's handwritten digits upscaled to 28x28,
       textures, Gaussian and uniform noise.
+    - ``cifar10``, ``cifar100``: CIFAR from files (:func:`skood.datasets.load_cifar10`,
+      its own train/test split), colour ``(n, 3, 32, 32)``, standardised per
+      channel with the spec's ``normalize``. Far OOD: the sets of the spec's
+      ``far_sets`` found in ``data_home`` (the others in ``skipped``), colour
+      textures and noise.
 
     With ``protocol="heldout"`` only the known classes of ``split`` are
-    in-distribution (labels relabelled to ``0..5`` in their order), and the
-    test images of the other 4 (at most ``n_ood``) form the near OOD set
-    ``"<dataset>-heldout"``; the train images of those 4 are not used at all.
+    in-distribution (labels relabelled to ``0..n_known - 1`` in their order,
+    ``0..5`` for 6 known classes), and the test images of the held-out ones (at
+    most ``n_ood``) form the near OOD set ``"<dataset>-heldout"``; the train
+    images of the held-out classes are not used at all.
 
     What the seed (``random_state``) varies, with the split's known classes
     (:func:`run_seeds`): the train/test split (digits), the subsampling by
@@ -431,7 +438,7 @@ def load_benchmark_data(dataset="digits", *, protocol="heldout", split=0, n_trai
 
     Parameters
     ----------
-    dataset : {"digits", "fashion-mnist"}, default="digits"
+    dataset : {"digits", "fashion-mnist", "cifar10", "cifar100"}, default="digits"
     protocol : {"heldout", "full"}, default="heldout"
     split : int or sequence of int, default=0
         The known classes (e.g. one of :func:`draw_class_splits`), or an index
@@ -444,7 +451,8 @@ def load_benchmark_data(dataset="digits", *, protocol="heldout", split=0, n_trai
     n_ood : int, default=1000
         Images per OOD test set (at most).
     data_home : str or None
-        Folder with Fashion-MNIST's files (see :func:`skood.datasets.load_fashion_mnist`).
+        Folder with the dataset's files (see :func:`skood.datasets.load_fashion_mnist`,
+        :func:`skood.datasets.load_cifar10`) and, for CIFAR, its far sets.
     random_state : int, default=0
         The run's seed.
 
@@ -454,7 +462,8 @@ def load_benchmark_data(dataset="digits", *, protocol="heldout", split=0, n_trai
     images, near sets first), ``groups`` (dict name -> ``"near"`` or ``"far"``),
     ``skipped`` (dict name -> why an OOD set is missing), ``protocol``, ``seed``,
     ``estimator_seed``, ``known_classes`` and ``heldout_classes`` (original
-    labels; ``y == i`` is class ``known_classes[i]``), ``image_shape`` and ``n_classes``.
+    labels; ``y == i`` is class ``known_classes[i]``), ``image_shape``, ``channels``
+    and ``n_classes``.
 
     Examples
     --------
