@@ -180,3 +180,29 @@ def test_the_command_line_names_what_was_wrong(tmp_path, capsys):
                      "--out", str(tmp_path / "out")])
     assert "has no results.csv" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("dataset", ["digits", "fashion-mnist"])
+def test_the_results_page_quotes_the_documented_outlier_source_runs(dataset):
+    """docs/results.md's outlier-source table of each dataset is its synthesizers.csv:
+    every difference it quotes (mean, interval, K/N) is that file's, row by row."""
+    root = Path(__file__).resolve().parents[1]
+    table = pd.read_csv(root / "docs" / "results" / "outlier_sources" / dataset /
+                        "synthesizers.csv")
+    text = (root / "docs" / "results.md").read_text()
+    words = {"energy_oe": "energy-OE", "greg": "GReg"}
+    sources = list(dict.fromkeys(table["source"]))
+    assert len(sources) == 6     # the photographs and five synthesizers
+    for source in sources:
+        for method in ("energy_oe", "greg"):
+            rows = table[(table["source"] == source) & (table["method"] == method)]
+            cells = {(r.group, r.baseline): f"{r.mean_diff:+.2f} [{r.low:+.2f}, {r.high:+.2f}], "
+                                           f"{r.n_better}/{r.n_splits}"
+                     for r in rows.itertuples()}
+            near = rows[rows["group"] == "near"]["mean_fpr95"].iloc[0]
+            far = rows[rows["group"] == "far"]["mean_fpr95"].iloc[0]
+            name = "photographs" if source == "photos" else source
+            line = (f"| {name} | {words[method]} | {near:.2f} | "
+                    f"{cells.get(('near', 'photos'), '—')} | {cells[('near', 'ce_energy')]} | "
+                    f"{far:.2f} | {cells.get(('far', 'photos'), '—')} |")
+            assert line in text, line
