@@ -570,7 +570,8 @@ def test_benchmark_help_gives_every_option_a_text_and_its_default():
                             capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
-    assert "(default: 12 for digits, 5 for fashion-mnist)" in result.stdout
+    assert ("(default: 12 for digits, 5 for fashion-mnist, 60 for cifar10, 60 for cifar100)"
+            in result.stdout)
     assert "--n-aux N_AUX" in result.stdout and "(default: 5000 for digits" in result.stdout
 
 

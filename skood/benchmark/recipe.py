@@ -60,7 +60,19 @@ class TrainingRecipe:
         return self.crop_padding is not None
 
     def drop_epoch(self, epochs):
-        """The epoch count after which the learning rate drops, or None for no drop."""
+        """The epoch count after which the learning rate drops.
+
+        Parameters
+        ----------
+        epochs : int
+            The training epochs.
+
+        Returns
+        -------
+        int or None
+            ``round(lr_drop_at * epochs)``, or None for no drop (no
+            ``lr_drop_at``, or a drop at 0 or after the last epoch).
+        """
         if self.lr_drop_at is None:
             return None
         epoch = round(self.lr_drop_at * epochs)
@@ -95,19 +107,47 @@ class TrainingRecipe:
         return params
 
     def augmentation(self, image_shape, seed):
-        """The training transform (flip, then padded crop), its draws seeded by ``seed``."""
+        """The training transform: a random horizontal flip, then a padded random crop.
+
+        Parameters
+        ----------
+        image_shape : (int, int)
+            ``(height, width)``: the crop's size, the images' own.
+        seed : int
+            Seeds the one ``torch.Generator`` both draw from (no DataLoader
+            workers in the benchmark, so the draws repeat for a seed).
+
+        Returns
+        -------
+        skood.transforms.Compose
+        """
         generator = torch.Generator().manual_seed(int(seed))
         return Compose([RandomHorizontalFlip(generator=generator),
                         RandomCrop(tuple(image_shape), padding=self.crop_padding,
                                    generator=generator)])
 
     def fit_inputs(self, X_train, y_train, X_aux, image_shape, seed):
-        """What ``fit`` gets: ``(X, y, X_aux, X_eval)`` keyword values.
+        """What ``fit`` gets, as keyword arguments.
 
-        Without augmentation the arrays as they are (and no ``X_eval``); with
-        it, Datasets whose items are augmented as they are read (the ID rows
-        and the photographs, with separate seeds), and ``X_eval`` the same ID
-        rows without augmentation.
+        Parameters
+        ----------
+        X_train : ndarray of shape (n_samples, channels, height, width)
+        y_train : ndarray of shape (n_samples,)
+        X_aux : ndarray or None
+            The auxiliary outliers (None: the fit has none, or makes them).
+        image_shape : (int, int)
+        seed : int
+            Seeds the augmentation: ``seed`` for the ID rows, ``seed + 1`` for
+            the outliers.
+
+        Returns
+        -------
+        dict
+            Without augmentation ``X``, ``y`` and ``X_aux``, the arrays as they
+            are. With it, ``X`` an :class:`skood.data.ArrayDataset` of the ID
+            rows and labels augmented as they are read, ``y`` None, ``X_aux``
+            the outliers likewise (or None), and ``X_eval`` the same ID rows
+            without augmentation.
         """
         if not self.augments:
             return dict(X=X_train, y=y_train, X_aux=X_aux)
