@@ -81,9 +81,15 @@ class RandomCrop:
     padding : int, default=0
         Pixels added to each of the four sides before cropping.
     padding_mode : {"constant", "reflect"}, default="constant"
-        ``"constant"`` pads with zeros; ``"reflect"`` mirrors the image without
-        repeating its edge pixel (``padding`` must then be smaller than the
-        image's height and width).
+        ``"constant"`` pads with ``fill``; ``"reflect"`` mirrors the image
+        without repeating its edge pixel (``padding`` must then be smaller than
+        the image's height and width).
+    fill : float or sequence of float, default=0.0
+        The value of the padded pixels with ``padding_mode="constant"``: one
+        value, or one per channel (e.g. the value of black after
+        standardisation, ``-mean / std``, for images already standardised).
+        Applies to the image as the transform sees it (a uint8 image after
+        scaling to ``[0, 1]``). Must stay 0 with ``padding_mode="reflect"``.
     generator : torch.Generator or None, default=None
         Source of the crop positions; ``None`` uses torch's global generator.
         With ``DataLoader(num_workers > 0)`` every worker gets a copy of a given
@@ -102,12 +108,22 @@ class RandomCrop:
         "size": [Interval(numbers.Integral, 1, None, closed="left"), tuple, list],
         "padding": [Interval(numbers.Integral, 0, None, closed="left")],
         "padding_mode": [StrOptions({"constant", "reflect"})],
+        "fill": [numbers.Real, tuple, list],
         "generator": [None, torch.Generator],
     }
 
-    def __init__(self, size, padding=0, padding_mode="constant", generator=None):
+    def __init__(self, size, padding=0, padding_mode="constant", fill=0.0, generator=None):
         _check(self, {"size": size, "padding": padding, "padding_mode": padding_mode,
-                      "generator": generator})
+                      "fill": fill, "generator": generator})
+        values = fill if isinstance(fill, (tuple, list)) else (fill,)
+        if not values or not all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+                                 and np.isfinite(v) for v in values):
+            raise ValueError(f"fill of RandomCrop must be a finite number or a non-empty "
+                             f"sequence of finite numbers (one per channel), got {fill!r}.")
+        if padding_mode == "reflect" and any(v != 0 for v in values):
+            raise ValueError(f"fill of RandomCrop applies to padding_mode='constant' only, got "
+                             f"fill={fill!r} with padding_mode='reflect'; drop fill or use "
+                             "padding_mode='constant'.")
         if isinstance(size, (tuple, list)) and not (
                 len(size) == 2 and all(isinstance(s, numbers.Integral)
                                        and not isinstance(s, (bool, np.bool_)) and s >= 1
@@ -117,10 +133,11 @@ class RandomCrop:
         self.size = size
         self.padding = padding
         self.padding_mode = padding_mode
+        self.fill = fill
         self.generator = generator
 
     def __repr__(self):
-        return _repr(self, ["size", "padding", "padding_mode", "generator"])
+        return _repr(self, ["size", "padding", "padding_mode", "fill", "generator"])
 
     def __call__(self, image):
         """Crop one image.
@@ -148,7 +165,21 @@ class RandomCrop:
                     f"height and width, got padding={p} for an image of height "
                     f"{image.shape[1]} and width {image.shape[2]}; use a smaller padding or "
                     "padding_mode='constant'.")
-            image = F.pad(image, (p, p, p, p), mode=self.padding_mode)
+            if self.padding_mode == "constant" and isinstance(self.fill, (tuple, list)):
+                if len(self.fill) != image.shape[0]:
+                    raise ValueError(
+                        f"RandomCrop: fill has {len(self.fill)} values but the image has "
+                        f"{image.shape[0]} channels; give one value per channel, or one "
+                        "number for all.")
+                padded = torch.tensor(self.fill, dtype=image.dtype, device=image.device)
+                padded = padded.view(-1, 1, 1).repeat(1, image.shape[1] + 2 * p,
+                                                      image.shape[2] + 2 * p)
+                padded[:, p:p + image.shape[1], p:p + image.shape[2]] = image
+                image = padded
+            elif self.padding_mode == "constant":
+                image = F.pad(image, (p, p, p, p), mode="constant", value=float(self.fill))
+            else:
+                image = F.pad(image, (p, p, p, p), mode=self.padding_mode)
         if height > image.shape[1] or width > image.shape[2]:
             raise ValueError(
                 f"RandomCrop: size {(height, width)} is larger than the image, which is "

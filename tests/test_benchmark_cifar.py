@@ -153,11 +153,15 @@ def test_cifar_training_reads_augmented_images_and_calibrates_on_clean_ones(
     augmented = [np.asarray(X[i][0]) for i in range(len(X))]
     changed = [not np.array_equal(a, c) for a, c in zip(augmented, clean)]
     assert sum(changed) > len(X) // 2   # a crop moves almost every image
-    # each training image is its clean image shifted by at most 4 pixels, maybe mirrored
-    image, crop = clean[0], augmented[0]
-    candidates = [np.pad(flip, ((0, 0), (4, 4), (4, 4)))[:, top:top + 32, left:left + 32]
-                  for flip in (image, image[:, :, ::-1]) for top in range(9) for left in range(9)]
-    assert any(np.array_equal(crop, c) for c in candidates)
+    # each training image is its clean image shifted by at most 4 pixels, maybe mirrored,
+    # padded with black: -mean / std once standardised, as the paper pads the raw image
+    black = -CIFAR10_MEAN / CIFAR10_STD
+    for image, crop in zip(clean[:5], augmented[:5]):
+        candidates = [np.stack([np.pad(flip[c], 4, constant_values=black[c]) for c in range(3)])
+                      [:, top:top + 32, left:left + 32]
+                      for flip in (image, image[:, :, ::-1]) for top in range(9)
+                      for left in range(9)]
+        assert any(np.allclose(crop, c, rtol=0, atol=1e-6) for c in candidates)
 
 
 def test_cifar100_holds_out_50_classes_drawn_without_listing_the_choices():

@@ -91,6 +91,28 @@ def test_crop_with_constant_padding_is_a_window_of_the_zero_padded_image():
     assert seen == set(candidates), "some crop positions never occur"
 
 
+@pytest.mark.parametrize("fill, per_channel", [(0.5, [0.5, 0.5, 0.5]),
+                                               ((-1.0, 0.25, 2.0), [-1.0, 0.25, 2.0])])
+def test_crop_pads_with_fill_one_value_or_one_per_channel(fill, per_channel):
+    x = image()
+    padded = np.stack([np.pad(x.numpy()[c], ((2, 2), (2, 2)), mode="constant",
+                              constant_values=per_channel[c]) for c in range(3)])
+    candidates = windows(padded, 5, 7)
+    crop = RandomCrop((5, 7), padding=2, fill=fill, generator=torch.Generator().manual_seed(0))
+    seen = set()
+    for _ in range(300):
+        out = crop(x).numpy()
+        matches = [pos for pos, window in candidates.items() if np.array_equal(out, window)]
+        assert len(matches) == 1, "the crop is not a window of the image padded with fill"
+        seen.add(matches[0])
+    assert seen == set(candidates)
+
+
+def test_a_fill_per_channel_needs_the_images_channels():
+    with pytest.raises(ValueError, match="fill has 2 values but the image has 3 channels"):
+        RandomCrop(4, padding=1, fill=(0.0, 1.0))(torch.zeros(3, 4, 4))
+
+
 def test_crop_with_reflect_padding_mirrors_without_repeating_the_edge():
     x = image(2, 4, 4)
     padded = np.pad(x.numpy(), ((0, 0), (1, 1), (1, 1)), mode="reflect")
@@ -246,6 +268,12 @@ def test_this_module_does_not_import_torchvision():
     (lambda: RandomCrop(3, padding=1.5), "'padding' parameter"),
     (lambda: RandomCrop(3, padding_mode="edge"), "'padding_mode' parameter"),
     (lambda: RandomCrop(3, generator=0), "'generator' parameter"),
+    (lambda: RandomCrop(3, fill="black"), "'fill' parameter"),
+    (lambda: RandomCrop(3, fill=()), "non-empty sequence of finite numbers"),
+    (lambda: RandomCrop(3, fill=(0.0, float("nan"))), "non-empty sequence of finite numbers"),
+    (lambda: RandomCrop(3, fill=True), "fill of RandomCrop must be a number"),
+    (lambda: RandomCrop(3, padding=1, padding_mode="reflect", fill=0.5),
+     "padding_mode='constant' only"),
     (lambda: RandomHorizontalFlip(p=1.5), "'p' parameter"),
     (lambda: RandomHorizontalFlip(p=True), "p of RandomHorizontalFlip must be a number"),
     (lambda: Normalize("a", 1.0), "'mean' parameter"),

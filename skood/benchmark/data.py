@@ -141,6 +141,15 @@ class DatasetSpec:
     recipe: TrainingRecipe = TrainingRecipe()
     defaults: object = field(default_factory=dict)
 
+    @property
+    def black_level(self):
+        """What a black pixel is as the network's input: 0.0, or per channel
+        ``-mean / std`` with ``normalize`` (the random crops' padding)."""
+        if self.normalize is None:
+            return 0.0
+        mean, std = self.normalize
+        return tuple(-m / s for m, s in zip(mean, std))
+
 
 #: Dataset name -> :class:`DatasetSpec`. Defaults are sized for 2 CPU cores
 #: (digits: under 3 minutes for the default run; fashion-mnist with the small

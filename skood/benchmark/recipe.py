@@ -24,8 +24,8 @@ class TrainingRecipe:
         None: the training images are used as they are, as arrays. An int:
         every epoch, each training image (and each auxiliary photograph) is
         flipped left to right with probability 1/2 and cropped back to its
-        size at a random position after padding by ``crop_padding`` pixels of
-        0 on each side (:class:`skood.transforms.RandomHorizontalFlip`,
+        size at a random position after padding by ``crop_padding`` black
+        pixels on each side (:class:`skood.transforms.RandomHorizontalFlip`,
         :class:`skood.transforms.RandomCrop`); the fit then reads the images
         through :class:`skood.data.ArrayDataset`, and the rows held out for
         validation and calibration are read without augmentation
@@ -106,7 +106,7 @@ class TrainingRecipe:
         params["schedule"] = schedule
         return params
 
-    def augmentation(self, image_shape, seed):
+    def augmentation(self, image_shape, seed, fill=0.0):
         """The training transform: a random horizontal flip, then a padded random crop.
 
         Parameters
@@ -116,6 +116,9 @@ class TrainingRecipe:
         seed : int
             Seeds the one ``torch.Generator`` both draw from (no DataLoader
             workers in the benchmark, so the draws repeat for a seed).
+        fill : float or tuple of float, default=0.0
+            The padding's value, one per channel or one for all (black: 0 for
+            images in ``[0, 1]``, ``-mean / std`` for standardised ones).
 
         Returns
         -------
@@ -123,10 +126,10 @@ class TrainingRecipe:
         """
         generator = torch.Generator().manual_seed(int(seed))
         return Compose([RandomHorizontalFlip(generator=generator),
-                        RandomCrop(tuple(image_shape), padding=self.crop_padding,
+                        RandomCrop(tuple(image_shape), padding=self.crop_padding, fill=fill,
                                    generator=generator)])
 
-    def fit_inputs(self, X_train, y_train, X_aux, image_shape, seed):
+    def fit_inputs(self, X_train, y_train, X_aux, image_shape, seed, fill=0.0):
         """What ``fit`` gets, as keyword arguments.
 
         Parameters
@@ -139,6 +142,8 @@ class TrainingRecipe:
         seed : int
             Seeds the augmentation: ``seed`` for the ID rows, ``seed + 1`` for
             the outliers.
+        fill : float or tuple of float, default=0.0
+            The crops' padding value (see :meth:`augmentation`).
 
         Returns
         -------
@@ -152,10 +157,10 @@ class TrainingRecipe:
         if not self.augments:
             return dict(X=X_train, y=y_train, X_aux=X_aux)
         inputs = dict(X=ArrayDataset(X_train, y_train,
-                                     transform=self.augmentation(image_shape, seed)),
+                                     transform=self.augmentation(image_shape, seed, fill)),
                       y=None, X_eval=ArrayDataset(X_train, y_train))
         inputs["X_aux"] = None if X_aux is None else ArrayDataset(
-            X_aux, transform=self.augmentation(image_shape, seed + 1))
+            X_aux, transform=self.augmentation(image_shape, seed + 1, fill))
         return inputs
 
 

@@ -269,7 +269,7 @@ def _train_and_score(config, far, pool, log=None):
             start = time.perf_counter()
             clf.fit(**config.spec.recipe.fit_inputs(
                 data.X_train, data.y_train, data.X_aux if uses_photos(config.aux) else None,
-                data.image_shape, data.estimator_seed))
+                data.image_shape, data.estimator_seed, fill=config.spec.black_level))
             train_s = time.perf_counter() - start
             if config.finetune and not spec.uses_outliers:
                 start_net = clf
