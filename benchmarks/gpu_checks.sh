@@ -20,10 +20,11 @@ python benchmarks/dataset_cost.py --device cuda --shape 3 32 32 --model cnn --n 
     --out "$OUT/dataset_cost_cuda_workers.md"
 # The CIFAR benchmark's recipe (ResNet-18, crop and flip through the Dataset path, the
 # learning-rate drop) end to end on made-up files in CIFAR's format (nothing is downloaded):
-# one class split, 2 epochs, every method; results.csv's train_s per method sizes a real run.
+# one class split, 3 epochs (the learning rate drops after the second), every method;
+# results.csv's train_s per method sizes a real run.
 FAKE_CIFAR=$(mktemp -d)
 python -c "import sys; sys.path.insert(0, 'tests'); from cifar_files import make_cifar10; \
 make_cifar10(sys.argv[1], n=2000)" "$FAKE_CIFAR"
 python -m skood benchmark --dataset cifar10 --data-home "$FAKE_CIFAR" --device cuda \
-    --splits 1 --epochs 2 --n-aux 10000 --quiet --out "$OUT/cifar10_smoke" \
+    --splits 1 --epochs 3 --n-aux 10000 --quiet --out "$OUT/cifar10_smoke" \
     2>&1 | tee "$OUT/cifar10_smoke.log"

@@ -13,6 +13,7 @@ from .benchmark import (DEFAULT_SEEDS, DEFAULTS, METHODS, PROTOCOLS, BenchmarkCo
                         BenchmarkConfigError, accuracy_gaps, markdown_tables, paired_differences,
                         split_differences, summary_sentences, write_report)
 from .benchmark.config import DEFAULT_POOL_FACTOR, MIN_TRAIN_PER_CLASS
+from .benchmark.data import DataNotFoundError
 from .benchmark.methods import MODELS
 from .benchmark.outlier_sources import AUX_SOURCES, PHOTOS, parse_aux
 from .benchmark.runner import run
@@ -229,7 +230,7 @@ def _main(argv):
     config = _config(args, bench=args.benchmark_parser)
     try:
         results, scores, data = run(config, log=lambda line: print(line, flush=True))
-    except FileNotFoundError as error:
+    except DataNotFoundError as error:
         # the in-distribution data is not on this machine: say where to get it, no traceback
         args.benchmark_parser.exit(1, f"skood benchmark: error: {error}\n")
     start_from = ", fine-tuned from CE" if args.finetune else ""

@@ -201,3 +201,59 @@ def test_missing_cifar_stops_the_command_with_where_to_get_it(tmp_path, no_env, 
     message = capsys.readouterr().err
     assert "skood benchmark: error:" in message and CIFAR_URL in message
     assert "Traceback" not in message
+
+
+def test_an_index_split_is_refused_for_cifar(cifar_home):
+    home, _, _ = cifar_home
+    with pytest.raises(ValueError, match="digits and fashion-mnist only; give cifar10's known"):
+        load_benchmark_data("cifar10", split=0, n_aux=4, n_ood=5, data_home=str(home))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(crop_padding=-1), "crop_padding must be None"),
+    (dict(crop_padding=2.5), "crop_padding must be None"),
+    (dict(nesterov=1), "nesterov must be True or False"),
+    (dict(weight_decay=-1e-4), "weight_decay must be a finite number >= 0"),
+    (dict(lr_drop_at=1.5), r"lr_drop_at must be None .* in \(0, 1\)"),
+    (dict(lr_drop_at=0.0), r"lr_drop_at must be None .* in \(0, 1\)"),
+    (dict(lr_drop_factor=1.0), r"lr_drop_factor must be a number in \(0, 1\)"),
+])
+def test_a_recipe_refuses_values_outside_their_range(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrainingRecipe(**kwargs)
+
+
+def test_to_channels_repeats_grey_averages_to_grey_and_refuses_the_rest():
+    from skood.benchmark.far_sets import to_channels
+    grey = np.arange(8, dtype=np.float32).reshape(2, 1, 2, 2)
+    colour = to_channels(grey, 3)
+    assert colour.shape == (2, 3, 2, 2) and (colour == grey).all()
+    np.testing.assert_array_equal(to_channels(colour, 1), grey)
+    with pytest.raises(ValueError, match="got 2 channels for 3"):
+        to_channels(np.zeros((1, 2, 2, 2)), 3)
+
+
+def test_an_empty_far_folder_does_not_hide_one_with_images(tmp_path, monkeypatch):
+    from skood.benchmark.far_sets import image_folder_far
+    empty, full = tmp_path / "here", tmp_path / "there"
+    (empty / "dtd" / "images").mkdir(parents=True)
+    save_images(str(full / "dtd" / "images" / "striped"), 3, 40, seed=0)
+    monkeypatch.setenv("SKOOD_DATA", str(full))
+    images = image_folder_far("dtd")((32, 32), 3, 10, np.random.RandomState(0), str(empty))
+    assert images.shape == (3, 3, 32, 32)
+    monkeypatch.delenv("SKOOD_DATA")
+    with pytest.raises(FileNotFoundError, match="no folder .* with images found .* put the "
+                                                "Describable Textures Dataset"):
+        image_folder_far("dtd")((32, 32), 3, 10, np.random.RandomState(0), str(empty))
+
+
+def test_fine_tuning_keeps_its_learning_rate(cifar_home):
+    home, _, _ = cifar_home
+    config = BenchmarkConfig(dataset="cifar10", data_home=str(home), splits=1, finetune=True,
+                             epochs=6, finetune_epochs=6)
+    data = load_benchmark_data("cifar10", split=config.known_splits[0], n_aux=8, n_ood=5,
+                               data_home=str(home))
+    scratch = make_estimator(config, "ce", data)
+    assert [type(c).__name__ for c in scratch.callbacks] == ["LRScheduler"]
+    tuned = make_estimator(config, "greg", data, start_from=ResNet18(3, 6, width=8))
+    assert not [c for c in (tuned.callbacks or []) if type(c).__name__ == "LRScheduler"]

@@ -17,15 +17,15 @@ Two protocols (``protocol=``):
 - ``"heldout"`` (the default), open-set recognition as in OpenOOD's
   ``osr_mnist6``: per *class split*, 6 classes are in-distribution
   (relabelled ``0..5`` in increasing order of their original label) and the
-  test images of the other 4 are the *near* OOD set. A run draws its splits
-  at random among all 210 choices of the 4 held-out classes
+  test images of the other 4 are the *near* OOD set (CIFAR: below). A run draws
+  its splits at random among all 210 choices of the 4 held-out classes
   (:func:`draw_class_splits`, ``splits=N``; 20 for digits and 10 for
   Fashion-MNIST by default), or takes the five fixed MNIST open-set splits of
   Neal et al. (2018) (``splits="neal"``, :data:`HELDOUT_SPLITS`). Nothing of
   the held-out classes is passed to ``fit``, so none reaches training,
   skorch's validation split or the calibration of ``offset_`` (both carved
   out of the training rows); the auxiliary outliers are crops of photographs.
-- ``"full"``: all 10 classes are in-distribution, one split, no near set.
+- ``"full"``: all classes are in-distribution, one split, no near set.
 
 CIFAR-10 and CIFAR-100 (``dataset="cifar10"``, ``"cifar100"``) are read from
 files on disk (``data_home``): 4 of 10 and 50 of 100 classes held out, the far
@@ -102,8 +102,9 @@ METHOD_SPECS = METHOD_SPECS
 DATASETS = DATASETS
 #: dataset name -> its default settings, a read-only view of each spec's ``defaults``
 DEFAULTS = DEFAULTS
-#: ``"heldout"``: 6 known classes per class split, the other 4 are the near OOD set;
-#: ``"full"``: all 10 known, far OOD sets only
+#: ``"heldout"``: per class split, the known classes train and the held-out ones are
+#: the near OOD set (4 of 10 held out, 50 of 100 for CIFAR-100); ``"full"``: every
+#: class known, far OOD sets only
 PROTOCOLS = PROTOCOLS
 #: the known classes of the five MNIST open-set splits of Neal et al. (2018), sorted:
 #: ``splits="neal"`` (``skood benchmark --splits neal``)

@@ -101,8 +101,10 @@ def _writable_folder(name, path):
 #: The least training rows per known class ``n_train`` may ask for: the rows are a
 #: uniform random subsample (not stratified, so that existing runs keep their
 #: data), which for classes of equal size misses one with probability
-#: n_known * (1 - 1 / n_known) ** (10 * n_known) < 1e-3 (6 or 10 known classes),
-#: and skorch's stratified 5-fold validation split needs 5 rows of a class.
+#: n_known * (1 - 1 / n_known) ** (10 * n_known) < 1e-3 (6 or 10 known classes;
+#: about 2e-3 and 4e-3 for CIFAR-100's 50 and 100), and skorch's stratified 5-fold
+#: validation split needs 5 rows of a class (at this minimum some class may have fewer,
+#: and skorch then warns): a floor against mistakes, not a recommended size.
 MIN_TRAIN_PER_CLASS = 10
 
 

@@ -42,12 +42,33 @@ IMAGE_FOLDER_SETS = {
 
 
 def to_channels(images, channels):
-    """Grey ``(n, 1, h, w)`` images repeated on ``channels`` channels, or colour
-    ``(n, 3, h, w)`` images averaged to one channel."""
+    """Images with ``channels`` channels: grey ones repeated, colour ones averaged to grey.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n, c, height, width)
+    channels : int
+        The channels wanted.
+
+    Returns
+    -------
+    ndarray of shape (n, channels, height, width)
+        ``images`` itself when ``c == channels``; a grey image (``c == 1``)
+        repeated on each channel; for ``channels == 1``, the mean over the
+        ``c`` channels (float32).
+
+    Raises
+    ------
+    ValueError
+        For any other pair of channel counts (e.g. 2 to 3).
+    """
     if images.shape[1] == channels:
         return images
     if channels == 1:
         return images.mean(axis=1, keepdims=True, dtype=np.float32)
+    if images.shape[1] != 1:
+        raise ValueError(f"to_channels turns grey images into {channels} channels or any into "
+                         f"grey; got {images.shape[1]} channels for {channels}.")
     return np.repeat(images, channels, axis=1)
 
 
@@ -94,14 +115,19 @@ def image_folder_far(name):
     def load(image_shape, channels, n_ood, rng, data_home):
         homes = [os.path.expanduser(h) for h in (data_home, os.environ.get("SKOOD_DATA")) if h]
         folders = [os.path.join(home, relative) for home in homes]
-        folder = next((f for f in folders if os.path.isdir(f)), None)
-        if folder is None:
-            where = (f"in {folders}" if folders else "anywhere: no --data-home (data_home=) "
-                     "was given and SKOOD_DATA is not set")
-            raise FileNotFoundError(f"no folder {relative!r} found {where}; put {what} there")
-        images = load_image_folder(folder, image_shape=tuple(image_shape), max_images=n_ood,
-                                   random_state=rng).X
-        return to_channels(images.astype(np.float32) / 255.0, channels)
+        for folder in folders:   # the first that holds images: an empty one hides nothing
+            if not os.path.isdir(folder):
+                continue
+            try:
+                images = load_image_folder(folder, image_shape=tuple(image_shape),
+                                           max_images=n_ood, random_state=rng).X
+            except FileNotFoundError:
+                continue
+            return to_channels(images.astype(np.float32) / 255.0, channels)
+        where = (f"in {folders}" if folders else "anywhere: no --data-home (data_home=) "
+                 "was given and SKOOD_DATA is not set")
+        raise FileNotFoundError(f"no folder {relative!r} with images found {where}; put "
+                                f"{what} there")
 
     load.__name__ = f"{name.replace('-', '_')}_far"
     load.__doc__ = f"Images of {what} (folder {relative!r})."

@@ -1,7 +1,9 @@
 """How the benchmark trains on a dataset beyond its default settings: augmentation,
 optimizer and learning-rate schedule (:class:`TrainingRecipe`)."""
+import numbers
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from ..data import ArrayDataset
@@ -39,7 +41,10 @@ class TrainingRecipe:
         rate is multiplied by ``lr_drop_factor`` once, after
         ``round(lr_drop_at * epochs)`` epochs (skorch's ``LRScheduler`` with
         torch's ``MultiStepLR``); no drop when that is 0 or all the epochs.
+        The benchmark applies it to training from scratch only: fine-tuning
+        (``finetune=True``) keeps ``finetune_lr`` throughout.
     lr_drop_factor : float, default=0.1
+        What the learning rate is multiplied by at the drop, in (0, 1).
 
     Examples
     --------
@@ -53,6 +58,28 @@ class TrainingRecipe:
     weight_decay: float = 5e-4
     lr_drop_at: object = None
     lr_drop_factor: float = 0.1
+
+    def __post_init__(self):
+        def number(value):
+            return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+        if self.crop_padding is not None and not (
+                isinstance(self.crop_padding, numbers.Integral)
+                and not isinstance(self.crop_padding, (bool, np.bool_)) and self.crop_padding >= 0):
+            raise ValueError(f"crop_padding must be None (no augmentation) or an int >= 0, got "
+                             f"{self.crop_padding!r}.")
+        if not isinstance(self.nesterov, (bool, np.bool_)):
+            raise ValueError(f"nesterov must be True or False, got {self.nesterov!r}.")
+        if not number(self.weight_decay) or not 0 <= self.weight_decay < float("inf"):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got "
+                             f"{self.weight_decay!r}.")
+        if self.lr_drop_at is not None and not (number(self.lr_drop_at)
+                                                and 0 < self.lr_drop_at < 1):
+            raise ValueError(f"lr_drop_at must be None (a constant learning rate) or a fraction "
+                             f"of the epochs in (0, 1), got {self.lr_drop_at!r}.")
+        if not number(self.lr_drop_factor) or not 0 < self.lr_drop_factor < 1:
+            raise ValueError(f"lr_drop_factor must be a number in (0, 1), got "
+                             f"{self.lr_drop_factor!r}.")
 
     @property
     def augments(self):

@@ -11,7 +11,7 @@ import torch
 from .._classifier import DEFAULT_SGD_MOMENTUM, GradRegOODClassifier
 from ..metrics import ood_report
 from .config import _OWN_KEYWORDS, DEFAULT_POOL_FACTOR, DEFAULT_SEEDS, BenchmarkConfig
-from .data import DATASETS, load_far, load_run, outlier_pool
+from .data import DATASETS, check_id_data, load_far, load_run, outlier_pool
 from .methods import METHOD_SPECS, METHODS, SCORERS, START_METHOD, module_params
 from .outlier_sources import PHOTOS, make_synthesizer, uses_photos
 
@@ -37,11 +37,11 @@ def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_se
 
     Parameters
     ----------
-    dataset : {"digits", "fashion-mnist"}
+    dataset : {"digits", "fashion-mnist", "cifar10", "cifar100"}
     protocol : {"heldout", "full"}, default="heldout"
         ``heldout``: each class split trains on its known classes and the
         test images of its held-out classes are the near OOD set; ``full``: all
-        10 classes, one split, far OOD sets only.
+        classes, one split, far OOD sets only.
     splits : int, "neal" or None, default=None
         The number of class splits drawn by :func:`draw_class_splits` (seeded
         by ``split_seed``), or ``"neal"``: the five fixed splits
@@ -60,7 +60,8 @@ def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_se
         Progress bars, when the standard error is a terminal (off otherwise,
         so that logs get no partial lines).
     data_home : str or None
-        Folder with Fashion-MNIST's files (see :func:`skood.datasets.load_fashion_mnist`).
+        Folder with the dataset's files (see :func:`skood.datasets.load_fashion_mnist`,
+        :func:`skood.datasets.load_cifar10`) and, for CIFAR, its far sets.
     penalty : {"exact", "fd"}
     penalty_fraction : float in (0, 1], default=1.0
         The estimator's ``penalty_fraction`` for GReg and GReg+.
@@ -160,6 +161,7 @@ def run(config, log=None):
     if config.finetune and START_METHOD not in config.methods and log is not None:
         log(f"finetune: training {START_METHOD} as well, the starting point of the other "
             "methods.")
+    check_id_data(config.dataset, config.data_home)   # missing files stop the run at once
     far = load_far(config.dataset, n_ood=config.n_ood, data_home=config.data_home)
     for name, why in far[1].items():
         if log is not None:
@@ -204,7 +206,9 @@ def make_estimator(config, method, data, start_from=None):
     """
     epochs = config.epochs if start_from is None else config.finetune_epochs
     recipe = config.spec.recipe.estimator_params(epochs)
-    callbacks = recipe.pop("schedule")
+    schedule = recipe.pop("schedule")
+    # the schedule belongs to training from scratch; fine-tuning keeps finetune_lr throughout
+    callbacks = schedule if start_from is None else []
     if _bars(config):
         from skorch.callbacks import ProgressBar
         callbacks.append(ProgressBar(postfix_keys=["train_loss"]))
