@@ -47,3 +47,24 @@ def test_readme_figures_are_the_documented_runs():
         # the README writes a leading minus but no leading plus for the mean
         cell = cell.replace("+", "", 1) if cell.startswith("+") else cell
         assert cell in text, cell
+
+
+def test_the_fashion_mnist_fine_tuning_sentences_are_the_joined_documented_runs():
+    """docs/results.md's fine-tuned Fashion-MNIST comparisons come from the two documented
+    parts joined (their CE rows are the same run's, time aside)."""
+    import pandas as pd
+    from skood.benchmark import paired_differences, summary_sentences
+
+    base = README.parent / "docs" / "results" / "fashion-mnist-finetune"
+    first = pd.read_csv(base / "energy_oe-greg" / "results.csv")
+    second = pd.read_csv(base / "greg_plus" / "results.csv")
+    ce = ["ce_msp", "ce_energy"]
+    pd.testing.assert_frame_equal(
+        first[first["method"].isin(ce)].drop(columns="train_s").reset_index(drop=True),
+        second[second["method"].isin(ce)].drop(columns="train_s").reset_index(drop=True))
+    results = pd.concat([first, second[second["method"] == "greg_plus"]], ignore_index=True)
+    sentences = summary_sentences(paired_differences(results))
+    assert len(sentences) == 10
+    text = (README.parent / "docs" / "results.md").read_text()
+    for sentence in sentences:
+        assert f"- {sentence}\n" in text, sentence
