@@ -1,5 +1,18 @@
-"""Small networks and stubs shared by the tests that look inside one training step."""
+"""Small networks and stubs shared by the tests that look inside one training step, and
+the loader of the ``benchmarks/`` scripts their tests call."""
+import importlib.util
+from pathlib import Path
+
 import torch
+
+
+def load_benchmark_script(name):
+    """The module ``benchmarks/<name>.py`` (the scripts are not a package)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class FixedOutliers:

@@ -257,3 +257,9 @@ def test_fine_tuning_keeps_its_learning_rate(cifar_home):
     assert [type(c).__name__ for c in scratch.callbacks] == ["LRScheduler"]
     tuned = make_estimator(config, "greg", data, start_from=ResNet18(3, 6, width=8))
     assert not [c for c in (tuned.callbacks or []) if type(c).__name__ == "LRScheduler"]
+
+
+def test_an_unknown_image_folder_set_is_named_with_the_choices():
+    from skood.benchmark.far_sets import image_folder_far
+    with pytest.raises(ValueError, match=r"name must be one of \['dtd', 'places365'"):
+        image_folder_far("lsun")

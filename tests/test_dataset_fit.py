@@ -282,14 +282,8 @@ def test_the_accelerated_class_takes_datasets(digits):
 
 
 def augmentation_script():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "augmentation.py"
-    spec = importlib.util.spec_from_file_location("augmentation_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from helpers import load_benchmark_script
+    return load_benchmark_script("augmentation")
 
 
 def test_augmentation_script_pairs_the_conditions_by_split(tmp_path):

@@ -1,21 +1,16 @@
 """benchmarks/nested_selection.py: the nested run on tiny data, and its report's statistics."""
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import load_benchmark_script
 
 pytest.importorskip("skimage")
 
 
 @pytest.fixture(scope="module")
 def script():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "nested_selection.py"
-    spec = importlib.util.spec_from_file_location("nested_selection_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark_script("nested_selection")
 
 
 def test_one_split_writes_every_model_and_the_oracle_is_the_best_candidate(script, tmp_path):

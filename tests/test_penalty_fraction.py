@@ -9,7 +9,7 @@ from skood import GradRegOODClassifier
 from skood._objective import GRegObjective
 from skood.losses import detected_score, energy, energy_margin_loss, input_gradient_penalty
 
-from helpers import BNNet, TanhNet, run_one_step
+from helpers import BNNet, TanhNet, load_benchmark_script, run_one_step
 
 MARGINS = dict(m_in=-6.0, m_out=-3.0)
 
@@ -197,14 +197,7 @@ def test_fractions_outside_zero_one_are_refused(make_clf, blobs, value):
 
 
 def penalty_fraction_script():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "penalty_fraction.py"
-    spec = importlib.util.spec_from_file_location("penalty_fraction_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark_script("penalty_fraction")
 
 
 def test_variants_are_named_and_ordered_by_pool_then_fraction():

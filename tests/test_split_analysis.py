@@ -1,18 +1,13 @@
 """benchmarks/split_analysis.py: a split's properties and GReg's paired differences."""
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import load_benchmark_script
 
 
 def split_analysis():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "split_analysis.py"
-    spec = importlib.util.spec_from_file_location("split_analysis_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark_script("split_analysis")
 
 
 def test_split_table_pairs_by_split_and_measures_closeness_by_hand():

@@ -1,19 +1,15 @@
 """benchmarks/synthesizer_evidence.py: synthesizer runs against the photographs run."""
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import load_benchmark_script
 from scipy.stats import t
 
 
 def evidence_script():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "synthesizer_evidence.py"
-    spec = importlib.util.spec_from_file_location("synthesizer_evidence_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark_script("synthesizer_evidence")
 
 
 def write_run(folder, splits, values, aux=None):

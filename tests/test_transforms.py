@@ -20,6 +20,18 @@ def windows(padded, height, width):
             for left in range(padded.shape[2] - width + 1)}
 
 
+def crop_positions(crop, x, candidates, draws):
+    """The (top, left) of each of ``draws`` crops of ``x``; each must be exactly one of
+    the ``candidates`` windows of the padded image."""
+    seen = set()
+    for _ in range(draws):
+        out = crop(x).numpy()
+        matches = [pos for pos, window in candidates.items() if np.array_equal(out, window)]
+        assert len(matches) == 1, "the crop is not a window of the padded image"
+        seen.add(matches[0])
+    return seen
+
+
 # -- shapes and types ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("transform, size", [
@@ -82,13 +94,8 @@ def test_crop_with_constant_padding_is_a_window_of_the_zero_padded_image():
     assert padded.shape == (3, 9, 11)
     candidates = windows(padded, 5, 7)
     crop = RandomCrop((5, 7), padding=2, generator=torch.Generator().manual_seed(0))
-    seen = set()
-    for _ in range(300):
-        out = crop(x).numpy()
-        matches = [pos for pos, window in candidates.items() if np.array_equal(out, window)]
-        assert len(matches) == 1, "the crop is not a window of the padded image"
-        seen.add(matches[0])
-    assert seen == set(candidates), "some crop positions never occur"
+    assert crop_positions(crop, x, candidates, 300) == set(candidates), \
+        "some crop positions never occur"
 
 
 @pytest.mark.parametrize("fill, per_channel", [(0.5, [0.5, 0.5, 0.5]),
@@ -99,13 +106,7 @@ def test_crop_pads_with_fill_one_value_or_one_per_channel(fill, per_channel):
                               constant_values=per_channel[c]) for c in range(3)])
     candidates = windows(padded, 5, 7)
     crop = RandomCrop((5, 7), padding=2, fill=fill, generator=torch.Generator().manual_seed(0))
-    seen = set()
-    for _ in range(300):
-        out = crop(x).numpy()
-        matches = [pos for pos, window in candidates.items() if np.array_equal(out, window)]
-        assert len(matches) == 1, "the crop is not a window of the image padded with fill"
-        seen.add(matches[0])
-    assert seen == set(candidates)
+    assert crop_positions(crop, x, candidates, 300) == set(candidates)
 
 
 def test_a_fill_per_channel_needs_the_images_channels():
@@ -121,13 +122,7 @@ def test_crop_with_reflect_padding_mirrors_without_repeating_the_edge():
     candidates = windows(padded, 4, 4)
     crop = RandomCrop(4, padding=1, padding_mode="reflect",
                       generator=torch.Generator().manual_seed(1))
-    seen = set()
-    for _ in range(200):
-        out = crop(x).numpy()
-        matches = [pos for pos, window in candidates.items() if np.array_equal(out, window)]
-        assert len(matches) == 1
-        seen.add(matches[0])
-    assert seen == set(candidates)
+    assert crop_positions(crop, x, candidates, 200) == set(candidates)
 
 
 def test_crop_without_padding_of_the_full_size_is_the_identity():

@@ -13,7 +13,8 @@ import numpy as np
 from sklearn.datasets import load_digits
 
 from .. import datasets as _datasets
-from ..datasets import load_image_folder, resize_images
+# _data_folders: data_home then $SKOOD_DATA, the lookup skood.datasets' loaders use
+from ..datasets import _data_folders, load_image_folder, resize_images
 
 __all__ = ["IMAGE_FOLDER_SETS", "FASHION_MNIST_MISSING", "fashion_mnist_far", "digits_far",
            "svhn_far", "image_folder_far", "to_channels"]
@@ -110,11 +111,12 @@ def image_folder_far(name):
     are read by :func:`skood.datasets.load_image_folder` (scaled to cover the
     image shape, centre-cropped), at most ``n_ood`` drawn with ``rng``.
     """
+    if name not in IMAGE_FOLDER_SETS:
+        raise ValueError(f"name must be one of {list(IMAGE_FOLDER_SETS)}, got {name!r}.")
     relative, what = IMAGE_FOLDER_SETS[name]
 
     def load(image_shape, channels, n_ood, rng, data_home):
-        homes = [os.path.expanduser(h) for h in (data_home, os.environ.get("SKOOD_DATA")) if h]
-        folders = [os.path.join(home, relative) for home in homes]
+        folders = [os.path.join(home, relative) for home in _data_folders(data_home)]
         for folder in folders:   # the first that holds images: an empty one hides nothing
             if not os.path.isdir(folder):
                 continue
