@@ -63,8 +63,9 @@ outliers: the photograph crops (``"photos"``, the default), a synthesizer of
 (``"patch-shuffle"``, ...), or both (``"photos+patch-shuffle"``); the
 module ``skood.benchmark.outlier_sources`` lists them (``AUX_SOURCES``).
 
-The package's modules: :mod:`~skood.benchmark.data` (datasets, class splits,
-a run's data), :mod:`~skood.benchmark.methods` (the methods and networks),
+The package's modules: :mod:`~skood.benchmark.dataset_specs` (the datasets),
+:mod:`~skood.benchmark.splits` (class splits), :mod:`~skood.benchmark.data` (a
+run's data), :mod:`~skood.benchmark.methods` (the methods and networks),
 :mod:`~skood.benchmark.far_sets` (far OOD sets read from files),
 :mod:`~skood.benchmark.recipe` (augmentation, optimizer, schedule),
 :mod:`~skood.benchmark.config` (the checked configuration),
