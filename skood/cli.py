@@ -1,6 +1,8 @@
 """The ``skood`` command line: ``skood benchmark ...``."""
 import argparse
+import os
 import shlex
+import shutil
 import sys
 import time
 import warnings
@@ -16,7 +18,9 @@ from .benchmark.config import DEFAULT_POOL_FACTOR, MIN_TRAIN_PER_CLASS
 from .benchmark.data import DataNotFoundError
 from .benchmark.methods import MODELS
 from .benchmark.outlier_sources import AUX_SOURCES, PHOTOS, parse_aux
-from .benchmark.runner import run
+from .benchmark.report import failed_runs
+from .benchmark.runner import BenchmarkInterrupted, run
+from .benchmark.stats import finished
 
 
 def _per_dataset(key):
@@ -118,7 +122,15 @@ def build_parser():
     bench.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
                        help=f"training methods (default: all, {' '.join(METHODS)})")
     bench.add_argument("--out", default="benchmark-results",
-                       help="folder for tables and figures (default: %(default)s)")
+                       help="folder for tables and figures; results.csv there gets each "
+                            "(split, seed, method) as it ends, so a stopped run keeps what "
+                            "finished (default: %(default)s)")
+    bench.add_argument("--resume", action="store_true",
+                       help="continue the run whose results are in --out: keep and skip the "
+                            "(split, seed, method) runs that finished there, run the failed "
+                            "and missing ones, then report on all; refused when --out's "
+                            "config.json holds other settings (default: off, the run starts "
+                            "--out's results.csv afresh)")
     bench.add_argument("--save-models", metavar="DIR",
                        help="save every trained model there with joblib (default: not saved)")
     bench.add_argument("--penalty", choices=sorted(PENALTIES), default="exact",
@@ -227,12 +239,31 @@ def _main(argv):
                                         "fine-tuning protocol): add --finetune, or drop them")
     command = "skood " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     start = time.perf_counter()
+    made = [_first_missing(path) for path in (args.out, args.save_models) if path]
     config = _config(args, bench=args.benchmark_parser)
+    interrupted = False
     try:
         results, scores, data = run(config, log=lambda line: print(line, flush=True))
     except DataNotFoundError as error:
-        # the in-distribution data is not on this machine: say where to get it, no traceback
-        args.benchmark_parser.exit(1, f"skood benchmark: error: {error}\n")
+        # the in-distribution data is not on this machine: say where to get it, no traceback,
+        # and take back the output folders made for the run when nothing was written there
+        for folder in made:
+            _remove_if_empty(folder)
+        message = str(error).replace("(data_home=None)", "(no --data-home)")
+        args.benchmark_parser.exit(1, "skood benchmark: error: "
+                                      f"{message.replace('data_home=', '--data-home')}\n")
+    except BenchmarkInterrupted as stop:
+        results, scores, data = stop.results, stop.scores, stop.data
+        interrupted = True
+        print(f"\ninterrupted: the runs that ended are in {args.out}/results.csv; rerun the "
+              "same command with --resume to run the others.", flush=True)
+    failures = failed_runs(results)
+    if not len(finished(results)):
+        for line in failures:
+            print(f"failed: {line}")
+        print(f"\nno run finished, so there is no report; {args.out}/results.csv lists the "
+              "failed runs.")
+        return 130 if interrupted else 1
     start_from = ", fine-tuned from CE" if args.finetune else ""
     if args.aux != PHOTOS:
         start_from += f", outliers: {args.aux}"
@@ -252,8 +283,28 @@ def _main(argv):
         print(line)
     for name, why in data.skipped.items():
         print(f"OOD set {name} skipped: {why}.")
+    for line in failures:
+        print(f"failed, left out of the statistics: {line}")
     print(f"\nwrote {', '.join(written)} in {time.perf_counter() - start:.0f} s")
-    return 0
+    if interrupted:
+        return 130
+    return 1 if failures else 0
+
+
+def _first_missing(path):
+    """The outermost folder of ``path`` that does not exist yet (None: it exists)."""
+    path, missing = os.path.abspath(path), None
+    while not os.path.exists(path):
+        path, missing = os.path.dirname(path), path
+    return missing
+
+
+def _remove_if_empty(folder):
+    """Remove ``folder`` (made by this command) if no file was written under it."""
+    if folder is None or not os.path.isdir(folder):
+        return
+    if not any(files for _, _, files in os.walk(folder)):
+        shutil.rmtree(folder)
 
 
 if __name__ == "__main__":

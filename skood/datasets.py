@@ -158,14 +158,20 @@ _CIFAR = {
                       train=["train"], test=["test"], meta="meta",
                       url_name="CIFAR-100 python version"),
 }
-# numpy's function that rebuilds a pickled array, under whichever module this numpy has it.
+# numpy's functions that rebuild a pickled array, under whichever module this numpy has
+# them: _reconstruct for protocols up to 4, _frombuffer (a contiguous array's bytes
+# out of band) for protocol 5, Python 3.14's default.
 _RECONSTRUCT = np.ndarray(0).__reduce__()[0]
+_FROMBUFFER = np.zeros(1).__reduce_ex__(5)[0]
 # The only globals a CIFAR batch pickle refers to: numpy arrays (the original files name
-# numpy.core.multiarray, numpy 2 writes numpy._core.multiarray) and, in files written by
-# Python 3 with protocol 2, bytes (as _codecs.encode).
+# numpy.core.multiarray, numpy 2 writes numpy._core.multiarray; protocol 5 names
+# numpy.core.numeric or numpy._core.numeric) and, in files written by Python 3 with
+# protocol 2, bytes (as _codecs.encode).
 _CIFAR_PICKLE_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
     ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy.core.numeric", "_frombuffer"): _FROMBUFFER,
+    ("numpy._core.numeric", "_frombuffer"): _FROMBUFFER,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
     ("_codecs", "encode"): codecs.encode,

@@ -9,7 +9,8 @@ import torch
 pytest.importorskip("skimage")
 
 from skood import GradRegOODClassifier  # noqa: E402
-from skood.benchmark import BenchmarkConfigError, run_benchmark  # noqa: E402
+from skood.benchmark import BenchmarkConfig, BenchmarkConfigError, run_benchmark  # noqa: E402
+from skood.benchmark.store import ResultsFolder  # noqa: E402
 from skood.cli import build_parser, main  # noqa: E402
 
 #: options without a value that could be wrong, and why
@@ -63,6 +64,11 @@ BAD = {
                           (["--finetune-epochs", "2"], ["need --finetune"])],
     "--finetune-lr": [(["--finetune", "--finetune-lr", "nan"], ["--finetune-lr must be"])],
     "--data-home": [(["--data-home", "{nowhere}"], ["--data-home", "does not exist"])],
+    "--resume": [(["--resume", "--out", "{other_run}", "--epochs", "2"],
+                  ["--resume: the results in", "made with other settings", "epochs 3 there, 2 now",
+                   "config.json"]),
+                 (["--resume", "--out", "{old_run}"],
+                  ["--resume:", "has no config.json beside it"])],
 }
 
 
@@ -89,9 +95,16 @@ def test_a_bad_option_is_a_usage_error_before_any_work(option, argv, words, no_t
                                                        tmp_path, capsys):
     afile = tmp_path / "a-file"
     afile.write_text("not a folder")
+    if "{other_run}" in argv:    # results of a run with --epochs 3
+        folder = str(tmp_path / "other_run")
+        ResultsFolder(BenchmarkConfig(epochs=3, out=folder))
+    if "{old_run}" in argv:      # results.csv without the settings beside it
+        (tmp_path / "old_run").mkdir()
+        (tmp_path / "old_run" / "results.csv").write_text("split,seed,method\n")
     argv = [a.replace("{file}", str(afile)).replace("{nowhere}", str(tmp_path / "nowhere"))
-            for a in argv]
-    out = ["--out", str(tmp_path / "out")] if option != "--out" else []
+            .replace("{other_run}", str(tmp_path / "other_run"))
+            .replace("{old_run}", str(tmp_path / "old_run")) for a in argv]
+    out = ["--out", str(tmp_path / "out")] if option not in ("--out", "--resume") else []
     with pytest.raises(SystemExit) as exit_info:
         main(["benchmark", *argv, *out, "--quiet"])
     assert exit_info.value.code == 2
@@ -127,8 +140,8 @@ def test_data_home_that_does_not_exist_is_named_for_digits_too(no_training, tmp_
     assert "pass --data-home" not in err
 
 
-class _Stop(Exception):
-    pass
+class _Stop(BaseException):
+    """Not an Exception: the benchmark records a fit that raises one and goes on."""
 
 
 @pytest.mark.parametrize("terminal", [False, True])
@@ -150,3 +163,46 @@ def test_progress_bars_only_on_a_terminal(terminal, monkeypatch, capsys):
     else:
         # output to a file or a pipe: no bars, so no partial lines in logs
         assert seen == [[]] and "benchmark" not in err and "\r" not in err
+
+
+def test_a_data_home_under_the_home_folder_is_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "folder").mkdir()
+    assert BenchmarkConfig(data_home="~/folder").data_home == str(tmp_path / "folder")
+    seen = []
+
+    def stop(config, log=None):
+        seen.append(config)
+        raise _Stop
+
+    from skood import cli
+    monkeypatch.setattr(cli, "run", stop)
+    with pytest.raises(_Stop):
+        main(["benchmark", "--data-home=~/folder", "--quiet", "--out", str(tmp_path / "out")])
+    assert seen[0].data_home == str(tmp_path / "folder")
+    with pytest.raises(BenchmarkConfigError, match="'~/nowhere' .*nowhere'.* does not exist"):
+        BenchmarkConfig(data_home="~/nowhere")
+
+
+@pytest.mark.parametrize("dataset, words", [
+    ("fashion-mnist", "pass it as --data-home or set SKOOD_DATA"),
+    ("cifar10", "(no --data-home) and SKOOD_DATA is not set")])
+def test_missing_data_names_the_option_and_takes_back_the_folders_it_made(
+        dataset, words, tmp_path, monkeypatch, capsys):
+    import skood.datasets
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setattr(skood.datasets, "DEBIAN_FASHION_MNIST", str(empty))
+    monkeypatch.delenv("SKOOD_DATA", raising=False)
+    kept = tmp_path / "kept"       # a folder that was there before the command is left
+    kept.mkdir()
+    home = ["--data-home", str(empty)] if dataset == "fashion-mnist" else []
+    for out, models in ((tmp_path / "new" / "out", tmp_path / "models"), (kept, None)):
+        with pytest.raises(SystemExit) as stop:
+            main(["benchmark", "--dataset", dataset, *home, "--quiet", "--out", str(out),
+                  *(["--save-models", str(models)] if models else [])])
+        assert stop.value.code == 1
+        err = capsys.readouterr().err
+        assert words in err and "data_home" not in err
+    assert not (tmp_path / "new").exists() and not (tmp_path / "models").exists()
+    assert kept.is_dir()

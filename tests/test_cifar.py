@@ -159,6 +159,17 @@ def test_an_incomplete_folder_or_archive_names_what_is_missing(tmp_path, no_env)
         load_cifar10(str(home))
 
 
+def test_batches_pickled_with_protocol_5_are_read(tmp_path, no_env):
+    """Protocol 5 (Python 3.14's default) rebuilds arrays with numpy's _frombuffer."""
+    rows, labels = make_cifar10(tmp_path, dump=lambda obj: pickle.dumps(obj, protocol=5))
+    data = load_cifar10(str(tmp_path))
+    expected = np.concatenate([rows[f"data_batch_{i}"] for i in range(1, 6)])
+    np.testing.assert_array_equal(data.X_train.reshape(len(expected), -1), expected)
+    np.testing.assert_array_equal(data.X_test.reshape(4, -1), rows["test_batch"])
+    assert data.y_test.tolist() == labels["test_batch"]
+    assert list(data.class_names) == CIFAR10_NAMES
+
+
 def test_files_that_are_not_cifar_batches_are_refused(tmp_path, no_env):
     make_cifar10(tmp_path)
     batch = tmp_path / "cifar-10-batches-py" / "data_batch_1"

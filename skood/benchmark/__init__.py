@@ -63,6 +63,19 @@ outliers: the photograph crops (``"photos"``, the default), a synthesizer of
 (``"patch-shuffle"``, ...), or both (``"photos+patch-shuffle"``); the
 module ``skood.benchmark.outlier_sources`` lists them (``AUX_SOURCES``).
 
+Nothing a run finished is lost. With an output folder (``--out``,
+``BenchmarkConfig(out=...)``) each (class split, seed, method) is appended to
+its ``results.csv`` as it ends, with its scores in ``scores/`` and the
+run's settings in ``config.json``. A method whose fit raises (a
+:class:`~skood.exceptions.NonFiniteLossError` or any other error) gets rows
+with ``status="failed"`` and the error, and the run goes on; the report lists
+the failed runs and leaves them out of every table and statistic, so a split
+is compared only on the methods that finished on it. Ctrl-C ends the run with
+the report of what finished (``runner.BenchmarkInterrupted``). ``--resume``
+(``resume=True``) continues the run of an output folder made with the same
+settings: what finished there is kept, the rest runs, and the report is made
+from all of it.
+
 The package's modules: :mod:`~skood.benchmark.dataset_specs` (the datasets),
 :mod:`~skood.benchmark.splits` (class splits), :mod:`~skood.benchmark.data` (a
 run's data), :mod:`~skood.benchmark.methods` (the methods and networks),
@@ -70,6 +83,7 @@ run's data), :mod:`~skood.benchmark.methods` (the methods and networks),
 :mod:`~skood.benchmark.recipe` (augmentation, optimizer, schedule),
 :mod:`~skood.benchmark.config` (the checked configuration),
 :mod:`~skood.benchmark.runner` (training and scoring),
+:mod:`~skood.benchmark.store` (the results folder, written as the run goes),
 :mod:`~skood.benchmark.stats`, :mod:`~skood.benchmark.report` and
 :mod:`~skood.benchmark.figures`.
 

@@ -12,6 +12,7 @@ from ..energy_sampler import EnergySampler
 from .data import DATASETS, check_protocol, class_splits, dataset_spec
 from .methods import METHODS, MODELS, START_METHOD
 from .outlier_sources import PHOTOS, make_synthesizer
+from .store import resume_conflict
 
 __all__ = ["BenchmarkConfig", "BenchmarkConfigError", "DEFAULT_SEEDS"]
 
@@ -155,13 +156,23 @@ class BenchmarkConfig:
     save_models : str or None, default=None
         Folder to save every fitted model in, created if missing.
     out : str or None, default=None
-        The report's folder, created if missing (None: no report; the command
-        line's ``--out``).
+        The results' folder, created if missing (None: results in memory
+        only; the command line's ``--out``): :func:`~skood.benchmark.runner.run`
+        appends each (split, seed, method) to its ``results.csv`` as it ends
+        and keeps the settings in its ``config.json``
+        (:mod:`skood.benchmark.store`).
+    resume : bool, default=False
+        Continue the run whose results are in ``out``: the runs that finished
+        there are kept and skipped, the failed or missing ones run. Refused
+        (before any work) when ``out``'s ``config.json`` holds other settings
+        than these; with no ``results.csv`` in ``out``, the run starts afresh.
+        False: a run starts ``out``'s ``results.csv`` afresh.
     progress : bool, default=True
         Progress bars (see :func:`run_benchmark`).
-    data_home : str or None, default=None
+    data_home : str, os.PathLike or None, default=None
         An existing folder with the dataset's files (Fashion-MNIST's IDX
-        files; CIFAR's python-version folder or archive and its far sets).
+        files; CIFAR's python-version folder or archive and its far sets);
+        ``~`` is expanded, as :mod:`skood.datasets`' loaders do.
     penalty : {"exact", "fd"}, default="exact"
         The gradient penalty's computation.
     penalty_fraction : float in (0, 1], default=1.0
@@ -219,6 +230,7 @@ class BenchmarkConfig:
     methods: tuple = METHODS
     save_models: object = None
     out: object = None
+    resume: bool = False
     progress: bool = True
     data_home: object = None
     penalty: str = "exact"
@@ -315,12 +327,37 @@ class BenchmarkConfig:
                                                f"the outliers'), got m_in={self.m_in!r}, "
                                                f"m_out={self.m_out!r}.")
         _check_device(self.device)
-        if self.data_home is not None and not os.path.isdir(self.data_home):
-            raise BenchmarkConfigError("data_home", f"data_home {str(self.data_home)!r} does not "
-                                                    "exist or is not a folder.")
+        self._check_data_home()
+        self._check_resume()
         for name in ("out", "save_models"):
             if getattr(self, name) is not None:
                 _writable_folder(name, getattr(self, name))
+
+    def _check_data_home(self):
+        if self.data_home is None:
+            return
+        if not isinstance(self.data_home, (str, os.PathLike)):
+            raise BenchmarkConfigError("data_home", "data_home must be a folder's path, got "
+                                                    f"{self.data_home!r}.")
+        # ~ expanded as skood.datasets' loaders expand it (_data_folders)
+        folder = os.path.expanduser(self.data_home)
+        if not os.path.isdir(folder):
+            expanded = f" ({folder!r})" if folder != os.fspath(self.data_home) else ""
+            raise BenchmarkConfigError("data_home", f"data_home {os.fspath(self.data_home)!r}"
+                                                    f"{expanded} does not exist or is not a "
+                                                    "folder.")
+        self._set(data_home=folder)
+
+    def _check_resume(self):
+        if not isinstance(self.resume, (bool, np.bool_)):
+            raise BenchmarkConfigError("resume", f"resume must be True or False, got "
+                                                 f"{self.resume!r}.")
+        if self.resume and self.out is None:
+            raise BenchmarkConfigError("resume", "resume needs out, the folder of the run to "
+                                                 "continue.")
+        conflict = resume_conflict(self) if self.resume else None
+        if conflict:
+            raise BenchmarkConfigError("resume", conflict)
 
     def _check_splits(self, spec):
         splits, split_seed = self.splits, self.split_seed

@@ -10,8 +10,8 @@ import numpy as np
 
 from .figures import write_figures, write_split_figure
 from .methods import BASELINES, METHOD_LEGEND, METHOD_WORDS, METRICS, SCORED_METHODS
-from .stats import (accuracy_gaps, groups, in_group, paired_differences, split_differences,
-                    summarize)
+from .stats import (accuracy_gaps, finished, groups, in_group, paired_differences,
+                    split_differences, summarize)
 
 __all__ = ["markdown_tables", "summary_sentences", "write_report"]
 
@@ -172,6 +172,7 @@ def markdown_tables(results, *, paired=None, gaps=None):
     >>> print(markdown_tables(pd.DataFrame(rows)).splitlines()[7])
     | greg | 20.00 ± 0.00 | 90.00 ± 0.00 | 90.00 ± 0.00 | 90.00 ± 0.00 | 95.00 ± 0.00 | 1.0 |
     """
+    results = finished(results)
     n_splits, n_seeds = results["split"].nunique(), results["seed"].nunique()
     spread = ("mean ± standard deviation between class splits (ddof=1)" if n_splits > 1
               else "the value (one class split: no spread)")
@@ -180,13 +181,18 @@ def markdown_tables(results, *, paired=None, gaps=None):
              "better."]
     header = ["| method | FPR95 | AUROC | AUPR-In | AUPR-Out | ID accuracy | train s |",
               "|---|---:|---:|---:|---:|---:|---:|"]
+    # a method with failed runs is averaged over the splits it finished on: say how many
+    counts = results.groupby("method")["split"].nunique()
+    label = {m: m if k == n_splits else f"{m} ({k} of {n_splits} splits)"
+             for m, k in counts.items()}
     for group in groups(results):
         mean, std = summarize(results, group)
         lines += ["", _group_title(group, results) + ":", "", *header]
         for method in mean.index:
             m, s = mean.loc[method], std.loc[method]
-            cells = [_cell(m[k], s[k], n_splits) for k in (*METRICS, "accuracy")]
-            lines.append(f"| {method} | " + " | ".join(cells) + f" | {m['train_s']:.1f} |")
+            cells = [_cell(m[k], s[k], counts[method]) for k in (*METRICS, "accuracy")]
+            lines.append(f"| {label[method]} | " + " | ".join(cells)
+                         + f" | {m['train_s']:.1f} |")
     if paired is None:
         paired = paired_differences(results)
     if len(paired):
@@ -219,8 +225,9 @@ def markdown_tables(results, *, paired=None, gaps=None):
         lines += ["", f"OOD set **{ood_set}**{group}:", "",
                   "| method | FPR95 | AUROC | AUPR-In | AUPR-Out |", "|---|---:|---:|---:|---:|"]
         for method in [x for x in SCORED_METHODS if x in m.index]:
-            cells = [_cell(m.loc[method, k], s.loc[method, k], n_splits) for k in METRICS]
-            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+            cells = [_cell(m.loc[method, k], s.loc[method, k], counts[method])
+                     for k in METRICS]
+            lines.append(f"| {label[method]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -232,6 +239,20 @@ def _splits_text(results):
                       for r in per_split.itertuples())
 
 
+def failed_runs(results):
+    """One line per failed (split, seed, method) of ``results``: its scored methods and
+    error, in run order (none without a ``status`` column)."""
+    if "status" not in results:
+        return []
+    failed = results[results["status"] != "ok"]
+    lines = []
+    for (split, seed, error), rows in failed.groupby(["split", "seed", "error"], sort=False,
+                                                     dropna=False):
+        names = ", ".join(f"`{m}`" for m in dict.fromkeys(rows["method"]))
+        lines.append(f"split {split}, seed {seed}: {names} failed: {error}")
+    return lines
+
+
 def write_report(results, scores, out, *, title="skood benchmark", command=None, skipped=None,
                  per_split=None, paired=None, gaps=None, tables=None, notes=None):
     """Write ``results.md``, the CSV files and the PNG figures into ``out``.
@@ -241,7 +262,9 @@ def write_report(results, scores, out, *, title="skood benchmark", command=None,
     class split, method, baseline, group and metric), ``paired.csv`` that of
     :func:`paired_differences`. ``results.md`` has the summary in words, the
     class splits, the OOD sets skipped (``skipped``: dict name -> why), the
-    legend of the method names, the tables and the figures:
+    legend of the method names, the runs that failed (rows with
+    ``status="failed"``, left out of every table, statistic and figure), the
+    tables and the figures:
     ``paired_splits.png`` (the per-split differences of GReg, sorted) and,
     from the first run, ``hist_<method>.png`` (score histograms, ID against
     each OOD set) and ``roc.png`` (ROC curves per OOD set, one line per method).
@@ -274,6 +297,11 @@ def write_report(results, scores, out, *, title="skood benchmark", command=None,
     list of str
         The written paths.
 
+    Raises
+    ------
+    ValueError
+        When no run of ``results`` finished.
+
     Examples
     --------
     >>> import tempfile
@@ -285,6 +313,10 @@ def write_report(results, scores, out, *, title="skood benchmark", command=None,
     ['hist_ce_energy.png', 'hist_ce_msp.png', 'paired.csv']
     """
     os.makedirs(out, exist_ok=True)
+    done = finished(results)
+    if not len(done):
+        raise ValueError("results has no finished run (every status is 'failed'): there is "
+                         "nothing to report.")
     if per_split is None:
         per_split = split_differences(results)
     if paired is None:
@@ -300,7 +332,7 @@ def write_report(results, scores, out, *, title="skood benchmark", command=None,
         frame.to_csv(path, index=False)
         written.append(path)
     split_figure = write_split_figure(per_split, out)
-    figures = write_figures(scores, out)
+    figures = write_figures(scores, out) if scores else []
     md_path = os.path.join(out, "results.md")
     with open(md_path, "w") as f:
         f.write(f"# {title}\n\n")
@@ -308,13 +340,19 @@ def write_report(results, scores, out, *, title="skood benchmark", command=None,
             f.write(f"Command: `{command}`\n\n")
         f.write("## Summary\n\n")
         sentences = summary_sentences(paired)
-        for line in sentences or ["No comparison of GReg with a baseline: they were not run."]:
+        for line in sentences or ["No comparison of GReg with a baseline: they were not run "
+                                  "(or did not finish)."]:
             f.write(f"- {line}\n")
         for line in _accuracy_sentences(gaps):
             f.write(f"- {line}\n")
         f.write("\n")
-        finetuned = (results[results["start"] != "scratch"] if "start" in results
-                     else results.iloc[:0])
+        failures = failed_runs(results)
+        if failures:
+            f.write(f"**Failed runs.** {len(failures)} run(s) failed; they are left out of "
+                    "every table, statistic and figure: a method's means are over the class "
+                    "splits it finished on, and a split is compared only on the methods that "
+                    "finished on it.\n\n" + "".join(f"- {line}\n" for line in failures) + "\n")
+        finetuned = (done[done["start"] != "scratch"] if "start" in done else done.iloc[:0])
         if len(finetuned):
             names = ", ".join(f"`{m}`" for m in dict.fromkeys(finetuned["method"]))
             start = finetuned["start"].iloc[0]
@@ -333,14 +371,15 @@ def write_report(results, scores, out, *, title="skood benchmark", command=None,
         for line in notes or []:
             f.write(f"{line}\n\n")
         f.write("Methods (same network, data, split, batch order and seed):\n\n")
-        for method in [m for m in SCORED_METHODS if m in set(results["method"])]:
+        for method in [m for m in SCORED_METHODS if m in set(done["method"])]:
             f.write(f"- `{method}`: {METHOD_LEGEND[method]}\n")
         f.write("\n## Tables\n\n" + tables + "\n\n## Figures\n\n")
         if split_figure:
             f.write("![GReg minus energy-OE and minus CE-energy, per class split, sorted]"
                     f"({os.path.basename(split_figure)})\n\n")
-        split, seed = next(iter(scores))
-        f.write(f"First run (split {split}, seed {seed}):\n\n")
+        if scores:
+            split, seed = next(iter(scores))
+            f.write(f"First run (split {split}, seed {seed}):\n\n")
         for path in figures:
             name = os.path.basename(path)
             what = ("ROC curves per OOD set" if name == "roc.png"

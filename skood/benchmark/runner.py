@@ -1,12 +1,15 @@
 """The benchmark's runs: train and score every method on every class split and seed."""
 import os
+import signal
 import sys
+import threading
 import time
 
 import joblib
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.utils import Bunch
 
 from .._classifier import DEFAULT_SGD_MOMENTUM, GradRegOODClassifier
 from ..metrics import ood_report
@@ -14,8 +17,9 @@ from .config import _OWN_KEYWORDS, DEFAULT_POOL_FACTOR, DEFAULT_SEEDS, Benchmark
 from .data import DATASETS, check_id_data, load_far, load_run, outlier_pool
 from .methods import METHOD_SPECS, METHODS, SCORERS, START_METHOD, module_params
 from .outlier_sources import PHOTOS, make_synthesizer, uses_photos
+from .store import COLUMNS, FAILED, OK, ResultsFolder
 
-__all__ = ["run_benchmark", "run", "make_estimator"]
+__all__ = ["run_benchmark", "run", "make_estimator", "BenchmarkInterrupted"]
 
 
 def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_seed=0,
@@ -123,16 +127,30 @@ def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_se
         the ID accuracy, the training time in seconds
         (``train_s``; for a fine-tuned method, the fine-tuning only, without
         the CE training it started from), ``start`` (``"scratch"``, or ``"ce"``
-        for a method fine-tuned from the run's CE network), and the ``epochs``
-        and ``lr`` the method trained with.
+        for a method fine-tuned from the run's CE network), the ``epochs``
+        and ``lr`` the method trained with, ``status`` (``"ok"``, or
+        ``"failed"`` when its fit or scoring raised: the run goes on with the
+        next method) and ``error`` (the exception's type and message; empty
+        when ``ok``). A failed method has one row per scored method, with
+        ``ood_set``, ``group``, the metrics and the accuracy empty; the
+        statistics of :mod:`skood.benchmark.stats` leave such rows out.
     scores : dict
         ``scores[(split, seed)][scored_method]`` = dict with ``"id"`` and one
-        entry per OOD set: the score arrays (for figures), in run order.
+        entry per OOD set: the score arrays (for figures), in run order, for
+        the methods that finished.
     data : Bunch
-        What :func:`load_benchmark_data` returns for the first run (the first
-        split and the first seed listed), with ``split`` (0), ``skipped`` and
-        ``notes`` (lines saying where ``n_train`` or ``n_test`` exceeded the
-        rows available, all of which are then used).
+        What :func:`load_benchmark_data` returns for the first run trained
+        (the first split and the first seed listed, unless a resumed run had
+        finished them), with ``split``, ``skipped`` and ``notes`` (lines
+        saying where ``n_train`` or ``n_test`` exceeded the rows available,
+        all of which are then used); only ``skipped`` and ``notes`` when no
+        run was trained.
+
+    Raises
+    ------
+    BenchmarkInterrupted
+        On Ctrl-C (a KeyboardInterrupt); it holds the three values above for
+        the runs that ended before it.
 
     Examples
     --------
@@ -155,9 +173,54 @@ def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_se
     return run(config, log=log)
 
 
+class BenchmarkInterrupted(KeyboardInterrupt):
+    """Ctrl-C ended a benchmark run; what had finished is kept.
+
+    A KeyboardInterrupt, so that it stops a caller that does not expect it.
+    ``results``, ``scores`` and ``data`` are what :func:`run` returns, for the
+    runs that ended before the interrupt (with ``out``, also on disk).
+    """
+
+    def __init__(self, results, scores, data):
+        super().__init__("the benchmark was interrupted; the results of the runs that "
+                         "ended are kept")
+        self.results, self.scores, self.data = results, scores, data
+
+
+class _CtrlC:
+    """Notes a Ctrl-C (SIGINT) during the run. skorch ends a fit early on a
+    KeyboardInterrupt and returns as if training had finished (``NeuralNet.partial_fit``
+    catches it), so the run learns of the interrupt from the signal, not from ``fit``."""
+
+    def __enter__(self):
+        self.pressed, self._previous = False, None
+        previous = signal.getsignal(signal.SIGINT)
+        if threading.current_thread() is threading.main_thread() and callable(previous):
+            self._previous = signal.signal(signal.SIGINT, self._note)
+        return self
+
+    def _note(self, signum, frame):
+        self.pressed = True
+        self._previous(signum, frame)     # Python's default raises KeyboardInterrupt
+
+    def __exit__(self, *exc_info):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 def run(config, log=None):
     """Run the benchmark a :class:`BenchmarkConfig` describes; returns what
-    :func:`run_benchmark` returns."""
+    :func:`run_benchmark` returns.
+
+    With ``config.out`` set, each (split, seed, method) is appended to
+    ``out/results.csv`` (and its scores to ``out/scores/``) as it ends
+    (:class:`~skood.benchmark.store.ResultsFolder`), and the results returned
+    are read back from there, in run order: with ``config.resume``, those of
+    the earlier run as well. A method whose fit (or scoring) raises an
+    exception gets rows with ``status="failed"`` and the error, and the run
+    goes on. Ctrl-C raises :class:`BenchmarkInterrupted`, which holds what
+    finished.
+    """
     if config.finetune and START_METHOD not in config.methods and log is not None:
         log(f"finetune: training {START_METHOD} as well, the starting point of the other "
             "methods.")
@@ -167,14 +230,50 @@ def run(config, log=None):
         if log is not None:
             log(f"OOD set {name} skipped: {why}.")
     pool = outlier_pool(config.dataset, config.n_aux)
+    folder = None if config.out is None else ResultsFolder(config)
+    if folder is not None and folder.done and log is not None:
+        log(f"resume: {len(folder.done)} (split, seed, method) runs finished in "
+            f"{folder.path} are kept; the others run now.")
+    record = _Record(folder)
     threads = torch.get_num_threads()
     if config.n_threads:
         torch.set_num_threads(config.n_threads)
+    first, interrupted = Bunch(skipped=dict(far[1]), notes=[]), False
     try:
-        rows, scores, first = _train_and_score(config, far, pool, log)
+        with _CtrlC() as ctrl_c:
+            _train_and_score(config, far, pool, log, record, first, ctrl_c)
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
         torch.set_num_threads(threads)
-    return pd.DataFrame(rows), scores, first
+    results, scores = record.finish()
+    if interrupted:
+        raise BenchmarkInterrupted(results, scores, first)
+    return results, scores, first
+
+
+class _Record:
+    """The rows and scores of the runs that ended: appended to the results folder when
+    there is one (and read back from it at the end), else kept in memory."""
+
+    def __init__(self, folder):
+        self.folder, self.rows, self._scores = folder, [], {}
+        self.done = folder.done if folder is not None else set()
+
+    def add(self, rows, scores):
+        if self.folder is not None:
+            self.folder.append(rows, scores)
+            return
+        self.rows += rows
+        if scores:
+            self._scores.setdefault((rows[0]["split"], rows[0]["seed"]), {}).update(scores)
+
+    def finish(self):
+        """The results and scores, as :func:`run` returns them."""
+        if self.folder is None:
+            return pd.DataFrame(self.rows).reindex(columns=COLUMNS), self._scores
+        results = self.folder.read()
+        return results, self.folder.scores(results)
 
 
 def _classes_text(classes):
@@ -242,68 +341,109 @@ def _capped_notes(config, data, noted):
     return lines
 
 
-def _train_and_score(config, far, pool, log=None):
-    """Train and score every (split, seed, method); under fine-tuning the outlier
-    methods start from the run's network of the start method (trained first).
-    Returns the rows, the scores and the first run's data, whose ``notes`` say where
-    ``n_train`` or ``n_test`` exceeded the rows available."""
-    rows, scores, first, noted = [], {}, None, set()
+def _train_and_score(config, far, pool, log, record, first, ctrl_c):
+    """Train and score every (split, seed, method) not in ``record.done``, adding each
+    to ``record`` as it ends; under fine-tuning the outlier methods start from the run's
+    network of the start method (trained first). ``first`` gets the first run's data
+    and ``notes``: where ``n_train`` or ``n_test`` exceeded the rows available."""
+    noted, loaded = set(), False
     runs = [(split, seed) for split in range(len(config.known_splits)) for seed in config.seeds]
-    bar = _progress(total=len(runs) * len(config.train_methods), desc="benchmark",
-                    disable=not _bars(config))
-    for split, seed in runs:
-        data = load_run(config.dataset, protocol=config.protocol,
-                        known_classes=config.known_splits[split], seed=seed,
-                        n_train=config.n_train, n_test=config.n_test, n_aux=config.n_aux,
-                        n_ood=config.n_ood, data_home=config.data_home, far=far, pool=pool)
-        data.split = split
-        if first is None:
-            first = data
-            first.notes = []
-        for line in _capped_notes(config, data, noted):
-            first.notes.append(line)
-            if log is not None:
-                log(line)
-        start_net = None
-        for method in config.train_methods:
-            spec = METHOD_SPECS[method]
-            bar.set_postfix_str(f"split {split}, seed {seed}, {method}")
-            tuned = config.finetune and spec.uses_outliers
-            clf = make_estimator(config, method, data, start_net if tuned else None)
-            start = time.perf_counter()
-            clf.fit(**config.spec.recipe.fit_inputs(
-                data.X_train, data.y_train, data.X_aux if uses_photos(config.aux) else None,
-                data.image_shape, data.estimator_seed, fill=config.spec.black_level))
-            train_s = time.perf_counter() - start
-            if config.finetune and not spec.uses_outliers:
-                start_net = clf
-            if config.save_models:
-                joblib.dump(clf, os.path.join(
-                    config.save_models,
-                    f"{config.dataset}_{method}_split{split}_seed{seed}.joblib"))
-            accuracy = clf.score(data.X_test, data.y_test)
-            run_info = dict(start=START_METHOD if tuned else "scratch",
-                            epochs=config.finetune_epochs if tuned else config.epochs,
-                            lr=config.finetune_lr if tuned else config.lr)
-            for scorer, name in zip(spec.scorers, spec.scored_names(method)):
-                score = SCORERS[scorer]
-                sets = {"id": score(clf, data.X_test)}
-                for ood_name, X_ood in data.ood.items():
-                    sets[ood_name] = score(clf, X_ood)
-                    y_true = np.r_[np.ones(len(sets["id"])), np.zeros(len(sets[ood_name]))]
-                    both = np.r_[sets["id"], sets[ood_name]]
-                    rows.append(dict(split=split, seed=seed, method=name, ood_set=ood_name,
-                                     group=data.groups[ood_name], protocol=data.protocol,
-                                     known_classes=_classes_text(data.known_classes),
-                                     heldout_classes=_classes_text(data.heldout_classes),
-                                     penalty_fraction=config.penalty_fraction,
-                                     pool_factor=config.pool_factor, aux=config.aux,
-                                     **ood_report(y_true, both), accuracy=accuracy,
-                                     train_s=train_s, **run_info))
-                scores.setdefault((split, seed), {})[name] = sets
-            bar.update(1)
-    bar.close()
-    return rows, scores, first
+    todo = [(split, seed, method) for split, seed in runs for method in config.train_methods
+            if (split, seed, method) not in record.done]
+    # a context, so that the bar is closed on Ctrl-C too
+    with _progress(total=len(todo), desc="benchmark", disable=not _bars(config)) as bar:
+        for split, seed in runs:
+            methods = [m for s, d, m in todo if (s, d) == (split, seed)]
+            if not methods:
+                continue
+            data = load_run(config.dataset, protocol=config.protocol,
+                            known_classes=config.known_splits[split], seed=seed,
+                            n_train=config.n_train, n_test=config.n_test, n_aux=config.n_aux,
+                            n_ood=config.n_ood, data_home=config.data_home, far=far, pool=pool)
+            data.split = split
+            if not loaded:
+                loaded = True
+                first.update({k: v for k, v in data.items() if k != "notes"})
+            for line in _capped_notes(config, data, noted):
+                first.notes.append(line)
+                if log is not None:
+                    log(line)
+            start_net, start_failed = None, None
+            for method in methods:
+                bar.set_postfix_str(f"split {split}, seed {seed}, {method}")
+                clf, failure = _run_method(config, method, data, record, log, ctrl_c, start_net,
+                                           start_failed)
+                if config.finetune and not METHOD_SPECS[method].uses_outliers:
+                    start_net, start_failed = clf, failure
+                bar.update(1)
+
+
+def _run_method(config, method, data, record, log, ctrl_c, start_net, start_failed):
+    """Train and score one method on one run's data and add its rows to ``record``; an
+    exception it raises becomes rows with ``status="failed"`` and its message. Under
+    fine-tuning an outlier method starts from ``start_net``, or fails when the start
+    method did (``start_failed``: its message). Returns (the estimator or None, the
+    failure's message or None)."""
+    spec = METHOD_SPECS[method]
+    tuned = config.finetune and spec.uses_outliers
+    run_info = dict(split=data.split, seed=data.seed, protocol=data.protocol,
+                    known_classes=_classes_text(data.known_classes),
+                    heldout_classes=_classes_text(data.heldout_classes),
+                    penalty_fraction=config.penalty_fraction, pool_factor=config.pool_factor,
+                    aux=config.aux, start=START_METHOD if tuned else "scratch",
+                    epochs=config.finetune_epochs if tuned else config.epochs,
+                    lr=config.finetune_lr if tuned else config.lr)
+    start = time.perf_counter()
+    try:
+        if tuned and start_failed:
+            raise RuntimeError(f"not trained: its starting point {START_METHOD} failed "
+                               f"({start_failed})")
+        clf, rows, scores = _fit_and_score(config, method, data, run_info, ctrl_c,
+                                           start_net if tuned else None)
+    except Exception as error:
+        if ctrl_c.pressed:    # the error came from a fit cut short by Ctrl-C
+            raise KeyboardInterrupt from error
+        message = f"{type(error).__name__}: {error}"
+        if log is not None:
+            log(f"split {data.split}, seed {data.seed}: {method} failed, recorded in the "
+                f"results and left out of the statistics: {message}")
+        record.add([dict(run_info, method=name, train_s=time.perf_counter() - start,
+                         status=FAILED, error=message) for name in spec.scored_names(method)],
+                   None)
+        return None, message
+    record.add(rows, scores)
+    return clf, None
+
+
+def _fit_and_score(config, method, data, run_info, ctrl_c, start_from):
+    """Train one method on one run's data and score it: (estimator, rows, scores)."""
+    spec = METHOD_SPECS[method]
+    clf = make_estimator(config, method, data, start_from)
+    start = time.perf_counter()
+    clf.fit(**config.spec.recipe.fit_inputs(
+        data.X_train, data.y_train, data.X_aux if uses_photos(config.aux) else None,
+        data.image_shape, data.estimator_seed, fill=config.spec.black_level))
+    train_s = time.perf_counter() - start
+    if ctrl_c.pressed:   # the fit was cut short: stop without recording it
+        raise KeyboardInterrupt
+    if config.save_models:
+        joblib.dump(clf, os.path.join(
+            config.save_models,
+            f"{config.dataset}_{method}_split{data.split}_seed{data.seed}.joblib"))
+    accuracy = clf.score(data.X_test, data.y_test)
+    rows, scores = [], {}
+    for scorer, name in zip(spec.scorers, spec.scored_names(method)):
+        score = SCORERS[scorer]
+        sets = {"id": score(clf, data.X_test)}
+        for ood_name, X_ood in data.ood.items():
+            sets[ood_name] = score(clf, X_ood)
+            y_true = np.r_[np.ones(len(sets["id"])), np.zeros(len(sets[ood_name]))]
+            both = np.r_[sets["id"], sets[ood_name]]
+            rows.append(dict(run_info, method=name, ood_set=ood_name,
+                             group=data.groups[ood_name], **ood_report(y_true, both),
+                             accuracy=accuracy, train_s=train_s, status=OK, error=None))
+        scores[name] = sets
+    return clf, rows, scores
 
 
 def _progress(iterable=None, **kwargs):

@@ -12,7 +12,20 @@ import pandas as pd
 from .methods import ACCURACY_REFERENCE, BASELINES, METRICS, OUTLIER_SCORED_METHODS, SCORED_METHODS
 
 __all__ = ["t_interval", "paired_difference", "summarize", "split_differences",
-           "paired_differences", "accuracy_gaps"]
+           "paired_differences", "accuracy_gaps", "finished"]
+
+
+def finished(results):
+    """The rows of the runs that finished: every function here uses only these.
+
+    A run whose fit failed has rows with ``status="failed"`` and no metrics
+    (:func:`run_benchmark`); leaving them out means a split is compared only on
+    the methods that finished on it. A table without a ``status`` column (made
+    before the column existed) is taken as all finished.
+    """
+    if "status" not in results:
+        return results
+    return results[results["status"] == "ok"]
 
 
 def t_interval(values, confidence=0.95):
@@ -137,7 +150,8 @@ def summarize(results, group=None):
     >>> round(float(mean.loc["greg", "fpr95"]), 3), round(float(std.loc["greg", "fpr95"]), 4)
     (0.2, 0.1414)
     """
-    per_split = _per_split(in_group(results, group), [*METRICS, "accuracy", "train_s"])
+    per_split = _per_split(in_group(finished(results), group),
+                           [*METRICS, "accuracy", "train_s"])
     order = [m for m in SCORED_METHODS if m in per_split.index.get_level_values(0)]
     grouped = per_split.groupby(level="method", sort=False)
     return grouped.mean().reindex(order), grouped.std(ddof=1).reindex(order)
@@ -188,6 +202,7 @@ def split_differences(results, baselines=BASELINES, metrics=("fpr95", "auroc")):
     """
     columns = ["group", "method", "baseline", "metric", "split", "known_classes",
                "heldout_classes", "n_seeds", "diff_points", "method_points", "baseline_points"]
+    results = finished(results)
     classes = _split_classes(results)
     out = []
     for group in groups(results):
@@ -320,6 +335,7 @@ def accuracy_gaps(results, confidence=0.95):
     columns = ["method", "n_splits", "n_seeds", "mean_diff_points", "ci_low_points",
                "ci_high_points", "sd_between_splits_points", "n_better", "method_mean_points",
                "ce_mean_points"]
+    results = finished(results)
     if ACCURACY_REFERENCE not in set(results["method"]):
         return pd.DataFrame(columns=columns)
     per_run = results.groupby(["method", "split", "seed"], sort=False)["accuracy"].first()
