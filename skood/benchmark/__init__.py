@@ -80,9 +80,11 @@ The package's modules: :mod:`~skood.benchmark.dataset_specs` (the datasets),
 :mod:`~skood.benchmark.splits` (class splits), :mod:`~skood.benchmark.data` (a
 run's data), :mod:`~skood.benchmark.methods` (the methods and networks),
 :mod:`~skood.benchmark.far_sets` (far OOD sets read from files),
+:mod:`~skood.benchmark.outlier_sources` (the auxiliary outliers' sources),
 :mod:`~skood.benchmark.recipe` (augmentation, optimizer, schedule),
 :mod:`~skood.benchmark.config` (the checked configuration),
 :mod:`~skood.benchmark.runner` (training and scoring),
+:mod:`~skood.benchmark.interrupt` (Ctrl-C during a run),
 :mod:`~skood.benchmark.store` (the results folder, written as the run goes),
 :mod:`~skood.benchmark.stats`, :mod:`~skood.benchmark.report` and
 :mod:`~skood.benchmark.figures`.

@@ -151,6 +151,19 @@ def load_run(dataset, *, protocol, known_classes, seed, n_train, n_test, n_aux, 
                  n_classes=len(known))
 
 
+def _capped_notes(config, data, noted):
+    """A line for each of ``n_train`` / ``n_test`` above the rows a run has (a cap, not
+    an error: all rows are used), once per setting; ``noted`` holds those said."""
+    lines = []
+    for name, rows in (("n_train", len(data.X_train)), ("n_test", len(data.X_test))):
+        cap = getattr(config, name)
+        if cap is not None and rows < cap and name not in noted:
+            noted.add(name)
+            lines.append(f"{name}={cap} is above the rows available, so all are used: {rows} "
+                         f"in split {data.split}, seed {data.seed}.")
+    return lines
+
+
 def load_benchmark_data(dataset="digits", *, protocol="heldout", split=0, n_train=None,
                         n_test=None, n_aux=5000, n_ood=1000, data_home=None, random_state=0):
     """In-distribution train/test data, auxiliary outliers and named OOD test sets

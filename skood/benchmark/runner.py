@@ -1,23 +1,21 @@
 """The benchmark's runs: train and score every method on every class split and seed."""
 import os
-import signal
 import sys
-import threading
 import time
 
 import joblib
 import numpy as np
-import pandas as pd
 import torch
 from sklearn.utils import Bunch
 
 from .._classifier import DEFAULT_SGD_MOMENTUM, GradRegOODClassifier
 from ..metrics import ood_report
 from .config import _OWN_KEYWORDS, DEFAULT_POOL_FACTOR, DEFAULT_SEEDS, BenchmarkConfig
-from .data import DATASETS, check_id_data, load_far, load_run, outlier_pool
+from .data import DATASETS, _capped_notes, check_id_data, load_far, load_run, outlier_pool
+from .interrupt import BenchmarkInterrupted, _CtrlC
 from .methods import METHOD_SPECS, METHODS, SCORERS, START_METHOD, module_params
 from .outlier_sources import PHOTOS, make_synthesizer, uses_photos
-from .store import COLUMNS, FAILED, OK, ResultsFolder
+from .store import FAILED, OK, ResultsFolder, _Record
 
 __all__ = ["run_benchmark", "run", "make_estimator", "BenchmarkInterrupted"]
 
@@ -173,41 +171,6 @@ def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_se
     return run(config, log=log)
 
 
-class BenchmarkInterrupted(KeyboardInterrupt):
-    """Ctrl-C ended a benchmark run; what had finished is kept.
-
-    A KeyboardInterrupt, so that it stops a caller that does not expect it.
-    ``results``, ``scores`` and ``data`` are what :func:`run` returns, for the
-    runs that ended before the interrupt (with ``out``, also on disk).
-    """
-
-    def __init__(self, results, scores, data):
-        super().__init__("the benchmark was interrupted; the results of the runs that "
-                         "ended are kept")
-        self.results, self.scores, self.data = results, scores, data
-
-
-class _CtrlC:
-    """Notes a Ctrl-C (SIGINT) during the run. skorch ends a fit early on a
-    KeyboardInterrupt and returns as if training had finished (``NeuralNet.partial_fit``
-    catches it), so the run learns of the interrupt from the signal, not from ``fit``."""
-
-    def __enter__(self):
-        self.pressed, self._previous = False, None
-        previous = signal.getsignal(signal.SIGINT)
-        if threading.current_thread() is threading.main_thread() and callable(previous):
-            self._previous = signal.signal(signal.SIGINT, self._note)
-        return self
-
-    def _note(self, signum, frame):
-        self.pressed = True
-        self._previous(signum, frame)     # Python's default raises KeyboardInterrupt
-
-    def __exit__(self, *exc_info):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
 def run(config, log=None):
     """Run the benchmark a :class:`BenchmarkConfig` describes; returns what
     :func:`run_benchmark` returns.
@@ -250,30 +213,6 @@ def run(config, log=None):
     if interrupted:
         raise BenchmarkInterrupted(results, scores, first)
     return results, scores, first
-
-
-class _Record:
-    """The rows and scores of the runs that ended: appended to the results folder when
-    there is one (and read back from it at the end), else kept in memory."""
-
-    def __init__(self, folder):
-        self.folder, self.rows, self._scores = folder, [], {}
-        self.done = folder.done if folder is not None else set()
-
-    def add(self, rows, scores):
-        if self.folder is not None:
-            self.folder.append(rows, scores)
-            return
-        self.rows += rows
-        if scores:
-            self._scores.setdefault((rows[0]["split"], rows[0]["seed"]), {}).update(scores)
-
-    def finish(self):
-        """The results and scores, as :func:`run` returns them."""
-        if self.folder is None:
-            return pd.DataFrame(self.rows).reindex(columns=COLUMNS), self._scores
-        results = self.folder.read()
-        return results, self.folder.scores(results)
 
 
 def _classes_text(classes):
@@ -326,19 +265,6 @@ def make_estimator(config, method, data, start_from=None):
     return GradRegOODClassifier(**module_params(config.model, data.image_shape, data.n_classes,
                                                 data.channels),
                                 max_epochs=epochs, lr=config.lr, **common)
-
-
-def _capped_notes(config, data, noted):
-    """A line for each of ``n_train`` / ``n_test`` above the rows a run has (a cap, not
-    an error: all rows are used), once per setting; ``noted`` holds those said."""
-    lines = []
-    for name, rows in (("n_train", len(data.X_train)), ("n_test", len(data.X_test))):
-        cap = getattr(config, name)
-        if cap is not None and rows < cap and name not in noted:
-            noted.add(name)
-            lines.append(f"{name}={cap} is above the rows available, so all are used: {rows} "
-                         f"in split {data.split}, seed {data.seed}.")
-    return lines
 
 
 def _train_and_score(config, far, pool, log, record, first, ctrl_c):

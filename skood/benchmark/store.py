@@ -6,7 +6,9 @@ so that a run stopped by Ctrl-C, a crash or a lost machine keeps every result
 it finished. ``config.json`` beside them holds the settings the results
 depend on (:data:`RESULT_SETTINGS`): a run with ``resume=True`` continues the
 folder's run only when its settings are the same, skips what finished there
-and tries again what failed or did not end.
+and tries again what failed or did not end. The runner adds each run's rows and
+scores to a :class:`_Record`, which writes them to the folder, or keeps them in memory
+when there is none.
 """
 import glob
 import json
@@ -166,3 +168,27 @@ class ResultsFolder:
                     out.setdefault((int(split), int(seed)), {})[name] = {
                         key: sets[key] for key in sets.files}
         return out
+
+
+class _Record:
+    """The rows and scores of the runs that ended: appended to the results folder when
+    there is one (and read back from it at the end), else kept in memory."""
+
+    def __init__(self, folder):
+        self.folder, self.rows, self._scores = folder, [], {}
+        self.done = folder.done if folder is not None else set()
+
+    def add(self, rows, scores):
+        if self.folder is not None:
+            self.folder.append(rows, scores)
+            return
+        self.rows += rows
+        if scores:
+            self._scores.setdefault((rows[0]["split"], rows[0]["seed"]), {}).update(scores)
+
+    def finish(self):
+        """The results and scores, as :func:`~skood.benchmark.runner.run` returns them."""
+        if self.folder is None:
+            return pd.DataFrame(self.rows).reindex(columns=COLUMNS), self._scores
+        results = self.folder.read()
+        return results, self.folder.scores(results)
