@@ -1,5 +1,4 @@
 """The benchmark's configuration: every setting of a run, checked before any work."""
-import math
 import numbers
 import os
 from dataclasses import dataclass, field
@@ -7,11 +6,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._objective import PENALTIES
-from .._validation import check_device
 from ..energy_sampler import EnergySampler
-from .data import DATASETS, check_protocol, class_splits, dataset_spec
+from .checks import (BenchmarkConfigError, _as_tuple, _check_device, _finite, _is_int, _is_real,
+                     _positive_int, _writable_folder)
+from .dataset_specs import DATASETS, check_protocol, dataset_spec
 from .methods import METHODS, MODELS, START_METHOD
 from .outlier_sources import PHOTOS, make_synthesizer
+from .splits import class_splits
 from .store import resume_conflict
 
 __all__ = ["BenchmarkConfig", "BenchmarkConfigError", "DEFAULT_SEEDS"]
@@ -25,80 +26,6 @@ DEFAULT_POOL_FACTOR = EnergySampler().pool_factor
 _OWN_KEYWORDS = ("model", "epochs", "splits", "finetune_epochs", "finetune_lr")
 
 
-class BenchmarkConfigError(ValueError):
-    """A bad benchmark setting; ``parameter`` names it (a :class:`BenchmarkConfig` field).
-
-    A ValueError: :class:`BenchmarkConfig` raises it when it is built with a
-    bad value, and the command line turns it into a usage error.
-
-    Parameters
-    ----------
-    parameter : str
-        The bad setting's name, kept as the attribute ``parameter``.
-    message : str
-        What was wrong and how to fix it (the error's text).
-
-    Examples
-    --------
-    >>> from skood.benchmark import BenchmarkConfig, BenchmarkConfigError
-    >>> try:
-    ...     BenchmarkConfig(dataset="digits", epochs=0)
-    ... except BenchmarkConfigError as error:
-    ...     print(error.parameter, "|", error)
-    epochs | epochs must be a positive integer, got 0.
-    """
-
-    def __init__(self, parameter, message):
-        super().__init__(message)
-        self.parameter = parameter
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def _as_tuple(name, values, single):
-    """``values`` as a tuple; one value of type ``single`` becomes a 1-tuple."""
-    if isinstance(values, single):
-        return (values,)
-    try:
-        return tuple(values)
-    except TypeError:
-        raise BenchmarkConfigError(name, f"{name} must be a sequence, got {values!r}.") from None
-
-
-def _positive_int(name, value, none=False):
-    if none and value is None:
-        return None
-    if not _is_int(value) or value < 1:
-        raise BenchmarkConfigError(name, f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
-
-
-def _finite(name, value, positive=False):
-    if not _is_real(value) or not math.isfinite(value) or (positive and value <= 0):
-        what = "a positive finite number" if positive else "a finite number"
-        raise BenchmarkConfigError(name, f"{name} must be {what}, got {value!r}.")
-    return float(value)
-
-
-def _writable_folder(name, path):
-    """Create ``path`` (a folder) if needed and check that files can be written there."""
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as error:
-        raise BenchmarkConfigError(name, f"{name} must be a folder that can be created, got "
-                                         f"{path!r}: {error.strerror or error}.") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise BenchmarkConfigError(name, f"{name} must be a writable folder, got {path!r} "
-                                         "(no permission to write there).")
-    return path
-
-
 #: The least training rows per known class ``n_train`` may ask for: the rows are a
 #: uniform random subsample (not stratified, so that existing runs keep their
 #: data), which for classes of equal size misses one with probability
@@ -107,13 +34,6 @@ def _writable_folder(name, path):
 #: validation split needs 5 rows of a class (at this minimum some class may have fewer,
 #: and skorch then warns): a floor against mistakes, not a recommended size.
 MIN_TRAIN_PER_CLASS = 10
-
-
-def _check_device(device):
-    try:
-        return check_device(device)
-    except ValueError as error:
-        raise BenchmarkConfigError("device", str(error)) from None
 
 
 @dataclass(frozen=True)
@@ -412,7 +332,7 @@ class BenchmarkConfig:
 
     @property
     def spec(self):
-        """The dataset's :class:`~skood.benchmark.data.DatasetSpec`."""
+        """The dataset's :class:`~skood.benchmark.DatasetSpec`."""
         return DATASETS[self.dataset]
 
     @property

@@ -13,7 +13,7 @@ from . import far_sets
 from .dataset_specs import (DATASETS, DEFAULTS, PROTOCOLS, DatasetSpec, check_protocol,
                             dataset_spec)
 # class_splits and MAX_LISTED_CHOICES are not used here: imported so that they import from
-# this module as before (config.py takes class_splits from here)
+# this module as before
 from .splits import (HELDOUT_SPLITS, MAX_LISTED_CHOICES, _known_split,  # noqa: F401
                      class_splits, draw_class_splits)
 
