@@ -464,3 +464,23 @@ def test_extracted_features_feed_the_detectors():
     bias = net.classifier.bias.detach().double().numpy()
     np.testing.assert_allclose(vim.origin_, -np.linalg.pinv(weight) @ bias, atol=1e-8)
     assert vim.score_samples(features[:10], logits[:10]).shape == (10,)
+
+
+# -- the cost benchmark ----------------------------------------------------------------------
+
+def test_detector_cost_benchmark_runs_and_its_implementations_agree(tmp_path):
+    from helpers import load_benchmark_script
+    script = load_benchmark_script("detector_cost")
+    out = tmp_path / "report.md"
+    text = script.main(["--n-train", "400", "--n-test", "60", "--dim", "16", "--classes", "3",
+                        "--k", "3", "--repeats", "2", "--out", str(out)])
+    assert out.read_text() == text
+    rows = [line.split("|")[1:-1] for line in text.splitlines()
+            if line.startswith(("| KNN", "| Mahalanobis", "| ViM"))]
+    labels = {row[1].strip() for row in rows}
+    assert {"skood KNN (torch search)", "scikit-learn NearestNeighbors(brute)",
+            "skood Mahalanobis", "scikit-learn EmpiricalCovariance.mahalanobis", "skood ViM",
+            "scikit-learn + numpy recipe"} <= labels
+    assert ("faiss IndexFlatIP (exact)" in labels) == script.HAS_FAISS
+    for row in rows:   # every reference computes the same scores as skood's detector
+        assert float(row[6]) < 1e-4 and float(row[7]) > 0.9999, row

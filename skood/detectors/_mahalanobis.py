@@ -21,9 +21,11 @@ class Mahalanobis(BaseDetector):
     :math:`\frac{1}{N} \sum_c \sum_{i: y_i = c} (h_i - \mu_c)(h_i - \mu_c)^\top`, the
     estimate of Lee et al. Higher means more in-distribution.
 
-    :math:`\Sigma^{+}` is the **pseudo-inverse**, scikit-learn's
-    :attr:`EmpiricalCovariance.precision_ <sklearn.covariance.EmpiricalCovariance>` (as in
-    the ViM paper's reference implementation of this score): with fewer training rows than
+    :math:`\Sigma^{+}` is the **pseudo-inverse** (eigenvalues up to ``n_features`` times
+    the float64 epsilon times the largest count as zero: the rule of
+    :func:`scipy.linalg.pinvh`, which gives scikit-learn's
+    :class:`~sklearn.covariance.EmpiricalCovariance` its ``precision_``, the matrix of the
+    ViM paper's reference implementation of this score): with fewer training rows than
     feature columns, or with dead (always zero) ReLU features, :math:`\Sigma` is singular, and
     directions in which the training features never vary then add nothing to the distance.
     No shrinkage is applied. Computed in float64.
@@ -74,17 +76,19 @@ class Mahalanobis(BaseDetector):
     def _fit(self, features, logits, y, last_layer):
         features = features.cpu().numpy().astype(np.float64)
         self.classes_, codes = np.unique(y, return_inverse=True)
-        counts = np.bincount(codes, minlength=self.classes_.size).astype(np.float64)
-        sums = np.zeros((self.classes_.size, features.shape[1]))
-        np.add.at(sums, codes, features)
-        self.means_ = sums / counts[:, None]
+        members = (codes[None, :] == np.arange(self.classes_.size)[:, None]).astype(np.float64)
+        self.means_ = (members @ features) / members.sum(axis=1, keepdims=True)
         centred = features - self.means_[codes]
-        self.precision_ = EmpiricalCovariance(assume_centered=True).fit(centred).precision_
-        # Scoring uses a square root L of the precision (L L^T = precision): the distance is
-        # then a Euclidean one between whitened rows, ||(h - mu) L||^2, computed for all
-        # classes at once from dot products.
-        values, vectors = np.linalg.eigh(self.precision_)
-        self.whitening_ = vectors * np.sqrt(np.clip(values, 0.0, None))
+        covariance = EmpiricalCovariance(assume_centered=True, store_precision=False).fit(
+            centred).covariance_
+        # The pseudo-inverse and its square root from one eigendecomposition, with the cutoff
+        # of scipy's pinvh (what EmpiricalCovariance.precision_ uses): eigenvalues at most
+        # n_features * eps * the largest are treated as zero.
+        values, vectors = np.linalg.eigh(covariance)
+        kept = values > values.max(initial=0.0) * values.size * np.finfo(np.float64).eps
+        inverse_root = np.where(kept, 1.0 / np.sqrt(np.where(kept, values, 1.0)), 0.0)
+        self.whitening_ = vectors * inverse_root
+        self.precision_ = self.whitening_ @ self.whitening_.T
 
     def _score(self, features, logits):
         rows = torch.from_numpy(features.cpu().numpy().astype(np.float64) @ self.whitening_)
