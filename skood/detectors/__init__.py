@@ -26,6 +26,14 @@ from ._react import ReAct
 from ._registry import DETECTORS, make_detector
 from ._vim import ViM
 
+# Re-bound with its ``#:`` comment so that its API page, made from this module's source,
+# shows the comment instead of dict's docstring.
+
+#: name -> detector class (lower case), each built with its defaults by :func:`make_detector`:
+#: ``"energy"``, ``"msp"``, ``"maxlogit"``, ``"mahalanobis"``, ``"knn"``, ``"vim"``,
+#: ``"react"``, and ``"fused"`` (energy, ViM and KNN through their conformal p-values)
+DETECTORS = DETECTORS
+
 __all__ = ["BaseDetector", "DETECTORS", "Energy", "Fused", "KNN", "MSP", "Mahalanobis",
            "MaxLogit", "ReAct", "ViM", "capture_features", "combine_pvalues",
            "extract_features", "last_linear", "make_detector"]

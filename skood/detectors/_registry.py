@@ -12,9 +12,7 @@ from ._vim import ViM
 
 __all__ = ["DETECTORS", "make_detector"]
 
-#: The detector classes by name (lower case), each built with its defaults by
-#: :func:`make_detector`: ``"energy"``, ``"msp"``, ``"maxlogit"``, ``"mahalanobis"``,
-#: ``"knn"``, ``"vim"``, ``"react"`` and ``"fused"`` (energy, ViM and KNN fused).
+# The detector classes by name; documented where skood.detectors re-exports it.
 DETECTORS = {
     "energy": Energy,
     "msp": MSP,
