@@ -11,8 +11,8 @@ Each detector is timed against a reference that computes the same score with oth
 
 - KNN (k-th nearest normalised training row, exact) against scikit-learn's
   ``NearestNeighbors(algorithm="brute")`` and, when ``faiss`` is installed
-  (``pip install faiss-cpu``), faiss's exact ``IndexFlatIP``; skood's KNN runs with its own
-  search (``backend="torch"``) and, with faiss installed, with ``backend="faiss"``;
+  (``pip install faiss-cpu``), faiss's exact ``IndexFlatIP``; skood's KNN runs with its
+  built-in search (``backend="builtin"``) and, with faiss installed, with ``backend="faiss"``;
 - Mahalanobis against scikit-learn's ``EmpiricalCovariance`` (tied covariance of the
   class-centred rows) and its ``mahalanobis`` method, once per class mean;
 - ViM against the paper's recipe with scikit-learn and numpy (``EmpiricalCovariance`` of the
@@ -148,8 +148,8 @@ def reference_vim(data, n_components):
 
 def contenders(args, n_components):
     """(detector, label, callable(data)) in a fixed order; skood's first for each detector."""
-    runs = [("KNN", "skood KNN (torch search)",
-             lambda d: skood_detector(KNN(k=args.k, backend="torch"), d))]
+    runs = [("KNN", "skood KNN (built-in search)",
+             lambda d: skood_detector(KNN(k=args.k, backend="builtin"), d))]
     if HAS_FAISS:
         runs.append(("KNN", "skood KNN (faiss search)",
                      lambda d: skood_detector(KNN(k=args.k, backend="faiss"), d)))

@@ -121,7 +121,7 @@ def brute_kth_distance(train, queries, k):
 def test_knn_is_minus_the_kth_nearest_normalised_distance(net_rows, k, monkeypatch):
     monkeypatch.setattr(_knn, "_BLOCK_VALUES", 300 * 7)   # blocks of 7 query rows
     train, queries = net_rows["features"][:300], net_rows["features"][300:]
-    scores = KNN(k=k, backend="torch").fit(train).score_samples(queries)
+    scores = KNN(k=k, backend="builtin").fit(train).score_samples(queries)
     np.testing.assert_allclose(-scores, brute_kth_distance(train, queries, k), atol=1e-5)
 
 
@@ -161,16 +161,16 @@ def test_knn_faiss_and_torch_give_the_same_scores(net_rows):
     pytest.importorskip("faiss")
     train, queries = net_rows["features"][:300], net_rows["features"][300:]
     for k in (1, 10):
-        by_torch = KNN(k=k, backend="torch").fit(train).score_samples(queries)
+        by_builtin = KNN(k=k, backend="builtin").fit(train).score_samples(queries)
         by_faiss = KNN(k=k, backend="faiss").fit(train).score_samples(queries)
-        np.testing.assert_allclose(by_faiss, by_torch, atol=1e-6)
+        np.testing.assert_allclose(by_faiss, by_builtin, atol=1e-6)
 
 
 def test_knn_faiss_backend_without_faiss_says_how_to_install_it(net_rows, monkeypatch):
     monkeypatch.setattr(_knn, "faiss_available", lambda: False)
     with pytest.raises(ImportError, match="pip install faiss-cpu"):
         KNN(backend="faiss").fit(net_rows["features"])
-    detector = KNN(k=2).fit(net_rows["features"][:300])   # "auto" falls back to torch
+    detector = KNN(k=2).fit(net_rows["features"][:300])   # "auto" falls back to the built-in search
     np.testing.assert_allclose(
         -detector.score_samples(net_rows["features"][300:]),
         brute_kth_distance(net_rows["features"][:300], net_rows["features"][300:], 2), atol=1e-5)
@@ -478,7 +478,7 @@ def test_detector_cost_benchmark_runs_and_its_implementations_agree(tmp_path):
     rows = [line.split("|")[1:-1] for line in text.splitlines()
             if line.startswith(("| KNN", "| Mahalanobis", "| ViM"))]
     labels = {row[1].strip() for row in rows}
-    assert {"skood KNN (torch search)", "scikit-learn NearestNeighbors(brute)",
+    assert {"skood KNN (built-in search)", "scikit-learn NearestNeighbors(brute)",
             "skood Mahalanobis", "scikit-learn EmpiricalCovariance.mahalanobis", "skood ViM",
             "scikit-learn + numpy recipe"} <= labels
     assert ("faiss IndexFlatIP (exact)" in labels) == script.HAS_FAISS
