@@ -21,18 +21,17 @@ class Mahalanobis(BaseDetector):
     :math:`\frac{1}{N} \sum_c \sum_{i: y_i = c} (h_i - \mu_c)(h_i - \mu_c)^\top`, the
     estimate of Lee et al. Higher means more in-distribution.
 
-    :math:`\Sigma^{+}` is the **pseudo-inverse** (eigenvalues up to ``n_features`` times
-    the float64 epsilon times the largest count as zero: the rule of
+    :math:`\Sigma^{+}` is the **pseudo-inverse**, no shrinkage: eigenvalues of at most
+    ``n_features`` x float64 epsilon x the largest count as zero (the cutoff of
     :func:`scipy.linalg.pinvh`, which gives scikit-learn's
-    :class:`~sklearn.covariance.EmpiricalCovariance` its ``precision_``, the matrix of the
-    ViM paper's reference implementation of this score): with fewer training rows than
-    feature columns, or with dead (always zero) ReLU features, :math:`\Sigma` is singular, and
-    directions in which the training features never vary then add nothing to the distance.
-    No shrinkage is applied. Computed in float64.
+    :class:`~sklearn.covariance.EmpiricalCovariance` its ``precision_``). :math:`\Sigma` is
+    singular with fewer training rows than feature columns, or with dead (always zero)
+    ReLU features; directions in which the training features never vary then add nothing
+    to the distance. Computed in float64.
 
-    The paper also perturbs the input and combines several layers with a logistic regression
-    fitted on OOD data; neither is done here (no OOD data is used): this is the score of one
-    feature layer, as in the later comparisons of the field.
+    The paper also perturbs the inputs and combines several layers with a logistic
+    regression fitted on OOD data; neither is done here (no OOD data is used): this is the
+    score of one feature layer.
 
     ``fit`` needs the training features and their class labels ``y``; any label values work
     (one mean per distinct value). The fitted model holds ``n_classes x n_features`` means
