@@ -484,3 +484,26 @@ def test_detector_cost_benchmark_runs_and_its_implementations_agree(tmp_path):
     assert ("faiss IndexFlatIP (exact)" in labels) == script.HAS_FAISS
     for row in rows:   # every reference computes the same scores as skood's detector
         assert float(row[6]) < 1e-4 and float(row[7]) > 0.9999, row
+
+
+def test_features_and_logit_scores_on_the_test_device(device):
+    """On the suite's device (``--device cuda``): the network stays where it was, the
+    features come back on the host, and scores of device tensors match the host's."""
+    torch.manual_seed(0)
+    net = MLP(6, 3, hidden=(16,))
+    X = torch.randn(50, 6)
+    host_features, host_logits = extract_features(net, X)
+    features, logits = extract_features(net, X, device=device)     # moved there and back
+    assert next(net.parameters()).device.type == "cpu"
+    np.testing.assert_allclose(features, host_features, rtol=1e-5, atol=1e-5)
+    net.to(device)
+    features, logits = extract_features(net, X)                     # computed where it is
+    assert next(net.parameters()).device.type == torch.device(device).type
+    np.testing.assert_allclose(logits, host_logits, rtol=1e-5, atol=1e-5)
+    on_device = torch.from_numpy(logits).to(device)
+    for detector in (Energy(), MSP(), MaxLogit()):
+        np.testing.assert_allclose(detector.score_samples(logits=on_device),
+                                   detector.score_samples(logits=host_logits), rtol=1e-5)
+    knn = KNN(k=2).fit(torch.from_numpy(host_features).to(device))
+    np.testing.assert_allclose(knn.score_samples(torch.from_numpy(features).to(device)),
+                               KNN(k=2).fit(host_features).score_samples(features), atol=1e-5)
