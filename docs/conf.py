@@ -91,6 +91,12 @@ autosummary_context = {
         "skood.distributed.AcceleratedGradRegOODClassifier": [],
         "skood.EnergySampler": ["draw", "reset", "score_pool", "default_ratio"],
         "skood.energy_sampler.EnergySamplerState": [],
+        # scikit-learn generates set_fit_request from fit's keyword names (metadata
+        # routing, not skood's API); the detectors' own methods are fit and score_samples.
+        **{f"skood.detectors.{name}": ["fit", "score_samples"]
+           for name in ("BaseDetector", "Energy", "MSP", "MaxLogit", "Mahalanobis", "KNN",
+                        "ViM", "ReAct")},
+        "skood.detectors.Fused": ["fit", "calibrate", "score_samples"],
     },
 }
 

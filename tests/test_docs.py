@@ -22,7 +22,7 @@ EXAMPLES = ROOT / "examples"
 MODULES = ["skood", "skood.energy_sampler", "skood.kmeans", "skood.losses", "skood.metrics",
            "skood.models", "skood.datasets", "skood.exceptions", "skood.benchmark",
            "skood.distributed", "skood.conformal", "skood.callbacks", "skood.transforms",
-           "skood.model_selection", "skood.synthesis", "skood.data"]
+           "skood.model_selection", "skood.synthesis", "skood.data", "skood.detectors"]
 
 
 def public_objects():
