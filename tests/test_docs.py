@@ -230,6 +230,34 @@ def test_doc_page_code_blocks_run(page, tmp_path):
             + result.stderr[-4000:])
 
 
+def landing_snippet():
+    """The landing page's first ```python block and the ```text block under it (what the page
+    says the snippet prints)."""
+    text = (DOCS / "index.md").read_text()
+    # the text between the two blocks has inline code but no fence
+    found = re.search(r"```python\n(?P<code>.*?)^```\n(?:(?!^```).)*?^```text\n(?P<shown>.*?)^```",
+                      text, re.S | re.M)
+    assert found, "docs/index.md shows no ```text output under its first python block"
+    return found["code"], found["shown"]
+
+
+def test_landing_page_snippet_prints_the_output_shown_beneath_it(tmp_path):
+    """The snippet of docs/index.md, run in a fresh process, prints exactly the lines the page
+    shows; and the shown numbers are those the page promises: at least 90% accuracy, new
+    digits accepted within 1.5 points of the 95% that ``ood_tpr`` stands for."""
+    code, shown = landing_snippet()
+    numbers = [float(v) for v in re.findall(r"(\d+\.\d)%", shown)]
+    assert len(numbers) == 3, shown
+    accuracy, accepted, textures = numbers
+    assert accuracy >= 90.0 and abs(accepted - 95.0) <= 1.5 and textures <= 5.0, shown
+    env = {**os.environ, **ONE_THREAD, "PYTHONHASHSEED": "0",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=tmp_path, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert result.stdout.splitlines() == shown.splitlines()
+
+
 def test_page_markers_are_parsed(tmp_path):
     page = tmp_path / "page.md"
     page.write_text(textwrap.dedent("""\
