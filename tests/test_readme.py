@@ -16,6 +16,29 @@ def readme_snippet():
     return blocks[0]
 
 
+MAIN_COMMAND = 'python -m pip install "torch==2.13.0" -e ".[benchmark]" && skood benchmark'
+TEST_COMMAND = 'python -m pip install "torch==2.13.0" -e ".[dev]" && python -m pytest'
+CPU_TORCH = "--index-url https://download.pytorch.org/whl/cpu"
+
+
+def test_readme_opens_with_what_skood_is_the_snippet_and_the_two_commands():
+    """A reader sees in the first 40 lines what skood does, the snippet and the two commands
+    (the CPU-only step before them); the test command is the line .ci/run extracts."""
+    lines = README.read_text().splitlines()
+    head = "\n".join(lines[:40])
+    assert lines[2].startswith("skood trains a PyTorch classifier")
+    assert head.count("```python") == 1 and f"```python\n{readme_snippet()}```" in head
+    assert head.count("```bash") == 2
+    assert MAIN_COMMAND in lines[:40] and TEST_COMMAND in lines[:40]
+    assert head.index(CPU_TORCH) < head.index(MAIN_COMMAND)
+    ci = (README.parent / ".ci" / "run").read_text()
+    awk = re.search(r"awk '(.*?)' README.md", ci).group(1)
+    assert awk == "/<!-- test-command/{found=1; next} found && /^```bash/{getline; print; exit}"
+    marker = next(i for i, line in enumerate(lines) if line.startswith("<!-- test-command"))
+    fence = next(i for i in range(marker + 1, len(lines)) if lines[i].startswith("```bash"))
+    assert lines[fence + 1] == TEST_COMMAND
+
+
 def test_readme_snippet_runs_and_reaches_95_percent_of_cross_entropy_accuracy(
         tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)     # the snippet saves detector.joblib
