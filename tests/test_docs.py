@@ -414,6 +414,45 @@ def test_missing_inventories_leave_plain_text_and_no_warning(tmp_path):
     assert skood_docs().missing_reference(App, None, {"reftarget": "skood.nothing"}, None) is None
 
 
+def test_results_summary_is_one_screen_with_the_documented_headline():
+    """docs/results.md is the summary (the protocols have their own pages): at most about
+    1,200 words, no command twice, and its headline table is paired.csv of the two
+    from-scratch runs, cell by cell."""
+    import pandas as pd
+    text = (DOCS / "results.md").read_text()
+    assert len(text.split()) <= 1200
+    pages = [DOCS / "results.md", *sorted(DOCS.glob("results_*.md"))]
+    for page in pages:
+        joined = re.sub(r"\\\n\s*", "", page.read_text())      # shell line continuations
+        commands = re.findall(r"^(?:skood benchmark|python benchmarks/)\S*.*$", joined, re.M)
+        assert len(commands) == len(set(commands)), f"{page.name} prints a command twice"
+    names = {"digits": "digits", "fashion-mnist": "Fashion-MNIST"}
+    methods = {"greg": "GReg", "greg_plus": "GReg+"}
+    baselines = {"energy_oe": "energy-OE", "ce_energy": "CE-energy"}
+    for dataset, name in names.items():
+        paired = pd.read_csv(DOCS / "results" / dataset / "paired.csv")
+        paired = paired[paired["metric"] == "fpr95"].set_index(["method", "baseline", "group"])
+        for method, baseline in [(m, b) for m in methods for b in baselines]:
+            cells = []
+            for group in ("near", "far"):
+                row = paired.loc[(method, baseline, group)]
+                cells.append(f"{row['mean_diff_points']:+.2f} [{row['ci_low_points']:+.2f}, "
+                             f"{row['ci_high_points']:+.2f}], {row['n_better']} of "
+                             f"{row['n_splits']}")
+            line = (f"| {name} | {methods[method]} | {baselines[baseline]} | {cells[0]} | "
+                    f"{cells[1]} |")
+            assert line in text, line
+
+
+def test_user_pages_state_measurements_not_project_targets():
+    """A page says what was measured; a goal the project set itself ("the target set for
+    this search ... is missed") is not the user's business."""
+    for page in sorted(DOCS.glob("*.md")):
+        text = re.sub(r"\s+", " ", page.read_text())
+        assert not re.search(r"target set for|targets? (is|are|was|were) (missed|met)|"
+                             r"is missed on|missed on all", text, re.I), page.name
+
+
 # -- the site ---------------------------------------------------------------------------------
 
 def example_names():
@@ -561,12 +600,22 @@ def test_maths_renders_offline(site):
 def test_results_and_performance_pages_show_the_generated_reports(site):
     out, result = site
     assert result.returncode == 0, result.stderr[-6000:]
-    results = (out / "results.html").read_text()
-    for dataset in ("digits", "fashion-mnist"):
-        assert f"--out docs/results/{dataset}" in re.sub(r"<[^>]+>", "", results)
+    # each protocol's page includes its run's report: the command (once), the per-set tables
+    # and the figures (the per-split differences, ROC curves and histograms)
+    for page, dataset, figures in (("results_digits", "digits", 4),
+                                   ("results_fashion_mnist", "fashion-mnist", 3)):
+        html = (out / f"{page}.html").read_text()
+        text = re.sub(r"<[^>]+>", "", html)
+        assert text.count(f"--out docs/results/{dataset}\n") == 1, page
         for ood_set in ("textures", "gaussian-noise", "uniform-noise"):
-            assert f"OOD set <strong>{ood_set}</strong>" in results
-    assert results.count("<img") >= 4                         # the ROC curves and histograms
+            assert f"OOD set <strong>{ood_set}</strong>" in html, (page, ood_set)
+        assert html.count("<img") >= figures, page
+        for image in ("paired_splits", "roc", "hist_greg"):
+            assert re.search(rf'<img[^>]+src="_images/{image}[^"]*\.png"', html), (page, image)
+    results = (out / "results.html").read_text()
+    for page in ("results_counting", "results_digits", "results_fashion_mnist",
+                 "results_finetune", "results_outlier_sources", "results_augmentation"):
+        assert f'href="{page}.html"' in results, page
     performance = (out / "performance.html").read_text()
     text = re.sub(r"<[^>]+>", "", performance)
     assert "–models" not in text and "--models" in text      # a command, not typography

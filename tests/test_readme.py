@@ -73,7 +73,7 @@ def test_readme_figures_are_the_documented_runs():
 
 
 def test_the_fashion_mnist_fine_tuning_sentences_are_the_joined_documented_runs():
-    """docs/results.md's fine-tuned Fashion-MNIST comparisons come from the two documented
+    """docs/results_finetune.md's Fashion-MNIST comparisons come from the two documented
     parts joined (their CE rows are the same run's, time aside)."""
     import pandas as pd
     from skood.benchmark import paired_differences, summary_sentences
@@ -88,6 +88,6 @@ def test_the_fashion_mnist_fine_tuning_sentences_are_the_joined_documented_runs(
     results = pd.concat([first, second[second["method"] == "greg_plus"]], ignore_index=True)
     sentences = summary_sentences(paired_differences(results))
     assert len(sentences) == 10
-    text = (README.parent / "docs" / "results.md").read_text()
+    text = (README.parent / "docs" / "results_finetune.md").read_text()
     for sentence in sentences:
         assert f"- {sentence}\n" in text, sentence
