@@ -400,6 +400,7 @@ def test_missing_inventories_leave_plain_text_and_no_warning(tmp_path):
     from docutils import nodes
 
     shutil.copy(DOCS / "conf.py", tmp_path / "conf.py")
+    shutil.copytree(DOCS / "_ext", tmp_path / "_ext")      # conf.py imports skood_docs
     conf = runpy.run_path(str(tmp_path / "conf.py"))
     assert conf["intersphinx_mapping"] == {}
     assert set(runpy.run_path(str(DOCS / "conf.py"))["intersphinx_mapping"]) == {
@@ -464,6 +465,17 @@ def not_executed():
 
 
 
+def test_gallery_lists_quickstart_first_and_the_examples_it_does_not_run_last():
+    conf = runpy.run_path(str(DOCS / "conf.py"))["sphinx_gallery_conf"]
+    assert conf["within_subsection_order"] == "skood_docs.ExampleOrder"
+    order = sorted((str(EXAMPLES / f"{name}.py") for name in example_names()),
+                   key=skood_docs().ExampleOrder(str(EXAMPLES)))
+    names = [Path(path).name for path in order]
+    assert names[0] == "quickstart.py"
+    assert names[-len(not_executed()):] == sorted(not_executed())
+    assert len(names) == len(example_names())
+
+
 def test_examples_the_gallery_does_not_run_have_a_thumbnail_of_their_own():
     """A gallery page without a figure shows sphinx-gallery's placeholder as its thumbnail: an
     example the build does not run names a PNG under docs/ (the figure of a run) instead."""
@@ -516,6 +528,10 @@ def test_gallery_runs_the_examples_and_shows_output_and_figures(site):
     assert result.returncode == 0, result.stderr[-6000:]
     gallery = out / "auto_examples"
     assert (gallery / "index.html").exists()
+    index = (gallery / "index.html").read_text()
+    positions = {name: index.index(f'href="{name}.html"') for name in example_names()}
+    assert min(positions, key=positions.get) == "quickstart"
+    assert max(positions, key=positions.get) == "fashion_cnn"
     skipped = not_executed()
     for name in example_names():
         page = (gallery / f"{name}.html").read_text()
