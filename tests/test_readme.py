@@ -91,3 +91,21 @@ def test_the_fashion_mnist_fine_tuning_sentences_are_the_joined_documented_runs(
     text = (README.parent / "docs" / "results_finetune.md").read_text()
     for sentence in sentences:
         assert f"- {sentence}\n" in text, sentence
+
+
+def test_readme_says_what_the_far_column_is_without_fashion_mnist():
+    """The README's line on a machine without Debian's Fashion-MNIST: the documented run's rows
+    without that set give a saturated far comparison with energy-OE and the quoted difference
+    to CE-energy."""
+    import pandas as pd
+    from skood.benchmark import paired_differences
+
+    results = pd.read_csv(README.parent / "docs" / "results" / "digits" / "results.csv")
+    far = paired_differences(results[results["ood_set"] != "fashion-mnist"])
+    far = far[(far["method"] == "greg") & (far["metric"] == "fpr95") & (far["group"] == "far")]
+    far = far.set_index("baseline")
+    assert far.loc["energy_oe", "method_mean_points"] == 0
+    assert far.loc["energy_oe", "baseline_mean_points"] == 0
+    text = " ".join(README.read_text().split())
+    assert "dataset-fashion-mnist" in text and '"saturated"' in text
+    assert f"-{abs(far.loc['ce_energy', 'mean_diff_points']):.2f} points instead of -12.64" in text
