@@ -44,8 +44,8 @@ def check_groups(results, path="results.csv"):
         raise ValueError(
             f"{path} has no 'group' column (near/far per OOD set); it was written by an "
             "older skood benchmark. Rerun the benchmark to rewrite it, e.g. skood benchmark "
-            f"--threads 1 --quiet --out {Path(path).parent} (see docs/results.md for the "
-            "command of each folder).")
+            f"--threads 1 --quiet --out {Path(path).parent} (the docs/results_*.md pages "
+            "give the command of each folder).")
     unknown = sorted(set(results["group"].dropna()) - {"near", "far"})
     if unknown or results["group"].isna().any():
         raise ValueError(f"{path}: the 'group' column must be 'near' or 'far' on every row, "

@@ -120,9 +120,9 @@ else:
 intersphinx_timeout = 10
 
 # -- Example gallery ---------------------------------------------------------------------
-# Shown but not run at build: they need data CI may lack, or minutes of CPU. Each one
-# states its expected output in its text.
-NOT_EXECUTED = ["fashion_cnn.py"]
+# Shown but not run at build (skood_docs.NOT_EXECUTED): they need data CI may lack, or
+# minutes of CPU. Each one states its expected output in its text.
+from skood_docs import NOT_EXECUTED  # noqa: E402
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
@@ -130,7 +130,9 @@ sphinx_gallery_conf = {
     "filename_pattern": r"/(?!(" + "|".join(n.replace(".", r"\.") for n in NOT_EXECUTED)
                         + r")$)[^/]+\.py$",
     "ignore_pattern": r"__init__\.py",
-    "within_subsection_order": "FileNameSortKey",
+    # Quickstart first, the examples not run last (a fully qualified name: the
+    # configuration is pickled with the environment)
+    "within_subsection_order": "skood_docs.ExampleOrder",
     "download_all_examples": False,
     "remove_config_comments": True,
     "min_reported_time": 0,

@@ -15,11 +15,11 @@ check comes after: the chosen model against digits 0, 1, 6 and 7, which no
 part of the search saw (near OOD), and against generated noise and textures
 (far OOD). About 25 seconds on 2 CPU cores.
 
-Run: ``python examples/grid_search.py [--out DIR]`` (writes ``DIR/grid_search.png``)
+Run: ``python examples/grid_search.py [--out DIR]`` (with ``--out``, saves
+``DIR/grid_search.png``)
 """
 import argparse
 import os
-import tempfile
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -35,8 +35,8 @@ from skood.synthesis import BlurNoise, ClassMix, PatchShuffle
 
 parser = argparse.ArgumentParser(description="Tune lambda_grad and the synthesizer with "
                                  "held-out classes, then check on unseen digits.")
-parser.add_argument("--out", default=tempfile.mkdtemp(),
-                    help="folder for grid_search.png (default: a new temporary folder)")
+parser.add_argument("--out", help="folder to save grid_search.png into "
+                    "(default: the figure is drawn, not saved)")
 args = parser.parse_args()
 
 # %%
@@ -104,9 +104,10 @@ for ax, key, label in ((axes[0], "auroc", "AUROC (higher is better)"),
     ax.set_title(f"held-out classes, {cv.get_n_splits()} folds (mean ± std)")
 axes[0].legend()
 fig.tight_layout()
-path = os.path.join(args.out, "grid_search.png")
-fig.savefig(path, dpi=100)
-print("figure:", path)
+if args.out:
+    path = os.path.join(args.out, "grid_search.png")
+    fig.savefig(path, dpi=100)
+    print("figure:", path)
 
 # %%
 # The check: digits and data that the search never saw

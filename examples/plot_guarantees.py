@@ -16,14 +16,14 @@ This example trains a small network on 8x8 digits with natural-image
 outliers, then checks the three guarantees empirically over many random
 batches of test digits mixed with textures. Under a minute on 2 CPU cores.
 
-Run: ``python examples/plot_guarantees.py [--out DIR]`` (writes ``DIR/guarantees.png``)
+Run: ``python examples/plot_guarantees.py [--out DIR]`` (with ``--out``, saves
+``DIR/guarantees.png``)
 """
 # %%
 # Train on digits, with natural-image outliers
 # --------------------------------------------
 import argparse
 import os
-import tempfile
 
 import matplotlib
 
@@ -39,8 +39,8 @@ from skood.datasets import make_natural_image_outliers, make_texture_images  # n
 from skood.models import MLP  # noqa: E402
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--out", default=tempfile.mkdtemp(),
-                    help="folder for guarantees.png (default: a new temporary folder)")
+parser.add_argument("--out", help="folder to save guarantees.png into "
+                    "(default: the figure is drawn, not saved)")
 args, _ = parser.parse_known_args()
 
 X, y = load_digits(return_X_y=True)
@@ -109,6 +109,7 @@ right.set_ylabel("fraction of digits among the flagged")
 right.legend()
 right.set_title("Benjamini-Hochberg over 500 batches")
 fig.tight_layout()
-path = os.path.join(args.out, "guarantees.png")
-fig.savefig(path, dpi=100)
-print("figure:", path)
+if args.out:
+    path = os.path.join(args.out, "guarantees.png")
+    fig.savefig(path, dpi=100)
+    print("figure:", path)

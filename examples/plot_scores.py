@@ -13,11 +13,11 @@ One seed is one draw: the benchmark (``skood benchmark``, the Results page)
 compares the methods seed by seed with intervals. About 15 seconds on 2 CPU
 cores.
 
-Run: ``python examples/plot_scores.py [--out DIR]`` (writes ``DIR/scores.png``)
+Run: ``python examples/plot_scores.py [--out DIR]`` (with ``--out``, saves
+``DIR/scores.png``)
 """
 import argparse
 import os
-import tempfile
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -32,8 +32,8 @@ from skood.models import MLP
 
 parser = argparse.ArgumentParser(description="Plot score histograms (ID vs unseen digit "
                                  "classes) and ROC curves of energy-OE and GReg.")
-parser.add_argument("--out", default=tempfile.mkdtemp(),
-                    help="folder for scores.png (default: a new temporary folder)")
+parser.add_argument("--out", help="folder to save scores.png into "
+                    "(default: the figure is drawn, not saved)")
 args = parser.parse_args()
 
 # %%
@@ -84,6 +84,7 @@ for name, clf in models.items():
 axes[2].set_title("ROC on unseen digits: ID positive", fontsize=10)
 axes[2].legend(fontsize=8, loc="lower right")
 fig.tight_layout()
-path = os.path.join(args.out, "scores.png")
-fig.savefig(path, dpi=90)
-print("wrote", path)
+if args.out:
+    path = os.path.join(args.out, "scores.png")
+    fig.savefig(path, dpi=90)
+    print("wrote", path)

@@ -11,7 +11,9 @@ scikit-image. OOD test data the model never saw: the other four digit classes
 (0, 1, 6, 7; *near* OOD, hard: they look like the training data) and
 scikit-image's textures (*far* OOD, easy). About 10 seconds on 2 CPU cores.
 
-Run: ``python examples/quickstart.py [--out DIR]``
+Run: ``python examples/quickstart.py [--out DIR]`` (with ``--out``, keeps the saved
+model as ``DIR/digits_greg.joblib``; without, it goes to a temporary folder
+removed at the end)
 """
 import argparse
 import os
@@ -30,8 +32,8 @@ from skood.models import MLP
 
 parser = argparse.ArgumentParser(description="Quickstart: train a GReg OOD detector on "
                                  "handwritten digits, report, save, reload, score.")
-parser.add_argument("--out", default=tempfile.mkdtemp(),
-                    help="folder for the saved model (default: a new temporary folder)")
+parser.add_argument("--out", help="folder to keep the saved model in (default: a temporary "
+                    "folder, removed at the end)")
 args = parser.parse_args()
 
 # %%
@@ -108,10 +110,10 @@ fig.tight_layout()
 # Save, reload, score
 # -------------------
 # joblib (like pickle) runs code from the file it loads: only load files you trust.
-path = os.path.join(args.out, "digits_greg.joblib")
-joblib.dump(clf, path)
-
-loaded = joblib.load(path)
+with tempfile.TemporaryDirectory() as scratch:
+    path = os.path.join(args.out or scratch, "digits_greg.joblib")
+    joblib.dump(clf, path)
+    loaded = joblib.load(path)
 labels = loaded.predict(X_test)
 print("labels of the first test digits:", labels[:10], "true:", y_test[:10])
 accepted_digits = loaded.predict_ood(X_test) == 1

@@ -9,7 +9,6 @@ temporary folder, removed at the end.
 Run: ``python examples/save_load_score.py``
 """
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,9 +32,10 @@ clf = GradRegOODClassifier(MLP, module__n_features=64, module__n_classes=10,
                            m_in=-12.0, m_out=-4.0, max_epochs=8, lr=0.05,
                            optimizer__momentum=0.9, batch_size=64, random_state=0, verbose=0)
 clf.fit(X, y, X_aux=make_natural_image_outliers(2000, (8, 8), random_state=0))
-folder = tempfile.mkdtemp()
-model_path, batch_path = os.path.join(folder, "digits.joblib"), os.path.join(folder, "x.npy")
-scores_path = os.path.join(folder, "scores.npy")
+folder = tempfile.TemporaryDirectory()     # removed at the end (or at exit, after an error)
+model_path = os.path.join(folder.name, "digits.joblib")
+batch_path = os.path.join(folder.name, "x.npy")
+scores_path = os.path.join(folder.name, "scores.npy")
 joblib.dump(clf, model_path)
 batch = X[::6]                      # 300 digits of all classes
 np.save(batch_path, batch)
@@ -57,7 +57,7 @@ scorer = textwrap.dedent(f"""
 labels = subprocess.run([sys.executable, "-c", scorer], check=True, capture_output=True,
                         text=True).stdout.strip()
 loaded = np.load(scores_path)
-shutil.rmtree(folder)
+folder.cleanup()
 print("ood_decision_function in the fresh process:", np.round(loaded[:5], 4))
 print("predicted labels of the first ten digits in the fresh process:", labels)
 print(f"largest difference to the scores before saving: {np.abs(loaded - expected).max():.2g}")

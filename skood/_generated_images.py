@@ -90,7 +90,7 @@ def _load_source(name):
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError(
                 "skood.datasets needs scikit-image for its bundled images: "
-                "pip install 'skood[datasets]'") from exc
+                'pip install -e ".[datasets]" in the skood checkout') from exc
         import os
         path = os.path.join(os.path.dirname(skimage.data.__file__), f"{name}.png")
         if not os.path.exists(path):

@@ -1,4 +1,5 @@
 """A smoke run of `skood benchmark`: tables and figures are produced and well-formed."""
+import os
 import struct
 
 import joblib
@@ -625,3 +626,52 @@ def test_command_refuses_a_penalty_fraction_outside_zero_one(value, no_training,
     err = capsys.readouterr().err
     assert "--penalty-fraction must be a number in (0, 1]" in err and repr(value) in err
     assert not any(tmp_path.iterdir())
+
+
+def test_figures_name_their_run_label_axes_and_mark_saturated_sets(tmp_path):
+    """The ROC and histogram figures show one run: their titles say which (split and seed) and
+    how many there were; every panel has labelled axes; a set every method separates
+    completely is marked saturated; each histogram is a fraction of its own set on a log
+    scale, so a far-OOD spike does not flatten the ID histogram."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from skood.benchmark.figures import histogram_figure, roc_figure, run_label, write_figures
+
+    rng = np.random.default_rng(0)
+
+    def sets(shift):
+        return {"id": rng.normal(0, 1, 300), "near": rng.normal(shift, 1, 200),
+                "noise": np.full(1000, -50.0)}          # far below ID: a spike, separated
+    # split 3 runs first: the figures show it, and say so
+    scores = {(3, 0): {"greg": sets(-1.0), "energy_oe": sets(-0.5)},
+              (7, 0): {"greg": sets(-1.0), "energy_oe": sets(-0.5)}}
+    where = run_label(scores)
+    assert where.startswith("class split 3, seed 0") and "2 class splits" in where
+    assert run_label({(0, 1): scores[(3, 0)]}) == "class split 0, seed 1 (the only run)"
+
+    fig = histogram_figure(scores[(3, 0)]["greg"], "greg", where)
+    # Figure.get_suptitle is matplotlib >= 3.8; the extras admit 3.7
+    assert where in fig._suptitle.get_text() and "greg" in fig._suptitle.get_text()
+    near, noise = fig.axes
+    for ax in (near, noise):
+        assert ax.get_xlabel() and ax.get_ylabel() and ax.get_yscale() == "log"
+    assert "separated" in noise.get_title() and "separated" not in near.get_title()
+    assert "FPR95" in near.get_title()
+    id_bars = noise.containers[0]                      # the ID histogram of the spike panel
+    assert sum(bar.get_height() for bar in id_bars) == pytest.approx(1.0)
+    plt.close(fig)
+
+    fig = roc_figure(scores[(3, 0)], where)
+    near, noise = fig.axes
+    assert "saturated" in noise.get_title() and "saturated" not in near.get_title()
+    for ax in (near, noise):
+        assert ax.get_xlabel().startswith("FPR") and ax.get_ylabel().startswith("TPR")
+    assert where in fig._suptitle.get_text()
+    plt.close(fig)
+
+    paths = write_figures(scores, str(tmp_path))
+    assert sorted(os.path.basename(p) for p in paths) == [
+        "hist_energy_oe.png", "hist_greg.png", "roc.png"]
+    assert all(png_size(p)[0] > 200 for p in paths)
+    assert not plt.get_fignums()                        # every figure is closed

@@ -230,6 +230,34 @@ def test_doc_page_code_blocks_run(page, tmp_path):
             + result.stderr[-4000:])
 
 
+def landing_snippet():
+    """The landing page's first ```python block and the ```text block under it (what the page
+    says the snippet prints)."""
+    text = (DOCS / "index.md").read_text()
+    # the text between the two blocks has inline code but no fence
+    found = re.search(r"```python\n(?P<code>.*?)^```\n(?:(?!^```).)*?^```text\n(?P<shown>.*?)^```",
+                      text, re.S | re.M)
+    assert found, "docs/index.md shows no ```text output under its first python block"
+    return found["code"], found["shown"]
+
+
+def test_landing_page_snippet_prints_the_output_shown_beneath_it(tmp_path):
+    """The snippet of docs/index.md, run in a fresh process, prints exactly the lines the page
+    shows; and the shown numbers are those the page promises: at least 90% accuracy, new
+    digits accepted within 1.5 points of the 95% that ``ood_tpr`` stands for."""
+    code, shown = landing_snippet()
+    numbers = [float(v) for v in re.findall(r"(\d+\.\d)%", shown)]
+    assert len(numbers) == 3, shown
+    accuracy, accepted, textures = numbers
+    assert accuracy >= 90.0 and abs(accepted - 95.0) <= 1.5 and textures <= 5.0, shown
+    env = {**os.environ, **ONE_THREAD, "PYTHONHASHSEED": "0",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=tmp_path, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert result.stdout.splitlines() == shown.splitlines()
+
+
 def test_page_markers_are_parsed(tmp_path):
     page = tmp_path / "page.md"
     page.write_text(textwrap.dedent("""\
@@ -372,6 +400,7 @@ def test_missing_inventories_leave_plain_text_and_no_warning(tmp_path):
     from docutils import nodes
 
     shutil.copy(DOCS / "conf.py", tmp_path / "conf.py")
+    shutil.copytree(DOCS / "_ext", tmp_path / "_ext")      # conf.py imports skood_docs
     conf = runpy.run_path(str(tmp_path / "conf.py"))
     assert conf["intersphinx_mapping"] == {}
     assert set(runpy.run_path(str(DOCS / "conf.py"))["intersphinx_mapping"]) == {
@@ -386,6 +415,45 @@ def test_missing_inventories_leave_plain_text_and_no_warning(tmp_path):
     assert skood_docs().missing_reference(App, None, {"reftarget": "skood.nothing"}, None) is None
 
 
+def test_results_summary_is_one_screen_with_the_documented_headline():
+    """docs/results.md is the summary (the protocols have their own pages): at most about
+    1,200 words, no command twice, and its headline table is paired.csv of the two
+    from-scratch runs, cell by cell."""
+    import pandas as pd
+    text = (DOCS / "results.md").read_text()
+    assert len(text.split()) <= 1200
+    pages = [DOCS / "results.md", *sorted(DOCS.glob("results_*.md"))]
+    for page in pages:
+        joined = re.sub(r"\\\n\s*", "", page.read_text())      # shell line continuations
+        commands = re.findall(r"^(?:skood benchmark|python benchmarks/)\S*.*$", joined, re.M)
+        assert len(commands) == len(set(commands)), f"{page.name} prints a command twice"
+    names = {"digits": "digits", "fashion-mnist": "Fashion-MNIST"}
+    methods = {"greg": "GReg", "greg_plus": "GReg+"}
+    baselines = {"energy_oe": "energy-OE", "ce_energy": "CE-energy"}
+    for dataset, name in names.items():
+        paired = pd.read_csv(DOCS / "results" / dataset / "paired.csv")
+        paired = paired[paired["metric"] == "fpr95"].set_index(["method", "baseline", "group"])
+        for method, baseline in [(m, b) for m in methods for b in baselines]:
+            cells = []
+            for group in ("near", "far"):
+                row = paired.loc[(method, baseline, group)]
+                cells.append(f"{row['mean_diff_points']:+.2f} [{row['ci_low_points']:+.2f}, "
+                             f"{row['ci_high_points']:+.2f}], {row['n_better']} of "
+                             f"{row['n_splits']}")
+            line = (f"| {name} | {methods[method]} | {baselines[baseline]} | {cells[0]} | "
+                    f"{cells[1]} |")
+            assert line in text, line
+
+
+def test_user_pages_state_measurements_not_project_targets():
+    """A page says what was measured; a goal the project set itself ("the target set for
+    this search ... is missed") is not the user's business."""
+    for page in sorted(DOCS.glob("*.md")):
+        text = re.sub(r"\s+", " ", page.read_text())
+        assert not re.search(r"target set for|targets? (is|are|was|were) (missed|met)|"
+                             r"is missed on|missed on all", text, re.I), page.name
+
+
 # -- the site ---------------------------------------------------------------------------------
 
 def example_names():
@@ -395,6 +463,17 @@ def example_names():
 def not_executed():
     return runpy.run_path(str(DOCS / "conf.py"))["NOT_EXECUTED"]
 
+
+
+def test_gallery_lists_quickstart_first_and_the_examples_it_does_not_run_last():
+    conf = runpy.run_path(str(DOCS / "conf.py"))["sphinx_gallery_conf"]
+    assert conf["within_subsection_order"] == "skood_docs.ExampleOrder"
+    order = sorted((str(EXAMPLES / f"{name}.py") for name in example_names()),
+                   key=skood_docs().ExampleOrder(str(EXAMPLES)))
+    names = [Path(path).name for path in order]
+    assert names[0] == "quickstart.py"
+    assert names[-len(not_executed()):] == sorted(not_executed())
+    assert len(names) == len(example_names())
 
 
 def test_examples_the_gallery_does_not_run_have_a_thumbnail_of_their_own():
@@ -449,6 +528,10 @@ def test_gallery_runs_the_examples_and_shows_output_and_figures(site):
     assert result.returncode == 0, result.stderr[-6000:]
     gallery = out / "auto_examples"
     assert (gallery / "index.html").exists()
+    index = (gallery / "index.html").read_text()
+    positions = {name: index.index(f'href="{name}.html"') for name in example_names()}
+    assert min(positions, key=positions.get) == "quickstart"
+    assert max(positions, key=positions.get) == "fashion_cnn"
     skipped = not_executed()
     for name in example_names():
         page = (gallery / f"{name}.html").read_text()
@@ -533,12 +616,22 @@ def test_maths_renders_offline(site):
 def test_results_and_performance_pages_show_the_generated_reports(site):
     out, result = site
     assert result.returncode == 0, result.stderr[-6000:]
-    results = (out / "results.html").read_text()
-    for dataset in ("digits", "fashion-mnist"):
-        assert f"--out docs/results/{dataset}" in re.sub(r"<[^>]+>", "", results)
+    # each protocol's page includes its run's report: the command (once), the per-set tables
+    # and the figures (the per-split differences, ROC curves and histograms)
+    for page, dataset, figures in (("results_digits", "digits", 4),
+                                   ("results_fashion_mnist", "fashion-mnist", 3)):
+        html = (out / f"{page}.html").read_text()
+        text = re.sub(r"<[^>]+>", "", html)
+        assert text.count(f"--out docs/results/{dataset}\n") == 1, page
         for ood_set in ("textures", "gaussian-noise", "uniform-noise"):
-            assert f"OOD set <strong>{ood_set}</strong>" in results
-    assert results.count("<img") >= 4                         # the ROC curves and histograms
+            assert f"OOD set <strong>{ood_set}</strong>" in html, (page, ood_set)
+        assert html.count("<img") >= figures, page
+        for image in ("paired_splits", "roc", "hist_greg"):
+            assert re.search(rf'<img[^>]+src="_images/{image}[^"]*\.png"', html), (page, image)
+    results = (out / "results.html").read_text()
+    for page in ("results_counting", "results_digits", "results_fashion_mnist",
+                 "results_finetune", "results_outlier_sources", "results_augmentation"):
+        assert f'href="{page}.html"' in results, page
     performance = (out / "performance.html").read_text()
     text = re.sub(r"<[^>]+>", "", performance)
     assert "–models" not in text and "--models" in text      # a command, not typography

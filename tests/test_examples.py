@@ -37,13 +37,13 @@ def gallery_runs(name):
     return re.search(conf["filename_pattern"], str(EXAMPLES / name)) is not None
 
 
-def run_example(name, *args, tmp=None):
-    """Run examples/NAME.py with ARGS in an empty current folder, with temporary files under
-    ``tmp/tmp`` (a fresh folder by default); return what it printed. The example must leave
-    the current folder empty, and draw a figure if the gallery runs it."""
+def run_example(name, *args):
+    """Run examples/NAME.py with ARGS in an empty current folder, with an empty folder of
+    its own as TMPDIR; return what it printed. The example must leave both folders empty
+    (nothing in the user's folder, no ``tmpXXXX`` folder behind), and draw a figure if the
+    gallery runs it."""
     with tempfile.TemporaryDirectory() as fresh:
-        base = Path(tmp or fresh)
-        cwd, temp = base / "cwd", base / "tmp"
+        cwd, temp = Path(fresh) / "cwd", Path(fresh) / "tmp"
         cwd.mkdir()
         temp.mkdir()
         result = subprocess.run(
@@ -59,6 +59,10 @@ def run_example(name, *args, tmp=None):
         assert result.returncode == 0, result.stderr[-3000:]
         left = sorted(p.name for p in cwd.iterdir())
         assert not left, f"{name} wrote {left} into the current folder"
+        # torch keeps its compiler cache (torchinductor_<user>) under TMPDIR: torch's, and
+        # meant to stay
+        left = sorted(p.name for p in temp.iterdir() if not p.name.startswith("torchinductor_"))
+        assert not left, f"{name} left {left} in the temporary folder"
     out, figures = result.stdout.rsplit("\n[figures: ", 1)
     figures = int(figures.split("]")[0])
     if gallery_runs(name):
@@ -148,28 +152,38 @@ def test_plot_scores_compares_both_methods_and_writes_a_png(tmp_path):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+def test_run_example_fails_when_an_example_leaves_a_temporary_folder(tmp_path, monkeypatch):
+    script = tmp_path / "leaves.py"
+    script.write_text("import matplotlib.pyplot as plt, tempfile\nplt.figure()\n"
+                      "tempfile.mkdtemp()\n")
+    monkeypatch.setattr(sys.modules[__name__], "EXAMPLES", tmp_path)
+    with pytest.raises(AssertionError, match=r"leaves.py left \['tmp\w+'\] in the temporary"):
+        run_example("leaves.py")
+
+
 def test_plot_guarantees_checks_the_rules_and_writes_a_png(tmp_path):
-    out = run_example("plot_guarantees.py", tmp=tmp_path)     # no --out: a temporary folder
+    out = run_example("plot_guarantees.py", "--out", str(tmp_path))
     accepted = float(re.search(r"accepted: ([0-9.]+)% of test digits", out).group(1))
     assert accepted > 90
     fdrs = [float(v) for v in re.findall(r"empirical FDR ([0-9.]+)", out)]
     assert len(fdrs) == 4 and all(fdr <= q + 0.05 for fdr, q in zip(fdrs, (0.05, 0.1, 0.2, 0.3)))
     path = Path(re.search(r"figure: (.*)", out).group(1))
-    assert path.name == "guarantees.png" and path.is_relative_to(tmp_path / "tmp")
+    assert path == tmp_path / "guarantees.png"
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
 def test_fashion_cnn_runs_or_skips_with_a_message(tmp_path):
-    out = run_example("fashion_cnn.py", "--n-train", "1000", "--epochs", "2", tmp=tmp_path)
+    out = run_example("fashion_cnn.py", "--n-train", "1000", "--epochs", "2", "--out",
+                      str(tmp_path))
     if out.startswith("skipping:"):
         assert "apt-get install dataset-fashion-mnist" in out
         pytest.skip("Fashion-MNIST is not installed")
     # a smoke run (1,000 images, 2 epochs): clearly above chance (0.1), not converged
     assert float(re.search(r"test accuracy: ([0-9.]+)", out).group(1)) > 0.2
     assert "digits" in out and "auroc" in out
-    path = Path(re.search(r"figure: (.*)", out).group(1))   # the scores, in a temporary folder
-    assert path.is_relative_to(tmp_path / "tmp")
+    path = Path(re.search(r"figure: (.*)", out).group(1))   # the scores, in --out
+    assert path == tmp_path / "fashion_cnn_scores.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -105,3 +105,18 @@ def test_ruff_is_configured_run_by_ci_and_passes():
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "."],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-1000:]
+
+
+def test_install_hints_name_the_checkouts_extras():
+    """skood is installed from a checkout (it is not on PyPI): a hint says
+    ``pip install -e ".[extra]"``, never ``pip install 'skood[extra]'``, and names an extra
+    that pyproject.toml declares."""
+    extras = set(pyproject()["project"]["optional-dependencies"])
+    files = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
+             *sorted((ROOT / "skood").rglob("*.py")), *sorted((ROOT / "examples").glob("*.py")),
+             *sorted((ROOT / "benchmarks").glob("*.py"))]
+    for path in files:
+        text = path.read_text()
+        assert not re.search(r"skood\[\w+\]", text), f"{path.name} names skood[...]"
+        for name in re.findall(r'-e \S*?"?\.\[(\w+)\]', text):
+            assert name in extras, f"{path.name}: no extra [{name}] in pyproject.toml"

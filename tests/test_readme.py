@@ -16,6 +16,29 @@ def readme_snippet():
     return blocks[0]
 
 
+MAIN_COMMAND = 'python -m pip install "torch==2.13.0" -e ".[benchmark]" && skood benchmark'
+TEST_COMMAND = 'python -m pip install "torch==2.13.0" -e ".[dev]" && python -m pytest'
+CPU_TORCH = "--index-url https://download.pytorch.org/whl/cpu"
+
+
+def test_readme_opens_with_what_skood_is_the_snippet_and_the_two_commands():
+    """A reader sees in the first 40 lines what skood does, the snippet and the two commands
+    (the CPU-only step before them); the test command is the line .ci/run extracts."""
+    lines = README.read_text().splitlines()
+    head = "\n".join(lines[:40])
+    assert lines[2].startswith("skood trains a PyTorch classifier")
+    assert head.count("```python") == 1 and f"```python\n{readme_snippet()}```" in head
+    assert head.count("```bash") == 2
+    assert MAIN_COMMAND in lines[:40] and TEST_COMMAND in lines[:40]
+    assert head.index(CPU_TORCH) < head.index(MAIN_COMMAND)
+    ci = (README.parent / ".ci" / "run").read_text()
+    awk = re.search(r"awk '(.*?)' README.md", ci).group(1)
+    assert awk == "/<!-- test-command/{found=1; next} found && /^```bash/{getline; print; exit}"
+    marker = next(i for i, line in enumerate(lines) if line.startswith("<!-- test-command"))
+    fence = next(i for i in range(marker + 1, len(lines)) if lines[i].startswith("```bash"))
+    assert lines[fence + 1] == TEST_COMMAND
+
+
 def test_readme_snippet_runs_and_reaches_95_percent_of_cross_entropy_accuracy(
         tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)     # the snippet saves detector.joblib
@@ -50,7 +73,7 @@ def test_readme_figures_are_the_documented_runs():
 
 
 def test_the_fashion_mnist_fine_tuning_sentences_are_the_joined_documented_runs():
-    """docs/results.md's fine-tuned Fashion-MNIST comparisons come from the two documented
+    """docs/results_finetune.md's Fashion-MNIST comparisons come from the two documented
     parts joined (their CE rows are the same run's, time aside)."""
     import pandas as pd
     from skood.benchmark import paired_differences, summary_sentences
@@ -65,6 +88,24 @@ def test_the_fashion_mnist_fine_tuning_sentences_are_the_joined_documented_runs(
     results = pd.concat([first, second[second["method"] == "greg_plus"]], ignore_index=True)
     sentences = summary_sentences(paired_differences(results))
     assert len(sentences) == 10
-    text = (README.parent / "docs" / "results.md").read_text()
+    text = (README.parent / "docs" / "results_finetune.md").read_text()
     for sentence in sentences:
         assert f"- {sentence}\n" in text, sentence
+
+
+def test_readme_says_what_the_far_column_is_without_fashion_mnist():
+    """The README's line on a machine without Debian's Fashion-MNIST: the documented run's rows
+    without that set give a saturated far comparison with energy-OE and the quoted difference
+    to CE-energy."""
+    import pandas as pd
+    from skood.benchmark import paired_differences
+
+    results = pd.read_csv(README.parent / "docs" / "results" / "digits" / "results.csv")
+    far = paired_differences(results[results["ood_set"] != "fashion-mnist"])
+    far = far[(far["method"] == "greg") & (far["metric"] == "fpr95") & (far["group"] == "far")]
+    far = far.set_index("baseline")
+    assert far.loc["energy_oe", "method_mean_points"] == 0
+    assert far.loc["energy_oe", "baseline_mean_points"] == 0
+    text = " ".join(README.read_text().split())
+    assert "dataset-fashion-mnist" in text and '"saturated"' in text
+    assert f"-{abs(far.loc['ce_energy', 'mean_diff_points']):.2f} points instead of -12.64" in text

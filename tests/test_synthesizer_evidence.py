@@ -180,12 +180,12 @@ def test_the_command_line_names_what_was_wrong(tmp_path, capsys):
 
 @pytest.mark.parametrize("dataset", ["digits", "fashion-mnist"])
 def test_the_results_page_quotes_the_documented_outlier_source_runs(dataset):
-    """docs/results.md's outlier-source table of each dataset is its synthesizers.csv:
+    """docs/results_outlier_sources.md's table of each dataset is its synthesizers.csv:
     every difference it quotes (mean, interval, K/N) is that file's, row by row."""
     root = Path(__file__).resolve().parents[1]
     table = pd.read_csv(root / "docs" / "results" / "outlier_sources" / dataset /
                         "synthesizers.csv")
-    text = (root / "docs" / "results.md").read_text()
+    text = (root / "docs" / "results_outlier_sources.md").read_text()
     words = {"energy_oe": "energy-OE", "greg": "GReg"}
     sources = list(dict.fromkeys(table["source"]))
     assert len(sources) == 6     # the photographs and five synthesizers
