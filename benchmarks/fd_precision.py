@@ -8,16 +8,18 @@ margins at the median energies of its ID rows and of its outliers, so that half
 of each weigh in the penalty), it takes the step's gradient penalty (skood's
 training objective, ``skood._objective.GRegObjective``) in float32, under bf16
 autocast and under fp16 autocast (with a GradScaler, as ``amp="fp16"`` uses),
-for ``penalty="exact"`` and ``penalty="fd"``, and prints for each low-precision
-mode the penalty's ratio to the float32 penalty of the same mode and the cosine
-between its parameter gradient and float32's; and, for every fd row, the cosine
-with the float32 exact penalty's gradient, the quantity fd estimates (the row
-"fd, fp32" compares float32 fd itself with float32 exact). Batches whose
-low-precision penalty or gradient is not finite are counted apart.
+for ``penalty="exact"`` and ``penalty="fd"``. For each low-precision mode it
+prints the penalty's ratio to the float32 penalty of the same mode, the cosine
+between its parameter gradient and float32's, and the cosine with the float32
+exact penalty's gradient, the quantity fd estimates (the row "fd, none (fp32)"
+compares float32 fd itself with float32 exact). On CUDA float32 means TF32 off,
+and two more rows compare torch's default there, TF32 convolutions, with it.
+Batches whose penalty or gradient is not finite are counted apart.
 
 Run: python benchmarks/fd_precision.py [--batches 8] [--size 28] [--device cpu]
 """
 import argparse
+import contextlib
 import platform
 import statistics
 import sys
@@ -75,22 +77,38 @@ def train(X, y, noise, epochs, target_energy, device):
     return net
 
 
+@contextlib.contextmanager
+def tf32(enabled):
+    """TF32 convolutions and matrix products on CUDA on or off (no-op on the CPU)."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
 def penalty_and_gradient(net, x_in, y_in, x_aux, penalty, amp, m_in, m_out):
-    """The step's penalty and its gradient w.r.t. the parameters, flattened."""
+    """The step's penalty and its gradient w.r.t. the parameters, flattened. ``amp`` is
+    None (float32, TF32 off), "bf16", "fp16" or "tf32" (float32 with TF32 on CUDA)."""
     objective = GRegObjective(lambda_energy=0.1, lambda_grad=1.0, m_in=m_in, m_out=m_out,
-                              penalty=penalty, amp=amp)
+                              penalty=penalty, amp=None if amp == "tf32" else amp)
     scaler = torch.amp.GradScaler(x_in.device.type) if amp == "fp16" else None
     torch.manual_seed(0)
-    terms = objective.step_terms(net, net, x_in, y_in, x_aux, F.cross_entropy,
-                                 grad_scaler=scaler)
+    with tf32(amp == "tf32"):
+        terms = objective.step_terms(net, net, x_in, y_in, x_aux, F.cross_entropy,
+                                     grad_scaler=scaler)
     params = [p for p in net.parameters() if p.requires_grad]
-    grads = torch.autograd.grad(terms.grad_penalty, params, allow_unused=True)
+    with tf32(amp == "tf32"):
+        grads = torch.autograd.grad(terms.grad_penalty, params, allow_unused=True)
     flat = torch.cat([(g if g is not None else torch.zeros_like(p)).flatten()
                       for g, p in zip(grads, params)])
     return terms.grad_penalty.item(), flat.double()
 
 
 MODES = [("exact", "bf16"), ("exact", "fp16"), ("fd", None), ("fd", "bf16"), ("fd", "fp16")]
+#: on CUDA: float32 with TF32 convolutions (torch's default there) against TF32 off
+CUDA_MODES = [("exact", "tf32"), ("fd", "tf32")]
 
 
 def measure(net, X, y, noise, args, device):
@@ -101,8 +119,9 @@ def measure(net, X, y, noise, args, device):
     outliers, so that half of each are detected and weigh in the penalty.
     """
     generator = torch.Generator().manual_seed(2)
+    modes = MODES + (CUDA_MODES if device.type == "cuda" else [])
     results = {mode: {"ratio": [], "cosine": [], "cosine_exact": [], "non_finite": 0}
-               for mode in MODES}
+               for mode in modes}
     energies_in = []
     for _ in range(args.batches):
         rows = torch.randint(0, len(X), (BATCH,), generator=generator)
@@ -115,7 +134,7 @@ def measure(net, X, y, noise, args, device):
         reference = {penalty: penalty_and_gradient(net, x_in, y_in, x_aux, penalty, None,
                                                    m_in, m_out)
                      for penalty in ("exact", "fd")}
-        for penalty, amp in MODES:
+        for penalty, amp in modes:
             value, grad = (reference[penalty] if amp is None else
                            penalty_and_gradient(net, x_in, y_in, x_aux, penalty, amp,
                                                 m_in, m_out))
@@ -145,6 +164,7 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     X, y, noise = digits_and_noise(args.size)
     net = train(X, y, noise, args.epochs, args.target_energy, device)
     net.train()
@@ -161,7 +181,7 @@ def main():
     print("|---|---|---|---|---|---|")
     for (penalty, amp), entry in results.items():
         reference = "exact" if amp is None else penalty
-        cells = [penalty, amp or "none (fp32)"]
+        cells = [penalty, {None: "none (fp32)", "tf32": "none (fp32, TF32 on)"}.get(amp, amp)]
         if entry["ratio"]:
             for key in ("ratio", "cosine", "cosine_exact"):
                 values = entry[key]
