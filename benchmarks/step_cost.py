@@ -28,7 +28,7 @@ same run. Peak memory is reported on CUDA.
 
 Run: python benchmarks/step_cost.py [--device cpu|cuda] [--models resnet18 smallcnn]
      [--resnet-width 64] [--reps 10] [--fractions 0.25] [--pool-factors 3 4]
-     [--threads N] [--out results.md]
+     [--variants energy_oe greg_fd ...] [--no-fits] [--threads N] [--out results.md]
 """
 import argparse
 import contextlib
@@ -227,8 +227,13 @@ def _bench_model(name, module_factory, input_shape, args, device, stack):
     n_clusters = min(64, batch)
     rows, pending = {}, []
 
+    def wanted(key):
+        # energy-OE is always timed: every ratio is to it
+        return not args.variants or key in args.variants or key == "energy_oe"
+
     def record(key, label, fn, reps=args.reps, warmup=args.warmup):
-        pending.append((key, label, fn, reps, warmup))
+        if wanted(key):
+            pending.append((key, label, fn, reps, warmup))
 
     def bare(fn):
         torch.manual_seed(0)
@@ -266,6 +271,8 @@ def _bench_model(name, module_factory, input_shape, args, device, stack):
                       dict(penalty="exact", amp=amp)),
                      (f"greg_fd_{amp}", f"GReg fd (skood, amp={amp})", dict(penalty="fd", amp=amp))]
     for key, label, params in variants:
+        if not wanted(key):
+            continue
         clf = make_estimator(module_factory, device, **params)
         prepare_step(clf, aux, stack)
         record(key, label, skood_step_fn(clf, x_in, y))
@@ -275,6 +282,8 @@ def _bench_model(name, module_factory, input_shape, args, device, stack):
     record("sampler", "energy sampler alone (skood)",
            lambda: state.draw_outliers(batch, device))
     for pool_factor in args.pool_factors:
+        if not wanted(f"sampler_pool{pool_factor}"):
+            continue
         clf = make_estimator(module_factory, device, sampler=EnergySampler(pool_factor=pool_factor))
         pool_state = prepare_step(clf, aux, stack)
         record(f"sampler_pool{pool_factor}",
@@ -286,12 +295,13 @@ def _bench_model(name, module_factory, input_shape, args, device, stack):
     kmeans_generator = torch.Generator(device=device).manual_seed(0)
     record("kmeans", "k-means alone, eager (skood)",
            lambda: kmeans(features, n_clusters, n_init=3, generator=kmeans_generator))
-    if device.type == "cuda":
+    if device.type == "cuda" and wanted("sampler_eager"):
         eager_clf = make_estimator(module_factory, device, sampler=EnergySampler(
             pool_factor=args.pool_factor, cuda_graph=False))
         eager_state = prepare_step(eager_clf, aux, stack)
         record("sampler_eager", "energy sampler alone, k-means not graphed (skood)",
                lambda: eager_state.draw_outliers(batch, device))
+    if device.type == "cuda":
         graphed = GraphedKMeans(n_init=3)
         record("kmeans_graphed", "k-means alone, CUDA graph (skood)",
                lambda: graphed(features, n_clusters, kmeans_generator))
@@ -318,12 +328,14 @@ def _bench_model(name, module_factory, input_shape, args, device, stack):
     base = rows["energy_oe"]["s"]
     for entry in rows.values():
         entry["ratio"] = entry["s"] / base
-    rows["paper_greg_plus"] = {
-        "label": "GReg+ step as the paper's code (step + sampler)",
-        "s": rows["paper_step"]["s"] + rows["paper_sampler"]["s"],
-    }
-    rows["paper_greg_plus"]["ratio"] = rows["paper_greg_plus"]["s"] / base
-
+    if "paper_step" in rows and "paper_sampler" in rows:
+        rows["paper_greg_plus"] = {
+            "label": "GReg+ step as the paper's code (step + sampler)",
+            "s": rows["paper_step"]["s"] + rows["paper_sampler"]["s"],
+        }
+        rows["paper_greg_plus"]["ratio"] = rows["paper_greg_plus"]["s"] / base
+    if args.no_fits:
+        return {"rows": rows}
     fits = bench_fits(module_factory, input_shape, args, device, aux)
     scoring = bench_scoring(module_factory, input_shape, args, device)
     return {"rows": rows, "fits": fits, "scoring": scoring}
@@ -451,6 +463,8 @@ def markdown(name, result, device_name):
         peak = f"{entry['peak_mib']:.0f}" if "peak_mib" in entry else "n/a"
         lines.append(f"| {entry['label']} | {1000 * entry['s']:.1f} | {entry['ratio']:.2f} "
                      f"| {peak} |")
+    if "fits" not in result:
+        return "\n".join(lines + [""])
     fits, scoring = result["fits"], result["scoring"]
     lines += ["", "| whole fit, per training batch | ms |", "|---|---:|",
               f"| bare torch energy-OE loop | {1000 * fits['bare_energy_oe']:.1f} |",
@@ -503,6 +517,12 @@ def main():
                         help="GReg+ pool factors to time besides --pool-factor: the sampler "
                              "alone, and GReg+ fd at fraction 1 and each of --fractions "
                              "(default: none)")
+    parser.add_argument("--variants", nargs="*", default=None,
+                        help="time only these rows, by key (energy_oe, greg_exact, greg_fd, "
+                             "greg_plus_fd, greg_fd_bf16, sampler, kmeans_graphed, paper_step, "
+                             "bare_fd, ...; energy-OE is always timed; default: all)")
+    parser.add_argument("--no-fits", action="store_true",
+                        help="skip the whole-fit and score_samples timings")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--out", help="write the markdown tables here (and JSON beside it)")
     args = parser.parse_args()

@@ -134,24 +134,48 @@ def _exact_penalty(objective, score, x, energies, n_in, context):
 
 
 def _finite_difference_penalty(objective, score, x, energies, n_in, context):
-    """The per-sample norm along the normalised input gradient, by a second forward."""
-    # First-order input gradient only (no create_graph), for the direction.
-    (grad,) = torch.autograd.grad(score, x, retain_graph=True)
-    norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12)
-    direction = grad / norms.view(-1, *([1] * (grad.dim() - 1)))
-    weights = detected_weights(energies[:n_in], energies[n_in:], objective.m_in, objective.m_out)
-    # The shifted forward sees the same dropout masks as the first one and
-    # leaves the running statistics of norm layers alone.
+    """The per-sample norm along the normalised input gradient, by a second forward.
+
+    Under mixed precision the whole estimate is taken in float32, autocast off:
+    in bf16 the step ``fd_step * d`` moves each input value by less than its
+    rounding, and logits near 20 are rounded to 1/8, so the difference of two
+    low-precision energies is mostly rounding; and the parameter gradient of
+    the estimate changes to first order with the direction ``d``, which a
+    low-precision backward does not give closely enough. The float32 forward at
+    ``x``, its input gradient and the shifted forward repeat float32 training's,
+    so the penalty is float32's; the step's low-precision forward serves the
+    other terms only.
+    """
     rng_after = RandomStateSnapshot(x.device)
-    context.rng_before.restore()
     try:
-        with frozen_batchnorm_statistics(context.module), context.autocast():
-            shifted = first_output(context.penalty_forward(x.detach()
-                                                           + objective.fd_step * direction))
+        if context.low_precision:
+            x = x.detach().requires_grad_(True)
+            energies = _penalty_energies(objective, context, x)
+            score = detected_score(energies[:n_in], energies[n_in:], objective.m_in,
+                                   objective.m_out)
+        # First-order input gradient only (no create_graph), for the direction.
+        (grad,) = torch.autograd.grad(score, x, retain_graph=True)
+        norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12)
+        direction = grad / norms.view(-1, *([1] * (grad.dim() - 1)))
+        shifted_energies = _penalty_energies(
+            objective, context, x.detach() + objective.fd_step * direction)
     finally:
         rng_after.restore()
-    shifted_energies = energy(full_precision(shifted), objective.temperature)
+    weights = detected_weights(energies[:n_in], energies[n_in:], objective.m_in, objective.m_out)
     return finite_difference_penalty(energies, shifted_energies, weights, objective.fd_step)
+
+
+def _penalty_energies(objective, context, x):
+    """Energies of a penalty forward at ``x``, with the first forward's random state
+    (dropout masks) and without updating the running statistics of norm layers:
+    in the step's precision context in float32 training, in float32 (autocast off)
+    under mixed precision."""
+    context.rng_before.restore()
+    precision = (torch.autocast(x.device.type, enabled=False) if context.low_precision
+                 else context.autocast())
+    with frozen_batchnorm_statistics(context.module), precision:
+        logits = first_output(context.penalty_forward(x))
+    return energy(full_precision(logits), objective.temperature)
 
 
 #: penalty mode -> function(objective, score, x, energies, n_in, context) -> 0-dim tensor
@@ -164,6 +188,8 @@ class _StepContext(NamedTuple):
     penalty_forward: object
     grad_scaler: object
     rng_before: object
+    #: whether the step's forwards run under a half-precision autocast
+    low_precision: bool
 
 
 @dataclass(frozen=True)
@@ -257,6 +283,7 @@ class GRegObjective:
         with autocast():
             logits = first_output(forward(x))
             cross_entropy = classification_loss(full_precision(logits[:n_in]), y_in)
+            low_precision = _half_precision_autocast(x.device.type)
         not_computed = cross_entropy.new_full((), float("nan"))
         energy_loss = penalty = energy_in = energy_aux = not_computed
         loss = cross_entropy
@@ -268,12 +295,12 @@ class GRegObjective:
             if whole_batch:
                 score = detected_score(energy_in, energy_aux, self.m_in, self.m_out)
                 context = _StepContext(module, autocast, penalty_forward or forward,
-                                       grad_scaler, rng_before)
+                                       grad_scaler, rng_before, low_precision)
                 penalty = PENALTIES[self.penalty](self, score, x, energies, n_in, context)
                 loss = loss + self.lambda_grad * penalty
             elif self.lambda_grad > 0:
                 context = _StepContext(module, autocast, penalty_forward or forward,
-                                       grad_scaler, None)
+                                       grad_scaler, None, low_precision)
                 penalty = self._subset_penalty(x, n_in, context, penalty_generator)
                 loss = loss + self.lambda_grad * penalty
             energy_in, energy_aux = energy_in.mean(), energy_aux.mean()
@@ -307,6 +334,16 @@ class GRegObjective:
         score = detected_score(energies[:k_in], energies[k_in:], self.m_in, self.m_out)
         penalty = PENALTIES[self.penalty](self, score, x_subset, energies, k_in, context)
         return penalty * (rows.shape[0] / x.shape[0])
+
+
+def _half_precision_autocast(device_type):
+    """Whether a bf16/fp16 autocast is on for ``device_type`` (``amp``, or the precision
+    context the estimator supplies, such as Accelerate's)."""
+    try:
+        enabled = torch.is_autocast_enabled(device_type)
+    except RuntimeError:   # a device type autocast does not know, such as "meta"
+        return False
+    return enabled and torch.get_autocast_dtype(device_type) in (torch.float16, torch.bfloat16)
 
 
 def _random_rows(n, fraction, generator):

@@ -62,6 +62,13 @@ def _check(instance, params):
                             f"got {value!r}.")
 
 
+def _draw_device(generator):
+    """Where a draw with ``generator`` must run: the generator's own device (torch
+    draws on the default device otherwise, and a CUDA generator refuses the CPU);
+    ``None`` (the default device) for torch's global generator."""
+    return None if generator is None else generator.device
+
+
 def _repr(instance, names):
     args = ", ".join(f"{name}={getattr(instance, name)!r}" for name in names)
     return f"{type(instance).__name__}({args})"
@@ -91,7 +98,8 @@ class RandomCrop:
         Applies to the image as the transform sees it (a uint8 image after
         scaling to ``[0, 1]``). Must stay 0 with ``padding_mode="reflect"``.
     generator : torch.Generator or None, default=None
-        Source of the crop positions; ``None`` uses torch's global generator.
+        Source of the crop positions, drawn on the generator's device (a CUDA
+        generator draws on its GPU); ``None`` uses torch's global generator.
         With ``DataLoader(num_workers > 0)`` every worker gets a copy of a given
         generator, so the workers repeat each other's crops: leave it ``None``
         there.
@@ -185,8 +193,11 @@ class RandomCrop:
                 f"RandomCrop: size {(height, width)} is larger than the image, which is "
                 f"{tuple(image.shape[1:])} after padding by {p}; pass a smaller size or a "
                 "larger padding.")
-        top = int(torch.randint(image.shape[1] - height + 1, (1,), generator=self.generator))
-        left = int(torch.randint(image.shape[2] - width + 1, (1,), generator=self.generator))
+        device = _draw_device(self.generator)
+        top = int(torch.randint(image.shape[1] - height + 1, (1,), generator=self.generator,
+                                device=device))
+        left = int(torch.randint(image.shape[2] - width + 1, (1,), generator=self.generator,
+                                 device=device))
         # A copy: the result never shares memory with the caller's image.
         crop = image[:, top:top + height, left:left + width].clone()
         return crop[0] if flat else crop
@@ -238,7 +249,8 @@ class RandomHorizontalFlip:
         """
         image = _as_float_image(image, "RandomHorizontalFlip")
         # One draw per call whatever p is, so that p does not change later draws' alignment.
-        if float(torch.rand(1, generator=self.generator)) < self.p:
+        if float(torch.rand(1, generator=self.generator,
+                            device=_draw_device(self.generator))) < self.p:
             return image.flip(-1)
         return image.clone()   # never the caller's own memory
 

@@ -1,6 +1,7 @@
 """Shared fixtures.
 
-Point the suite at a GPU with ``--device cuda`` or ``SKOOD_TEST_DEVICE=cuda``.
+Point the suite at a GPU with ``--device cuda`` or ``SKOOD_TEST_DEVICE=cuda``;
+``--device-only`` keeps the tests that the device reaches.
 """
 import os
 
@@ -14,6 +15,17 @@ def pytest_addoption(parser):
     parser.addoption("--device", default=os.environ.get("SKOOD_TEST_DEVICE", "cpu"),
                      help="torch device the estimator tests train on (default: cpu, or "
                           "$SKOOD_TEST_DEVICE)")
+    parser.addoption("--device-only", action="store_true",
+                     help="run only the tests that take the device fixture (directly or "
+                          "through another fixture): those that --device moves")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--device-only"):
+        return
+    kept = [item for item in items if "device" in getattr(item, "fixturenames", ())]
+    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    items[:] = kept
 
 
 @pytest.fixture(scope="session")

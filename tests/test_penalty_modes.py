@@ -4,6 +4,9 @@ import pytest
 import torch
 
 from skood import GradRegOODClassifier
+from skood._objective import GRegObjective, frozen_batchnorm_statistics
+from skood.losses import energy
+from skood.models import SmallCNN
 
 from helpers import BNNet, TanhNet, run_one_step
 
@@ -66,6 +69,65 @@ def test_mixed_precision_fits(make_clf, blobs, amp, penalty):
     assert clf.score(X, y) > 0.7
     assert "_fit_state" not in vars(clf)   # the GradScaler went with the fit
     assert clf.score_samples(X).dtype == np.float32
+
+
+def fd_step_penalty(device, amp=None, autocast=None, penalty_fraction=1.0, seed=0):
+    """The fd penalty of one step of a SmallCNN whose energies are near -22 (the regime
+    of a trained network, where logits are rounded to 1/8 in bf16), and its gradient
+    w.r.t. the parameters, flattened."""
+    torch.manual_seed(seed)
+    net = SmallCNN(1, 10, width=8).to(device)
+    with torch.no_grad():
+        net.classifier.bias[0] += 22.0
+    generator = torch.Generator().manual_seed(seed)
+    x_in = torch.rand(16, 1, 28, 28, generator=generator).to(device)
+    y_in = torch.randint(0, 10, (16,), generator=generator).to(device)
+    x_aux = torch.rand(32, 1, 28, 28, generator=generator).to(device)
+    with torch.no_grad(), frozen_batchnorm_statistics(net):
+        energies = energy(net(torch.cat([x_in, x_aux])))
+    # margins at the median energies: half the rows of each kind weigh in the penalty
+    objective = GRegObjective(m_in=energies[:16].median().item(),
+                              m_out=energies[16:].median().item(), penalty="fd", amp=amp,
+                              penalty_fraction=penalty_fraction)
+    torch.manual_seed(seed + 1)
+    terms = objective.step_terms(net, net, x_in, y_in, x_aux, torch.nn.functional.cross_entropy,
+                                 autocast=autocast,
+                                 penalty_generator=torch.Generator().manual_seed(seed))
+    grads = torch.autograd.grad(terms.grad_penalty, list(net.parameters()))
+    return terms.grad_penalty.item(), torch.cat([g.flatten() for g in grads]).double()
+
+
+@pytest.mark.parametrize("penalty_fraction", [1.0, 0.5])
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_fd_penalty_under_mixed_precision_is_float32s(device, amp, penalty_fraction):
+    # Taken from low-precision energies, the fd penalty was 0 to 1.8 times float32's and
+    # its parameter gradient pointed elsewhere (cosine 0.01 to 0.9) on this network.
+    reference, reference_grad = fd_step_penalty(device, penalty_fraction=penalty_fraction)
+    value, grad = fd_step_penalty(device, amp=amp, penalty_fraction=penalty_fraction)
+    assert reference > 0
+    assert value == pytest.approx(reference, rel=1e-3)
+    assert torch.nn.functional.cosine_similarity(grad, reference_grad, dim=0) > 0.999
+
+
+def test_fd_penalty_follows_a_precision_context_of_the_estimators(device):
+    # A data-parallel estimator supplies its own precision context (amp=None):
+    # the penalty is float32's under it too.
+    device_type = torch.device(device).type
+    reference, reference_grad = fd_step_penalty(device)
+    value, grad = fd_step_penalty(
+        device, autocast=lambda: torch.autocast(device_type, dtype=torch.bfloat16))
+    assert value == pytest.approx(reference, rel=1e-3)
+    assert torch.nn.functional.cosine_similarity(grad, reference_grad, dim=0) > 0.999
+
+
+def test_fd_step_on_the_meta_device():
+    # autocast knows no "meta" device type; the step still runs there (shape checks)
+    net = torch.nn.Linear(4, 3).to("meta")
+    x = torch.randn(8, 4, device="meta")
+    terms = GRegObjective(penalty="fd").step_terms(
+        net, net, x, torch.zeros(8, dtype=torch.long, device="meta"), x,
+        torch.nn.functional.cross_entropy)
+    assert terms.grad_penalty.device.type == "meta" and terms.grad_penalty.shape == ()
 
 
 def test_bad_penalty_options(make_clf, blobs):

@@ -183,6 +183,26 @@ def test_a_generator_makes_the_draws_repeatable_and_independent_of_the_global_on
     assert len({tuple(r.flatten().tolist()) for r in runs_a}) > 5     # it does vary
 
 
+@pytest.mark.parametrize("padding", [0, 2])
+def test_draws_run_on_the_generators_device_whatever_the_default_device(padding):
+    # A CUDA generator refuses to draw on the CPU, where torch draws unless told:
+    # emulated with a CPU generator under another default device ("meta", from
+    # which no value can be read), the draws must still run on the CPU and give
+    # the same crops and flips as under the CPU default.
+    def seeded():
+        generator = torch.Generator().manual_seed(7)
+        return Compose([RandomCrop(5, padding=padding, generator=generator),
+                        RandomHorizontalFlip(generator=generator)])
+
+    x = image(3, 5, 5)
+    reference = seeded()
+    expected = [reference(x) for _ in range(6)]
+    transform = seeded()
+    with torch.device("meta"):
+        runs = [transform(x) for _ in range(6)]
+    assert all(torch.equal(p, q) for p, q in zip(runs, expected))
+
+
 def test_without_a_generator_the_global_torch_generator_decides():
     x = image(3, 5, 5)
     transform = augment(None)
