@@ -19,13 +19,13 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (HasMethods, Interval, StrOptions,
                                              validate_parameter_constraints)
-from sklearn.utils.multiclass import check_classification_targets
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
 from skorch.dataset import ValidSplit, unpack_data
 from skorch.utils import TeeGenerator, to_tensor
 
 from ._fit_state import FitState
+from ._labels import OUTLIER_LABEL, encode_labels, fit_classes
 from ._calibration_io import calibration_record, read_calibration, write_calibration
 from ._objective import (AMP_DTYPES, HISTORY_KEYS, PENALTIES, GRegObjective, amp_autocast,
                          first_output)
@@ -40,7 +40,7 @@ from .exceptions import NonFiniteLossError, warn_at_caller
 from .losses import energy
 from .conformal import (benjamini_hochberg, class_conditional_pvalues,
                         class_conditional_thresholds, conformal_pvalues, conformal_threshold)
-from .metrics import OUTLIER_LABEL, id_accuracy, is_outlier_label
+from .metrics import id_accuracy
 
 __all__ = ["GradRegOODClassifier"]
 
@@ -999,28 +999,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 "labels of the in-distribution rows; -1 marks auxiliary outliers only.")
         y_id = y[~outlier_rows]
         X_id = None if dataset else X[~outlier_rows]    # a Dataset's: below, once encoded
-        check_classification_targets(y_id)
-        if fitted_before:
-            if classes is not None and np.ndim(classes) != 1:
-                raise ValueError(
-                    f"partial_fit's classes must be an array-like of all the classes, e.g. "
-                    f"classes={self.classes_.tolist()}, got {classes!r}.")
-            if classes is not None and set(np.asarray(classes).tolist()) != set(
-                    self.classes_.tolist()):
-                raise ValueError(
-                    f"classes={list(classes)!r} differs from the classes of the fitted model, "
-                    f"{self.classes_.tolist()}; pass the same classes or none after the first "
-                    "call of partial_fit.")
-            classes = self.classes_
-        else:
-            classes = self._infer_classes(y_id, classes)
-        if len(classes) < 2:
-            raise ValueError(
-                f"y has a single in-distribution class ({classes.tolist()}); a classifier "
-                "needs at least two. -1 marks auxiliary-outlier rows, so labels in {-1, +1} "
-                "read as one class plus outliers: if -1 is a class of yours, recode it, e.g. "
-                "y = (y == 1).astype(int).")
-        y_encoded = self._encode_labels(y_id, classes)
+        classes = fit_classes(self, y_id, classes, fitted_before)
+        y_encoded = encode_labels(y_id, classes)
         if dataset:
             # The ID items as (float32 sample, encoded label); the held-out rows are
             # read from X_eval when given (the same rows, without augmentation).
@@ -1255,54 +1235,6 @@ class GradRegOODClassifier(NeuralNetClassifier):
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             yield
-
-    def _infer_classes(self, y_id, declared=None):
-        """The classes of a first fit: partial_fit's ``classes``, the ``classes`` parameter,
-        or the sorted labels of ``y``."""
-        if declared is not None and np.ndim(declared) != 1:
-            raise ValueError(
-                f"partial_fit's classes must be an array-like of all the classes, e.g. "
-                f"classes=[0, 1, 2], got {declared!r}.")
-        if self.classes is not None:
-            classes = np.asarray(self.classes)
-            if declared is not None and set(np.asarray(declared).tolist()) != set(
-                    classes.tolist()):
-                raise ValueError(
-                    f"partial_fit's classes={list(declared)!r} differs from the classes "
-                    f"parameter {list(self.classes)!r}; pass one of them.")
-        elif declared is not None:
-            classes = np.unique(np.asarray(declared))
-        else:
-            return np.unique(y_id)
-        if np.any(is_outlier_label(classes)):
-            raise ValueError("classes must not contain -1, the auxiliary-outlier marker.")
-        return classes
-
-    def _encode_labels(self, y_id, classes):
-        if classes.dtype.kind in "biuf" and y_id.dtype.kind in "biuf":
-            # Fast path; np.unique returns sorted classes.
-            order = np.argsort(classes, kind="stable")
-            position = np.searchsorted(classes[order], y_id)
-            position = np.clip(position, 0, len(classes) - 1)
-            known = classes[order][position] == y_id
-            encoded = order[position]
-        else:
-            lookup = {label: index for index, label in enumerate(classes.tolist())}
-            encoded = np.array([lookup.get(label, -1) for label in y_id.tolist()], dtype=np.int64)
-            known = encoded >= 0
-        if not known.all():
-            numeric = classes.dtype.kind in "biuf", y_id.dtype.kind in "biuf"
-            if numeric[0] != numeric[1]:
-                kinds = ["numbers" if flag else "strings" for flag in numeric]
-                raise ValueError(
-                    f"y holds {kinds[1]} ({y_id.dtype}) but the classes are {kinds[0]} "
-                    f"({classes.tolist()[:10]}): a label and a class match only with the same "
-                    f"type. Pass classes of y's type, or convert y (e.g. y.astype(str)).")
-            unknown = np.unique(np.asarray(y_id[~known], dtype=object).astype(str))[:10]
-            raise ValueError(
-                f"y contains labels that are not among the classes {classes.tolist()}: "
-                f"{unknown.tolist()}. Use -1 for auxiliary-outlier rows.")
-        return encoded.astype(np.int64)
 
     def _collect_outliers(self, X_outlier_rows, X_aux, made=None):
         """The fit's outliers: ``X_aux``, the rows labelled -1 (an array, or a Subset of a

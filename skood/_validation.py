@@ -10,7 +10,7 @@ from skorch.dataset import Dataset as SkorchDataset
 
 from .data import sample_of
 from .exceptions import warn_at_caller
-from .metrics import is_outlier_label
+from ._labels import is_outlier_label
 
 __all__ = ["check_features", "check_outliers", "check_labels", "is_dataset", "check_dataset",
            "dataset_labels", "check_device"]
