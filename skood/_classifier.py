@@ -26,6 +26,7 @@ from skorch.utils import TeeGenerator, to_tensor
 
 from ._fit_state import FitState
 from ._labels import OUTLIER_LABEL, encode_labels, fit_classes
+from ._seeds import fit_seed, penalty_seed, sampler_seed, synthesizer_seed
 from ._calibration_io import calibration_record, read_calibration, write_calibration
 from ._objective import (AMP_DTYPES, HISTORY_KEYS, PENALTIES, GRegObjective, amp_autocast,
                          first_output)
@@ -734,16 +735,14 @@ class GradRegOODClassifier(NeuralNetClassifier):
             state.outliers_per_id_sample = (self.aux_batch_ratio if self.aux_batch_ratio
                                             is not None else default_ratio(state.sampler))
             state.sampler_state = state.sampler.reset(
-                len(aux), seed + self._process_index, device,
+                len(aux), sampler_seed(seed, self._process_index), device,
                 index_device=state.outliers.device,
                 pool_scorer=PoolScorer(self.module_, self._pool_energies))
         if self.amp == "fp16":
             state.grad_scaler = torch.amp.GradScaler(self._training_device.type)
         if self.penalty_fraction < 1:
-            # A stream of its own, apart from the sampler's and from other processes'.
-            stream = np.random.SeedSequence([seed, self._process_index, 1])
             state.penalty_generator = torch.Generator().manual_seed(
-                int(stream.generate_state(1)[0]))
+                penalty_seed(seed, self._process_index))
         self._fit_state = state
         try:
             yield state
@@ -1008,7 +1007,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
             held_out_rows = X_id if X_eval is None else X_id.with_data(X_eval)
 
         random_state = check_random_state(self.random_state)
-        torch_seed = int(random_state.randint(np.iinfo(np.int32).max))
+        torch_seed = fit_seed(random_state)
         X_calibration = None
         split = made = None
         if isinstance(self.train_split, ValidSplit):
@@ -1273,10 +1272,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
 
     def _make_outliers(self, X_train, y_train, seed):
         """Call the synthesizer once on a fit's training rows; check and return its rows."""
-        # A stream of its own, apart from the sampler's and the penalty's.
-        stream = np.random.SeedSequence([seed, 2])
-        made = self.synthesizer.make_outliers(X_train, y_train,
-                                              int(stream.generate_state(1)[0]))
+        made = self.synthesizer.make_outliers(X_train, y_train, synthesizer_seed(seed))
         shape = tuple(np.shape(made))
         if len(shape) < 1 or shape[0] == 0 or shape[1:] != self.input_shape_:
             rows = ", ".join(["n", *map(str, self.input_shape_)])
