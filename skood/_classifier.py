@@ -26,6 +26,7 @@ from skorch.utils import TeeGenerator, to_tensor
 
 from ._fit_state import FitState
 from ._labels import OUTLIER_LABEL, encode_labels, fit_classes
+from ._network import check_module_outputs, eval_mode
 from ._seeds import fit_seed, penalty_seed, sampler_seed, synthesizer_seed
 from ._calibration_io import calibration_record, read_calibration, write_calibration
 from ._objective import (AMP_DTYPES, HISTORY_KEYS, PENALTIES, GRegObjective, amp_autocast,
@@ -714,13 +715,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
 
     def _pool_energies(self, x):
         """Energies of candidate outliers: eval mode, no gradients, the training precision."""
-        training = self.module_.training
-        self.module_.train(False)
-        try:
-            with torch.no_grad(), self._autocast():
-                logits = first_output(self.infer(x))
-        finally:
-            self.module_.train(training)
+        with eval_mode(self.module_), torch.no_grad(), self._autocast():
+            logits = first_output(self.infer(x))
         return energy(logits.float(), self.temperature)
 
     @contextlib.contextmanager
@@ -1095,7 +1091,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
                     self.initialize()
                 finally:
                     del self._data_shape
-            self._check_module_outputs(X_sample, len(classes), y_encoded[:len(X_sample)])
+            check_module_outputs(self, X_sample, len(classes), y_encoded[:len(X_sample)])
             with self._fit_state_for(aux, torch_seed) as state:
                 state.split = split
                 try:
@@ -1170,57 +1166,6 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 f"{lonely!r} have a single in-distribution row. Pass more rows of them, or "
                 "calibrate on a validation split (train_split).")
         return stratified
-
-    def _check_module_outputs(self, X_sample, n_classes, y_sample=None):
-        """Refuse a module that cannot forward the samples of X, whose logits do not
-        have one column per class, or a criterion that cannot take them with the class
-        indices ``y_sample``, before training."""
-        training = self.module_.training
-        self.module_.train(False)
-        try:
-            with torch.no_grad():
-                logits = first_output(self.infer(to_tensor(X_sample, device=self.device)))
-        except RuntimeError as error:
-            n_values = int(np.prod(X_sample.shape[1:]))
-            given = self.get_params_for("module").get("n_features")
-            hint = (f"module__n_features={given} is set, but the samples of X have {n_values} "
-                    f"values: pass module__n_features={n_values}, or leave it out to take it "
-                    "from the data." if given is not None and given != n_values else
-                    "Check that the module's input size matches the samples of X.")
-            raise ValueError(
-                f"The module cannot forward samples of X of shape {tuple(X_sample.shape[1:])}: "
-                f"{type(error).__name__}: {error}. {hint}") from error
-        finally:
-            self.module_.train(training)
-        if logits.ndim != 2 or logits.shape[1] != n_classes:
-            raise ValueError(
-                f"The module returns logits of shape {tuple(logits.shape)} for "
-                f"{X_sample.shape[0]} samples, but y has {n_classes} classes: it must return "
-                f"(n_samples, {n_classes}). Set the module's number of outputs, e.g. "
-                f"module__n_classes={n_classes}.")
-        if y_sample is None:
-            return
-        # n_classes + 1 rows (repeating the sample's), so that a criterion broadcasting
-        # (n,) class indices against (n, n_classes) logits cannot pass by chance
-        rows = torch.arange(n_classes + 1) % len(logits)
-        logits = logits[rows.to(logits.device)]
-        y_sample = torch.as_tensor(np.asarray(y_sample), device=logits.device)[
-            rows.to(logits.device)]
-        try:
-            with torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")     # e.g. MSELoss's broadcasting warning
-                loss = self.get_loss(logits, y_sample, X=None, training=False)
-            if loss.numel() != 1:
-                raise ValueError(f"it returned a tensor of shape {tuple(loss.shape)}, not a "
-                                 "scalar")
-        except (RuntimeError, ValueError, TypeError, IndexError) as error:
-            raise ValueError(
-                f"The criterion {self.criterion_!r} cannot take the module's logits, shape "
-                f"{tuple(logits.shape)}, with the class indices of y, shape "
-                f"{tuple(y_sample.shape)} ({type(error).__name__}: {error}). criterion must "
-                "take logits of shape (n_samples, n_classes) and class indices of shape "
-                "(n_samples,) and return a scalar, as torch.nn.CrossEntropyLoss (the default) "
-                "does.") from error
 
     @contextlib.contextmanager
     def _seeded(self, seed):
