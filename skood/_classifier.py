@@ -28,7 +28,8 @@ from ._fit_state import FitState
 from ._labels import OUTLIER_LABEL, encode_labels, fit_classes
 from ._network import check_module_outputs, eval_mode
 from ._seeds import fit_seed, penalty_seed, sampler_seed, synthesizer_seed
-from ._calibration_io import calibration_record, read_calibration, write_calibration
+from ._calibration_io import (calibration_record, check_calibration_state, read_calibration,
+                              write_calibration)
 from ._objective import (AMP_DTYPES, HISTORY_KEYS, PENALTIES, GRegObjective, amp_autocast,
                          first_output)
 from ._outliers import AuxiliaryData, PoolScorer, RandomOutlierSampler, default_ratio
@@ -1307,7 +1308,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
                     "calibration in the same call, since its thresholds belong to them: "
                     "load_params(f_params='weights.pt', f_calibration='calibration.json') "
                     "(or checkpoint=...). Nothing was loaded.")
-            self._check_calibration_state(state)
+            check_calibration_state(self, state)
         super().load_params(*args, **kwargs)
         if state is not None:
             self.classes_inferred_ = state.pop("classes_")
@@ -1321,19 +1322,6 @@ class GradRegOODClassifier(NeuralNetClassifier):
             self._drop_fitted_state(
                 "load_params replaced the weights without f_calibration=..., so offset_ and "
                 "the calibration scores no longer apply")
-
-    def _check_calibration_state(self, state):
-        if state["temperature"] != self.temperature:
-            raise ValueError(
-                f"The calibration was scored at temperature={state['temperature']}, but this "
-                f"estimator has temperature={self.temperature}; set temperature="
-                f"{state['temperature']} before load_params (the scores depend on it).")
-        if self.classes is not None and list(np.asarray(self.classes).tolist()) != (
-                state["classes_"].tolist()):
-            raise ValueError(
-                f"The calibration was saved with the classes {state['classes_'].tolist()}, but "
-                f"this estimator's classes parameter is {list(self.classes)!r}; leave classes "
-                "unset (the calibration file sets them) or pass the same.")
 
     def get_split_datasets(self, X, y=None, **fit_params):
         state = self._fit_state
