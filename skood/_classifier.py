@@ -35,7 +35,8 @@ from ._objective import (AMP_DTYPES, HISTORY_KEYS, PENALTIES, GRegObjective, amp
 from ._outliers import AuxiliaryData, PoolScorer, RandomOutlierSampler, default_ratio
 # _refuse_loader: the one message for a DataLoader given where a Dataset belongs
 from ._validation import (_refuse_loader, check_dataset, check_device, check_features,
-                          check_labels, check_outliers, dataset_labels, is_dataset)
+                          check_labels, check_outliers, dataset_labels, is_dataset,
+                          loader_params)
 from .data import LabelledRows, as_float_sample, sample_of
 from .energy_sampler import EnergySampler
 from .callbacks import ChanceLevelCheck
@@ -727,7 +728,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
         state = FitState()
         if aux is not None:
             device = self._training_device
-            state.outliers = aux.to_device(device).read_with(self._loader_params())
+            state.outliers = aux.to_device(device).read_with(loader_params(self))
             state.sampler = self._resolve_sampler()
             state.outliers_per_id_sample = (self.aux_batch_ratio if self.aux_batch_ratio
                                             is not None else default_ratio(state.sampler))
@@ -981,7 +982,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
                     "them as X_aux (or a Dataset of them); or fit on arrays.")
             check_dataset(self, X, reset=not fitted_before)
             X_eval = self._check_eval_dataset(X_eval, X)
-            y, outlier_rows = dataset_labels(X, y, self._loader_params())
+            y, outlier_rows = dataset_labels(X, y, loader_params(self))
         else:
             if X_eval is not None:
                 raise ValueError(
@@ -1042,14 +1043,6 @@ class GradRegOODClassifier(NeuralNetClassifier):
             outlier_part, X_sample = X[outlier_rows], X_id[:2]
         aux = self._collect_outliers(outlier_part, X_aux, made)
         return X_sample, X_id, y_encoded, classes, aux, split, X_calibration, torch_seed
-
-    def _loader_params(self):
-        """The DataLoader settings of ``iterator_train__*`` that say how items are read
-        (not how they are batched), for the reads fit makes outside skorch's iterators."""
-        given = self.get_params_for("iterator_train")
-        return {name: given[name] for name in ("num_workers", "pin_memory", "timeout",
-                                               "worker_init_fn", "multiprocessing_context",
-                                               "prefetch_factor") if name in given}
 
     def _check_eval_dataset(self, X_eval, X):
         """Refuse an ``X_eval`` that cannot be another view of the Dataset ``X``."""
@@ -1687,5 +1680,5 @@ class GradRegOODClassifier(NeuralNetClassifier):
         if y is None:
             if not is_dataset(X):
                 raise ValueError("score needs y, the class labels of the rows of X.")
-            y = dataset_labels(X, None, self._loader_params())[0]
+            y = dataset_labels(X, None, loader_params(self))[0]
         return id_accuracy(self, X, y, sample_weight=sample_weight)
