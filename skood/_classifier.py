@@ -5,7 +5,6 @@ The loss of a step lives in :mod:`skood._objective`, the per-fit state in
 :mod:`skood.energy_sampler`; this module wires them into skorch's fit loop and
 adds the OOD scoring.
 """
-import contextlib
 import copy
 import inspect
 import math
@@ -20,25 +19,22 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
-from skorch.dataset import ValidSplit, unpack_data
-from skorch.utils import TeeGenerator, to_tensor
+from skorch.dataset import ValidSplit
 
-from ._fit_state import FitState
 from ._labels import OUTLIER_LABEL, encode_labels, fit_classes
 from ._params import ParamsMixin
-from ._network import check_module_outputs, eval_mode
-from ._seeds import fit_seed, penalty_seed, sampler_seed, synthesizer_seed
+from ._training import TrainingMixin
+from ._network import check_module_outputs
+from ._seeds import fit_seed, synthesizer_seed
 from ._calibration_io import (calibration_record, check_calibration_state, read_calibration,
                               write_calibration)
-from ._objective import (AMP_DTYPES, HISTORY_KEYS, PENALTIES, GRegObjective, amp_autocast,
-                         first_output)
-from ._outliers import AuxiliaryData, PoolScorer, RandomOutlierSampler, default_ratio
+from ._objective import AMP_DTYPES, HISTORY_KEYS, PENALTIES, first_output
+from ._outliers import AuxiliaryData
 # _refuse_loader: the one message for a DataLoader given where a Dataset belongs
 from ._validation import (_refuse_loader, check_dataset, check_device, check_features,
                           check_labels, check_outliers, dataset_labels, is_dataset,
                           loader_params)
 from .data import LabelledRows, as_float_sample, sample_of
-from .energy_sampler import EnergySampler
 from .callbacks import ChanceLevelCheck
 from .exceptions import NonFiniteLossError, warn_at_caller
 from .losses import energy
@@ -64,7 +60,7 @@ def _valid_accuracy(net, X, y):
     return float(np.mean(net._predict_index(X) == np.asarray(y)))
 
 
-class GradRegOODClassifier(ParamsMixin, NeuralNetClassifier):
+class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
     """Neural network classifier trained with GReg to detect out-of-distribution inputs.
 
     Each training step forwards an in-distribution (ID) batch and a batch of
@@ -287,8 +283,6 @@ class GradRegOODClassifier(ParamsMixin, NeuralNetClassifier):
     (3,)
     """
 
-    # Set only during fit (see _fit_state_for); None outside it.
-    _fit_state = None
     # The data's sizes for initialize_module, set only while fit initialises the network.
     _data_shape = None
     # Why a model that was fitted is not any more (see _drop_fitted_state); None otherwise.
@@ -403,6 +397,27 @@ class GradRegOODClassifier(ParamsMixin, NeuralNetClassifier):
         kwargs["batch_size"] = len(dataset) if batch_size == -1 else batch_size
         return getattr(self, prefix)(dataset, **kwargs)
 
+    def get_params_for_optimizer(self, prefix, named_parameters):
+        """skorch's optimizer arguments; the default SGD gets ``momentum=0.9``
+        unless ``optimizer__momentum`` is given.
+
+        Parameters
+        ----------
+        prefix : str
+            The optimizer's name, ``"optimizer"``.
+        named_parameters : iterable
+            The module's ``(name, parameter)`` pairs.
+
+        Returns
+        -------
+        args : tuple
+        kwargs : dict
+        """
+        args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
+        if prefix == "optimizer" and self.optimizer is torch.optim.SGD and "momentum" not in kwargs:
+            kwargs["momentum"] = DEFAULT_SGD_MOMENTUM
+        return args, kwargs
+
     def _drop_fitted_state(self, reason):
         """Make the model unfitted: drop what ties its scores to thresholds, say why."""
         for name in CALIBRATION_ATTRIBUTES:
@@ -515,71 +530,6 @@ class GradRegOODClassifier(ParamsMixin, NeuralNetClassifier):
             return {}
         return {name: value for name, value in data_shape.items()
                 if value is not None and name in accepted and name not in given}
-
-    @property
-    def _training_device(self):
-        """The torch device training runs on (subclasses may place it themselves)."""
-        return torch.device(self.device)
-
-    @property
-    def _process_index(self):
-        """0 here; data-parallel subclasses return the process's rank, so that each
-        process draws different outliers."""
-        return 0
-
-    def _objective(self):
-        """The loss of a training step, from this estimator's parameters."""
-        return GRegObjective(
-            lambda_energy=self.lambda_energy, lambda_grad=self.lambda_grad, m_in=self.m_in,
-            m_out=self.m_out, temperature=self.temperature, penalty=self.penalty,
-            fd_step=self.fd_step, amp=self.amp, penalty_fraction=self.penalty_fraction)
-
-    def _resolve_sampler(self):
-        # Samplers keep no state of their own (reset returns it), so the
-        # parameter itself is used.
-        if self.sampler in (None, "random"):
-            return RandomOutlierSampler()
-        if self.sampler == "energy":
-            return EnergySampler()
-        return self.sampler
-
-    def _autocast(self):
-        """Mixed-precision context for training forwards (a no-op with amp=None)."""
-        return amp_autocast(self._training_device.type, self.amp)
-
-    def _pool_energies(self, x):
-        """Energies of candidate outliers: eval mode, no gradients, the training precision."""
-        with eval_mode(self.module_), torch.no_grad(), self._autocast():
-            logits = first_output(self.infer(x))
-        return energy(logits.float(), self.temperature)
-
-    @contextlib.contextmanager
-    def _fit_state_for(self, aux, seed):
-        """Create the per-fit state (outliers, sampler state, GradScaler) and drop it
-        when the fit ends, however it ends; ``seed`` seeds the sampler."""
-        state = FitState()
-        if aux is not None:
-            device = self._training_device
-            state.outliers = aux.to_device(device).read_with(loader_params(self))
-            state.sampler = self._resolve_sampler()
-            state.outliers_per_id_sample = (self.aux_batch_ratio if self.aux_batch_ratio
-                                            is not None else default_ratio(state.sampler))
-            state.sampler_state = state.sampler.reset(
-                len(aux), sampler_seed(seed, self._process_index), device,
-                index_device=state.outliers.device,
-                pool_scorer=PoolScorer(self.module_, self._pool_energies))
-        if self.amp == "fp16":
-            state.grad_scaler = torch.amp.GradScaler(self._training_device.type)
-        if self.penalty_fraction < 1:
-            state.penalty_generator = torch.Generator().manual_seed(
-                penalty_seed(seed, self._process_index))
-        self._fit_state = state
-        try:
-            yield state
-        finally:
-            if state.outliers is not None:
-                state.outliers.close()
-            del self._fit_state
 
     # --------------------------------------------------------------------- fit
 
@@ -993,19 +943,6 @@ class GradRegOODClassifier(ParamsMixin, NeuralNetClassifier):
                 "calibrate on a validation split (train_split).")
         return stratified
 
-    @contextlib.contextmanager
-    def _seeded(self, seed):
-        """Seed torch for the fit without changing the caller's global random state."""
-        if self.random_state is None:
-            yield
-            return
-        devices = []
-        if torch.cuda.is_available() and self._training_device.type == "cuda":
-            devices = [self._training_device.index or 0]
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            yield
-
     def _collect_outliers(self, X_outlier_rows, X_aux, made=None):
         """The fit's outliers: ``X_aux``, the rows labelled -1 (an array, or a Subset of a
         Dataset ``X``) and the synthesizer's, in that order."""
@@ -1147,132 +1084,6 @@ class GradRegOODClassifier(ParamsMixin, NeuralNetClassifier):
             self._drop_fitted_state(
                 "load_params replaced the weights without f_calibration=..., so offset_ and "
                 "the calibration scores no longer apply")
-
-    def get_split_datasets(self, X, y=None, **fit_params):
-        state = self._fit_state
-        if state is not None and state.split is not None:
-            # the split made before the synthesizer ran (see _fit): the same rows
-            dataset_train, dataset_valid = state.split
-        else:
-            dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
-        # During fit, keep the held-out ID rows for the calibration of offset_;
-        # a call outside fit leaves no state behind.
-        if self._fit_state is not None:
-            self._fit_state.calibration_dataset = dataset_valid
-        return dataset_train, dataset_valid
-
-    # ------------------------------------------------------------ training step
-
-    def train_step_single(self, batch, **fit_params):
-        """One GReg step: a concatenated forward, the loss, its backward and a finiteness check."""
-        self._set_training(True)
-        Xi, yi = unpack_data(batch)
-        x_in = to_tensor(Xi, device=self.device)
-        y_in = to_tensor(yi, device=self.device)
-        objective = self._objective()
-        state = self._fit_state
-        x_aux = (state.draw_outliers(x_in.shape[0], x_in.device)
-                 if objective.uses_outliers else None)
-        terms = objective.step_terms(
-            self.module_, lambda x: self.infer(x, **fit_params), x_in, y_in, x_aux,
-            lambda logits, y: self.get_loss(logits, y, X=x_in, training=True),
-            autocast=self._autocast,
-            penalty_forward=lambda x: self._penalty_forward(x, **fit_params),
-            grad_scaler=state.grad_scaler, penalty_generator=state.penalty_generator)
-        scaler = state.grad_scaler
-        self._backward(terms.loss if scaler is None else scaler.scale(terms.loss))
-        logged = self._record_step(terms, y_in, check_gradients=scaler is None)
-        # The loss handed back to skorch is a host copy of the value already read,
-        # so that skorch's own ``loss.item()`` does not synchronise with the
-        # device a second time; the graph is no longer needed after backward.
-        return {"loss": torch.tensor(logged["loss"], dtype=terms.loss.dtype),
-                "y_pred": terms.logits_in}
-
-    def _record_step(self, terms, y_in, check_gradients):
-        """Copy the step's terms, its accuracy and gradient norm to the host in one go,
-        stop on a non-finite value, and record them in the history; return the host values."""
-        grads = [p.grad for p in self.module_.parameters() if p.grad is not None]
-        grad_norm = (torch.nn.utils.get_total_norm(grads) if grads
-                     else terms.loss.new_zeros(()))
-        accuracy = (terms.logits_in.argmax(dim=1) == y_in).to(terms.loss.dtype).mean()
-        names = ("loss", *HISTORY_KEYS, "accuracy", "grad_norm")
-        tensors = [getattr(terms, name) for name in names[:-2]] + [accuracy, grad_norm]
-        values = dict(zip(names, torch.stack(tensors).detach().double().tolist()))
-        # The loss holds every computed term (terms not computed are NaN by design).
-        # Under fp16 an infinite (scaled) gradient is the GradScaler's business:
-        # it skips that step and lowers the scale.
-        if not (np.isfinite(values["loss"]) and np.isfinite(values["cross_entropy"])) or (
-                check_gradients and not np.isfinite(values["grad_norm"])):
-            self._raise_non_finite(values)
-        for name, key in HISTORY_KEYS.items():
-            self.history.record_batch(key, values[name])
-        self.history.record_batch("train_acc", values["accuracy"])
-        return values
-
-    def _backward(self, loss):
-        """Backpropagate the step's loss (a seam for data-parallel subclasses)."""
-        loss.backward()
-
-    def _penalty_forward(self, x, **fit_params):
-        """The shifted forward of ``penalty="fd"``; data-parallel subclasses run it on
-        the unwrapped module, so that the wrapper sees one forward per backward."""
-        return self.infer(x, **fit_params)
-
-    def get_params_for_optimizer(self, prefix, named_parameters):
-        """skorch's optimizer arguments; the default SGD gets ``momentum=0.9``
-        unless ``optimizer__momentum`` is given.
-
-        Parameters
-        ----------
-        prefix : str
-            The optimizer's name, ``"optimizer"``.
-        named_parameters : iterable
-            The module's ``(name, parameter)`` pairs.
-
-        Returns
-        -------
-        args : tuple
-        kwargs : dict
-        """
-        args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
-        if prefix == "optimizer" and self.optimizer is torch.optim.SGD and "momentum" not in kwargs:
-            kwargs["momentum"] = DEFAULT_SGD_MOMENTUM
-        return args, kwargs
-
-    def _optimizer_instances(self):
-        # skorch lists its optimizers only in the private ``_optimizers``; there is
-        # no public registry to step each one through the GradScaler.
-        return [getattr(self, name + "_") for name in self._optimizers]
-
-    def train_step(self, batch, **fit_params):
-        """skorch's step, or under ``amp="fp16"`` a GradScaler step (which takes no closure)."""
-        scaler = self._fit_state.grad_scaler if self._fit_state is not None else None
-        if scaler is None:
-            return super().train_step(batch, **fit_params)
-        optimizers = self._optimizer_instances()
-        for optimizer in optimizers:
-            optimizer.zero_grad()
-        step = self.train_step_single(batch, **fit_params)
-        for optimizer in optimizers:
-            scaler.unscale_(optimizer)
-        self.notify("on_grad_computed", named_parameters=TeeGenerator(
-            self.get_all_learnable_params()), batch=batch, training=True)
-        for optimizer in optimizers:
-            scaler.step(optimizer)
-        scaler.update()
-        return step
-
-    def _raise_non_finite(self, values):
-        epoch = len(self.history)
-        batch = len(self.history[-1, "batches"])
-        raise NonFiniteLossError(
-            f"Training stopped: the loss or its gradient became non-finite at epoch {epoch}, "
-            f"batch {batch} (loss={values['loss']:.4g}, cross-entropy="
-            f"{values['cross_entropy']:.4g}, energy loss={values['energy_loss']:.4g}, "
-            f"gradient penalty={values['grad_penalty']:.4g}, gradient norm="
-            f"{values['grad_norm']:.4g}). The module keeps the weights from before this batch. "
-            "Lower lr or lambda_grad, standardise the inputs, or clip the gradients with "
-            "skorch.callbacks.GradientNormClipping.")
 
     # ---------------------------------------------------------------- inference
 
