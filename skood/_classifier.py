@@ -7,24 +7,21 @@ adds the OOD scoring.
 """
 import copy
 import inspect
-import math
 import numbers
-import warnings
 
 import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
-from skorch.dataset import ValidSplit
 
 from ._labels import OUTLIER_LABEL, encode_labels, fit_classes
 from ._params import ParamsMixin
 from ._training import TrainingMixin
 from ._network import check_module_outputs
+from ._splits import held_out_split, split_name
 from ._seeds import fit_seed, synthesizer_seed
 from ._calibration_io import (calibration_record, check_calibration_state, read_calibration,
                               write_calibration)
@@ -703,7 +700,7 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
         elif isinstance(module, type) and issubclass(module, torch.nn.Module):
             receivers.append(("the module's forward", takes(module.forward, 2)))   # self, input
         if self.train_split is not None:
-            receivers.append((f"train_split={self._split_name()}", takes(self.train_split, 2)))
+            receivers.append((f"train_split={split_name(self)}", takes(self.train_split, 2)))
         accepted = None
         for _, names in receivers:
             if names is not None:
@@ -721,35 +718,6 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
                 f"both the module's forward and train_split, here {sorted(accepted | {'epochs'})}"
                 f"; {' and '.join(refusing)} {'do' if len(refusing) > 1 else 'does'} not take "
                 f"{name!r}.")
-
-    def _split_name(self):
-        split = self.train_split
-        if isinstance(split, ValidSplit):
-            return f"ValidSplit({split.cv!r}, stratified={split.stratified})"
-        return repr(split)
-
-    def _check_valid_split(self, y_encoded, classes, groups=None):
-        """Say what to change when skorch's validation split cannot split the ID rows."""
-        cv = self.train_split.check_cv(y_encoded)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")     # skorch's own split warns again
-                next(iter(cv.split(np.arange(len(y_encoded)), y_encoded, groups=groups)))
-        except ValueError as error:
-            counts = np.bincount(y_encoded, minlength=len(classes))
-            per_class = ", ".join(f"{label!r}: {count}"
-                                  for label, count in zip(classes.tolist(), counts.tolist()))
-            folds = self.train_split.cv
-            each = " per class" if self.train_split.stratified else ""
-            need = (f"A {folds}-fold split (skorch's default is ValidSplit(5, stratified=True)) "
-                    f"needs at least {folds} rows{each}"
-                    if isinstance(folds, numbers.Integral) else
-                    "A stratified split needs at least 2 rows per class")
-            raise ValueError(
-                f"train_split={self._split_name()} cannot split the {len(y_encoded)} "
-                f"in-distribution rows (rows per class: {per_class}): {error} {need}. Pass more "
-                "rows, or train_split=None, which holds out a stratified calibration_fraction of "
-                "the rows to calibrate offset_ instead.") from None
 
     def _check_fit_input(self, X, y, X_aux, fitted_before, classes, fit_params, X_eval=None):
         """All checks of fit's input, before the model is changed; returns what training
@@ -780,34 +748,18 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
         X_id = None if dataset else X[~outlier_rows]    # a Dataset's: below, once encoded
         classes = fit_classes(self, y_id, classes, fitted_before)
         y_encoded = encode_labels(y_id, classes)
+        eval_rows = None
         if dataset:
             # The ID items as (float32 sample, encoded label); the held-out rows are
             # read from X_eval when given (the same rows, without augmentation).
             X_id = LabelledRows(X, np.flatnonzero(~outlier_rows), y_encoded)
-            held_out_rows = X_id if X_eval is None else X_id.with_data(X_eval)
+            eval_rows = None if X_eval is None else X_id.with_data(X_eval)
 
         random_state = check_random_state(self.random_state)
         torch_seed = fit_seed(random_state)
-        X_calibration = None
-        split = made = None
-        if isinstance(self.train_split, ValidSplit):
-            self._check_valid_split(y_encoded, classes, fit_params.get("groups"))
-        if self.train_split is None:
-            stratify = self._check_calibration_split(y_encoded, classes)
-            if dataset:
-                # the same rows as train_test_split picks from an array of the rows
-                train_rows, calibration_rows = train_test_split(
-                    np.arange(len(X_id)), test_size=self.calibration_fraction,
-                    stratify=y_encoded if stratify else None, random_state=random_state)
-                X_id, X_calibration = (X_id.subset(train_rows),
-                                       held_out_rows.subset(calibration_rows))
-                y_encoded = y_encoded[train_rows]
-            else:
-                X_id, X_calibration, y_encoded, _ = train_test_split(
-                    X_id, y_encoded, test_size=self.calibration_fraction,
-                    stratify=y_encoded if stratify else None, random_state=random_state)
-        elif dataset and X_eval is not None:
-            split = self._split_reading_eval(X_id, y_encoded, held_out_rows, fit_params)
+        made = None
+        X_id, y_encoded, split, X_calibration = held_out_split(
+            self, X_id, y_encoded, classes, random_state, fit_params, eval_rows)
         if self.synthesizer is not None:
             X_train, y_train = X_id, y_encoded
             if self.train_split is not None:
@@ -842,18 +794,6 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
                 "samples as X, in the same order, without augmentation.")
         check_dataset(self, X_eval, reset=False, input_name="X_eval")
         return X_eval
-
-    def _split_reading_eval(self, X_id, y_encoded, held_out_rows, fit_params):
-        """skorch's validation split of ``X_id``, its validation rows read from ``X_eval``."""
-        dataset_train, dataset_valid = self.get_split_datasets(X_id, y_encoded, **fit_params)
-        if not (isinstance(dataset_valid, torch.utils.data.Subset)
-                and dataset_valid.dataset is X_id):
-            raise ValueError(
-                f"X_eval needs a train_split that returns Subsets of X (skorch's ValidSplit, "
-                f"the default) or train_split=None; train_split={self.train_split!r} returned "
-                f"a {type(dataset_valid).__name__}. Read the held-out rows without "
-                "augmentation in your own split, and leave X_eval=None.")
-        return dataset_train, torch.utils.data.Subset(held_out_rows, dataset_valid.indices)
 
     def _train_and_calibrate(self, X_sample, X_id, y_encoded, classes, aux, split, X_calibration,
                              reinitialize, torch_seed, fit_params):
@@ -917,31 +857,6 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
                 self.calibration_scores_, self.calibration_classes_, len(self.classes_),
                 self.ood_tpr, small_class="marginal")
         self._unfitted_reason = None
-
-    def _check_calibration_split(self, y_encoded, classes):
-        """Say which parameter to change when the calibration rows cannot be held out, and
-        warn when they cannot be stratified; return whether they are."""
-        n_rows, n_classes = len(y_encoded), len(classes)
-        n_held_out = math.ceil(self.calibration_fraction * n_rows)
-        counts = np.bincount(y_encoded, minlength=n_classes)
-        present = counts[counts > 0]
-        stratified = present.min() > 1
-        if n_held_out >= n_rows or (stratified and (n_held_out < len(present)
-                                                    or n_rows - n_held_out < len(present))):
-            raise ValueError(
-                f"train_split=None holds out calibration_fraction={self.calibration_fraction} "
-                f"of the {n_rows} in-distribution rows ({n_held_out} rows) to calibrate "
-                f"offset_, and a stratified split needs at least one row per class "
-                f"({n_classes} classes) on each side. Pass more rows or change "
-                "calibration_fraction.")
-        if not stratified:
-            lonely = classes[counts == 1].tolist()
-            warn_at_caller(
-                f"The calibration rows (calibration_fraction={self.calibration_fraction}) are "
-                f"drawn without stratification, for all classes, because the classes "
-                f"{lonely!r} have a single in-distribution row. Pass more rows of them, or "
-                "calibrate on a validation split (train_split).")
-        return stratified
 
     def _collect_outliers(self, X_outlier_rows, X_aux, made=None):
         """The fit's outliers: ``X_aux``, the rows labelled -1 (an array, or a Subset of a
