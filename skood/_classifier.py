@@ -22,14 +22,14 @@ from ._params import ParamsMixin
 from ._training import TrainingMixin
 from ._network import check_module_outputs
 from ._splits import held_out_split, split_name
-from ._seeds import fit_seed, synthesizer_seed
+from ._seeds import fit_seed
 from ._calibration_io import (calibration_record, check_calibration_state, read_calibration,
                               write_calibration)
 from ._objective import AMP_DTYPES, HISTORY_KEYS, PENALTIES, first_output
-from ._outliers import AuxiliaryData
+from ._outliers import collect_outliers, synthesized_outliers
 # _refuse_loader: the one message for a DataLoader given where a Dataset belongs
 from ._validation import (_refuse_loader, check_dataset, check_device, check_features,
-                          check_labels, check_outliers, dataset_labels, is_dataset,
+                          check_labels, dataset_labels, is_dataset,
                           loader_params)
 from .data import LabelledRows, as_float_sample, sample_of
 from .callbacks import ChanceLevelCheck
@@ -757,17 +757,10 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
 
         random_state = check_random_state(self.random_state)
         torch_seed = fit_seed(random_state)
-        made = None
         X_id, y_encoded, split, X_calibration = held_out_split(
             self, X_id, y_encoded, classes, random_state, fit_params, eval_rows)
-        if self.synthesizer is not None:
-            X_train, y_train = X_id, y_encoded
-            if self.train_split is not None:
-                # skorch's validation split, made here once so that the synthesizer
-                # sees only the training rows; get_split_datasets hands it to skorch.
-                split = self.get_split_datasets(X_id, y_encoded, **fit_params)
-                X_train, y_train = self._dataset_rows(split[0])
-            made = self._make_outliers(X_train, classes[y_train], torch_seed)
+        made, split = synthesized_outliers(self, X_id, y_encoded, classes, split, torch_seed,
+                                           fit_params)
         if dataset:
             outlier_part = torch.utils.data.Subset(X, np.flatnonzero(outlier_rows).tolist())
             with torch.random.fork_rng(devices=[]):   # a random transform draws from it
@@ -775,7 +768,7 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
                                         for i in range(min(2, len(X_id)))])
         else:
             outlier_part, X_sample = X[outlier_rows], X_id[:2]
-        aux = self._collect_outliers(outlier_part, X_aux, made)
+        aux = collect_outliers(self, outlier_part, X_aux, made)
         return X_sample, X_id, y_encoded, classes, aux, split, X_calibration, torch_seed
 
     def _check_eval_dataset(self, X_eval, X):
@@ -857,57 +850,6 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
                 self.calibration_scores_, self.calibration_classes_, len(self.classes_),
                 self.ood_tpr, small_class="marginal")
         self._unfitted_reason = None
-
-    def _collect_outliers(self, X_outlier_rows, X_aux, made=None):
-        """The fit's outliers: ``X_aux``, the rows labelled -1 (an array, or a Subset of a
-        Dataset ``X``) and the synthesizer's, in that order."""
-        parts = []
-        if X_aux is not None:
-            parts.append(check_outliers(self, X_aux))
-        if len(X_outlier_rows) > 0:
-            parts.append(X_outlier_rows if is_dataset(X_outlier_rows)
-                         else torch.from_numpy(X_outlier_rows))
-        if made is not None:
-            parts.append(made)
-        if not parts:
-            if self._objective().uses_outliers:
-                raise ValueError(
-                    "No auxiliary outliers: pass them as X_aux=... or as rows of X labelled "
-                    "-1 in y, or make them with synthesizer=... (see skood.synthesis). (Only "
-                    "with lambda_energy=0 and lambda_grad=0 does training run without "
-                    "outliers.)")
-            return None
-        if len(parts) == 1:
-            return AuxiliaryData(parts[0])
-        if all(isinstance(part, torch.Tensor) for part in parts):
-            return AuxiliaryData(torch.cat(parts))
-        tensors = [torch.utils.data.TensorDataset(p) if isinstance(p, torch.Tensor) else p
-                   for p in parts]
-        return AuxiliaryData(torch.utils.data.ConcatDataset(tensors))
-
-    def _dataset_rows(self, dataset):
-        """The rows (X, encoded y) of a skorch training dataset, as numpy arrays."""
-        Xs, ys = [], []
-        for Xi, yi in self.get_iterator(dataset, training=False):
-            Xs.append(np.asarray(Xi))
-            ys.append(np.asarray(yi))
-        return np.concatenate(Xs), np.concatenate(ys).astype(np.int64)
-
-    def _make_outliers(self, X_train, y_train, seed):
-        """Call the synthesizer once on a fit's training rows; check and return its rows."""
-        made = self.synthesizer.make_outliers(X_train, y_train, synthesizer_seed(seed))
-        shape = tuple(np.shape(made))
-        if len(shape) < 1 or shape[0] == 0 or shape[1:] != self.input_shape_:
-            rows = ", ".join(["n", *map(str, self.input_shape_)])
-            raise ValueError(
-                f"synthesizer.make_outliers returned an array of shape {shape}; it must "
-                f"return at least one row shaped like X's rows, ({rows}). "
-                f"synthesizer is {self.synthesizer!r}.")
-        made = np.asarray(made, dtype=np.float32)
-        if not np.all(np.isfinite(made)):
-            raise ValueError(f"synthesizer.make_outliers returned NaN or inf values; "
-                             f"synthesizer is {self.synthesizer!r}.")
-        return torch.from_numpy(np.ascontiguousarray(made))
 
     # ------------------------------------------------------------- persistence
 
