@@ -1,9 +1,14 @@
 """GradRegOODClassifier: GReg training inside skorch, with scikit-learn's OOD API.
 
-The loss of a step lives in :mod:`skood._objective`, the per-fit state in
-:mod:`skood._fit_state`, the outlier samplers in :mod:`skood._outliers` and
-:mod:`skood.energy_sampler`; this module wires them into skorch's fit loop and
-adds the OOD scoring.
+This module holds the estimator's declaration (parameters and defaults), the
+building of its network, the orchestration of a fit, the calibration of its
+thresholds, persistence and the public scoring API. The rest lives beside it:
+the parameter checks and ``set_params`` (:mod:`skood._params`), the training
+step and per-fit state (:mod:`skood._training`), the checked input of a fit
+(:mod:`skood._fit_input`, with :mod:`skood._labels`, :mod:`skood._splits` and
+:mod:`skood._outliers`), the probe of the network (:mod:`skood._network`), the
+loss of a step (:mod:`skood._objective`) and the calibration file
+(:mod:`skood._calibration_io`).
 """
 import copy
 import inspect
@@ -12,31 +17,25 @@ import numbers
 import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
 
-from ._labels import OUTLIER_LABEL, encode_labels, fit_classes
-from ._params import ParamsMixin
-from ._training import TrainingMixin
-from ._network import check_module_outputs
-from ._splits import held_out_split, split_name
-from ._seeds import fit_seed
 from ._calibration_io import (calibration_record, check_calibration_state, read_calibration,
                               write_calibration)
+from ._fit_input import INPUT_ATTRIBUTES, fit_input
+from ._labels import OUTLIER_LABEL
+from ._network import check_module_outputs
 from ._objective import AMP_DTYPES, HISTORY_KEYS, PENALTIES, first_output
-from ._outliers import collect_outliers, synthesized_outliers
-# _refuse_loader: the one message for a DataLoader given where a Dataset belongs
-from ._validation import (_refuse_loader, check_dataset, check_device, check_features,
-                          check_labels, dataset_labels, is_dataset,
-                          loader_params)
-from .data import LabelledRows, as_float_sample, sample_of
+from ._params import ParamsMixin
+from ._training import TrainingMixin
+from ._validation import check_dataset, check_features, dataset_labels, is_dataset, loader_params
 from .callbacks import ChanceLevelCheck
-from .exceptions import NonFiniteLossError, warn_at_caller
-from .losses import energy
 from .conformal import (benjamini_hochberg, class_conditional_pvalues,
                         class_conditional_thresholds, conformal_pvalues, conformal_threshold)
+from .data import LabelledRows
+from .exceptions import NonFiniteLossError, warn_at_caller
+from .losses import energy
 from .metrics import id_accuracy
 
 __all__ = ["GradRegOODClassifier"]
@@ -48,8 +47,6 @@ DEFAULT_SGD_MOMENTUM = 0.9
 # What the fitted OOD state consists of.
 CALIBRATION_ATTRIBUTES = ("offset_", "calibration_scores_", "calibration_classes_",
                           "class_offsets_")
-# Recorded by the input checks of fit; restored when a check refuses the input.
-INPUT_ATTRIBUTES = ("n_features_in_", "feature_names_in_", "input_shape_")
 
 
 def _valid_accuracy(net, X, y):
@@ -639,38 +636,21 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
 
     def _fit(self, X, y, X_aux, *, reinitialize, classes=None, X_eval=None, **fit_params):
         self._check_hyperparameters()
-        if "sample_weight" in fit_params:
-            raise ValueError(
-                f"sample_weight is not supported: {type(self).__name__}'s loss weighs every "
-                "in-distribution row alike. Weigh classes with criterion__weight (a tensor of "
-                "class weights for CrossEntropyLoss), or resample the rows.")
-        self._check_fit_params(fit_params)
-        check_device(self.device)
         fitted_before = hasattr(self, "offset_") and not reinitialize
         if (classes is None and self.classes is None and not reinitialize
                 and hasattr(self, "classes_inferred_")):
             # A model that set_params left unfitted keeps its network, whose outputs
             # are these classes: a partial_fit on a batch of some of them goes on.
             classes = self.classes_
-        recorded = {name: vars(self)[name] for name in INPUT_ATTRIBUTES if name in vars(self)}
-        try:
-            X_sample, X_id, y_encoded, classes, aux, split, X_calibration, torch_seed = (
-                self._check_fit_input(X, y, X_aux, fitted_before, classes, fit_params,
-                                      X_eval))
-        except BaseException:
-            # A refused input leaves the model as it was.
-            for name in INPUT_ATTRIBUTES:
-                vars(self).pop(name, None)
-            vars(self).update(recorded)
-            raise
+        data = fit_input(self, X, y, X_aux, X_eval, fit_params, fitted_before=fitted_before,
+                         classes=classes)
         epochs = fit_params.get("epochs", self.max_epochs)
         if epochs is not None and epochs <= 0:
             warn_at_caller(
                 f"max_epochs={epochs}: the network is not trained; offset_ is calibrated on "
                 "its current (for a new fit, initial) weights. Set max_epochs to at least 1.")
         try:
-            self._train_and_calibrate(X_sample, X_id, y_encoded, classes, aux, split,
-                                      X_calibration, reinitialize, torch_seed, fit_params)
+            self._train_and_calibrate(data, reinitialize)
         except NonFiniteLossError:
             raise                           # the state it leaves is documented in fit
         except BaseException as error:
@@ -680,138 +660,31 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
             raise
         return self
 
-    def _check_fit_params(self, fit_params):
-        """Refuse a fit parameter that skorch would hand to a callee that does not take it:
-        beside ``epochs``, skorch passes each to the module's forward and to ``train_split``."""
-        def takes(func, skip):
-            try:
-                parameters = list(inspect.signature(func).parameters.values())
-            except (TypeError, ValueError):     # a builtin or C callable: cannot tell
-                return None
-            if any(p.kind is p.VAR_KEYWORD for p in parameters):
-                return None
-            return {p.name for p in parameters[skip:]
-                    if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-
-        module = self.module
-        receivers = []
-        if isinstance(module, torch.nn.Module):         # bound forward: the input first
-            receivers.append(("the module's forward", takes(module.forward, 1)))
-        elif isinstance(module, type) and issubclass(module, torch.nn.Module):
-            receivers.append(("the module's forward", takes(module.forward, 2)))   # self, input
-        if self.train_split is not None:
-            receivers.append((f"train_split={split_name(self)}", takes(self.train_split, 2)))
-        accepted = None
-        for _, names in receivers:
-            if names is not None:
-                accepted = names if accepted is None else accepted & names
-        if accepted is None:
-            return
-        for name in fit_params:
-            if name == "epochs" or name in accepted:
-                continue
-            refusing = [what for what, names in receivers
-                        if names is not None and name not in names]
-            raise TypeError(
-                f"fit got the unexpected keyword argument {name!r}: beside X, y, X_aux and "
-                f"X_eval, fit takes epochs and the keyword arguments that skorch passes on to "
-                f"both the module's forward and train_split, here {sorted(accepted | {'epochs'})}"
-                f"; {' and '.join(refusing)} {'do' if len(refusing) > 1 else 'does'} not take "
-                f"{name!r}.")
-
-    def _check_fit_input(self, X, y, X_aux, fitted_before, classes, fit_params, X_eval=None):
-        """All checks of fit's input, before the model is changed; returns what training
-        needs, the synthesizer's outliers (made from the training rows) included."""
-        dataset = is_dataset(X)
-        if dataset:
-            if self.synthesizer is not None:
-                raise ValueError(
-                    "synthesizer needs the training rows as one array, and X is a Dataset. "
-                    "Make the outliers from an array of your images beforehand, "
-                    "X_made = synthesizer.make_outliers(X_array, y_array, seed), and pass "
-                    "them as X_aux (or a Dataset of them); or fit on arrays.")
-            check_dataset(self, X, reset=not fitted_before)
-            X_eval = self._check_eval_dataset(X_eval, X)
-            y, outlier_rows = dataset_labels(X, y, loader_params(self))
-        else:
-            if X_eval is not None:
-                raise ValueError(
-                    "X_eval is for a Dataset X whose transform augments the training images; "
-                    f"X is a {type(X).__name__}, read as it is. Leave X_eval=None.")
-            X = check_features(self, X, reset=not fitted_before)
-            y, outlier_rows = check_labels(y, X.shape[0])
-        if outlier_rows.all():
-            raise ValueError(
-                "y has no in-distribution rows: every label is -1. Pass the class "
-                "labels of the in-distribution rows; -1 marks auxiliary outliers only.")
-        y_id = y[~outlier_rows]
-        X_id = None if dataset else X[~outlier_rows]    # a Dataset's: below, once encoded
-        classes = fit_classes(self, y_id, classes, fitted_before)
-        y_encoded = encode_labels(y_id, classes)
-        eval_rows = None
-        if dataset:
-            # The ID items as (float32 sample, encoded label); the held-out rows are
-            # read from X_eval when given (the same rows, without augmentation).
-            X_id = LabelledRows(X, np.flatnonzero(~outlier_rows), y_encoded)
-            eval_rows = None if X_eval is None else X_id.with_data(X_eval)
-
-        random_state = check_random_state(self.random_state)
-        torch_seed = fit_seed(random_state)
-        X_id, y_encoded, split, X_calibration = held_out_split(
-            self, X_id, y_encoded, classes, random_state, fit_params, eval_rows)
-        made, split = synthesized_outliers(self, X_id, y_encoded, classes, split, torch_seed,
-                                           fit_params)
-        if dataset:
-            outlier_part = torch.utils.data.Subset(X, np.flatnonzero(outlier_rows).tolist())
-            with torch.random.fork_rng(devices=[]):   # a random transform draws from it
-                X_sample = torch.stack([as_float_sample(sample_of(X_id[i]))
-                                        for i in range(min(2, len(X_id)))])
-        else:
-            outlier_part, X_sample = X[outlier_rows], X_id[:2]
-        aux = collect_outliers(self, outlier_part, X_aux, made)
-        return X_sample, X_id, y_encoded, classes, aux, split, X_calibration, torch_seed
-
-    def _check_eval_dataset(self, X_eval, X):
-        """Refuse an ``X_eval`` that cannot be another view of the Dataset ``X``."""
-        if X_eval is None:
-            return None
-        _refuse_loader(X_eval, "X_eval")
-        if not is_dataset(X_eval):
-            raise TypeError(
-                f"X_eval must be a torch Dataset holding the samples of X without augmentation, "
-                f"got a {type(X_eval).__name__}; for an array use "
-                "skood.data.ArrayDataset(X_array, y_array).")
-        if len(X_eval) != len(X):
-            raise ValueError(
-                f"X_eval has {len(X_eval)} items but X has {len(X)}; X_eval must hold the same "
-                "samples as X, in the same order, without augmentation.")
-        check_dataset(self, X_eval, reset=False, input_name="X_eval")
-        return X_eval
-
-    def _train_and_calibrate(self, X_sample, X_id, y_encoded, classes, aux, split, X_calibration,
-                             reinitialize, torch_seed, fit_params):
+    def _train_and_calibrate(self, data, reinitialize):
+        """Build the network (on a new fit), train it with skorch, calibrate ``offset_``."""
         if reinitialize:
             self._drop_fitted_state(None)
-        with self._seeded(torch_seed):
+        with self._seeded(data.seed):
             if reinitialize:
-                self._data_shape = {"n_features": int(np.prod(X_sample.shape[1:])),
-                                    "n_classes": len(classes)}
+                self._data_shape = {"n_features": int(np.prod(data.X_sample.shape[1:])),
+                                    "n_classes": len(data.classes)}
                 try:
                     self.initialize()
                 finally:
                     del self._data_shape
-            check_module_outputs(self, X_sample, len(classes), y_encoded[:len(X_sample)])
-            with self._fit_state_for(aux, torch_seed) as state:
-                state.split = split
+            check_module_outputs(self, data.X_sample, len(data.classes),
+                                 data.y_train[:len(data.X_sample)])
+            with self._fit_state_for(data.outliers, data.seed) as state:
+                state.split = data.split
                 try:
-                    super().partial_fit(X_id, y_encoded, **fit_params)
+                    super().partial_fit(data.X_train, data.y_train, **data.fit_params)
                 except NonFiniteLossError as error:
                     diverged = error
                 else:
                     diverged = None
-                self.classes_inferred_ = classes  # skorch inferred the encoded ones
-                calibration = (state.calibration_dataset if X_calibration is None
-                               else X_calibration)
+                self.classes_inferred_ = data.classes  # skorch inferred the encoded ones
+                calibration = (state.calibration_dataset if data.X_calibration is None
+                               else data.X_calibration)
                 logits = self._logits(calibration)
         if diverged is None:
             self._calibrate(logits)
