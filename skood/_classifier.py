@@ -412,15 +412,7 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
             kwargs["momentum"] = DEFAULT_SGD_MOMENTUM
         return args, kwargs
 
-    def _drop_fitted_state(self, reason):
-        """Make the model unfitted: drop what ties its scores to thresholds, say why."""
-        for name in CALIBRATION_ATTRIBUTES:
-            vars(self).pop(name, None)
-        self._unfitted_reason = reason
-
-    def __sklearn_is_fitted__(self):
-        # Fitted means calibrated: an initialised network alone has no threshold.
-        return super().__sklearn_is_fitted__() and hasattr(self, "offset_")
+    # ----------------------------------------------------------------- network
 
     def initialize_module(self):
         """Initialize the module; fill ``n_features`` / ``n_classes`` from the data at fit.
@@ -700,6 +692,8 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
                 f"{diverged} Those weights give non-finite scores on the calibration rows, so "
                 "the estimator is left unfitted; fit again with a lower lr.") from None
 
+    # ------------------------------------------------------------- calibration
+
     def _calibrate(self, logits):
         """The sorted calibration scores and the threshold(s), from held-out ID logits."""
         scores = self._scores(logits)
@@ -723,6 +717,16 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
                 self.calibration_scores_, self.calibration_classes_, len(self.classes_),
                 self.ood_tpr, small_class="marginal")
         self._unfitted_reason = None
+
+    def _drop_fitted_state(self, reason):
+        """Make the model unfitted: drop what ties its scores to thresholds, say why."""
+        for name in CALIBRATION_ATTRIBUTES:
+            vars(self).pop(name, None)
+        self._unfitted_reason = reason
+
+    def __sklearn_is_fitted__(self):
+        # Fitted means calibrated: an initialised network alone has no threshold.
+        return super().__sklearn_is_fitted__() and hasattr(self, "offset_")
 
     # ------------------------------------------------------------- persistence
 

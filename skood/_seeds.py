@@ -55,15 +55,49 @@ def derived_seed(*entropy):
 
 
 def sampler_seed(seed, process_index):
-    """The outlier sampler's seed: one stream per process of a data-parallel fit."""
+    """The outlier sampler's seed: one stream per process of a data-parallel fit.
+
+    Parameters
+    ----------
+    seed : int
+        The fit's seed.
+    process_index : int
+        The process's rank (0 outside data-parallel training).
+
+    Returns
+    -------
+    int
+    """
     return seed + process_index
 
 
 def penalty_seed(seed, process_index):
-    """The seed of the generator that draws the gradient penalty's rows."""
+    """The seed of the generator that draws the gradient penalty's rows.
+
+    Parameters
+    ----------
+    seed : int
+        The fit's seed.
+    process_index : int
+        The process's rank (0 outside data-parallel training).
+
+    Returns
+    -------
+    int
+    """
     return derived_seed(seed, process_index, 1)
 
 
 def synthesizer_seed(seed):
-    """The ``random_state`` handed to ``synthesizer.make_outliers``."""
+    """The ``random_state`` handed to ``synthesizer.make_outliers``.
+
+    Parameters
+    ----------
+    seed : int
+        The fit's seed.
+
+    Returns
+    -------
+    int
+    """
     return derived_seed(seed, 2)

@@ -24,7 +24,16 @@ __all__ = ["check_calibration_split", "check_valid_split", "held_out_split", "sp
 
 
 def split_name(estimator):
-    """``train_split`` as an error message names it (skorch's ``ValidSplit`` has no repr)."""
+    """``train_split`` as an error message names it (skorch's ``ValidSplit`` has no repr).
+
+    Parameters
+    ----------
+    estimator : skorch net
+
+    Returns
+    -------
+    str
+    """
     split = estimator.train_split
     if isinstance(split, ValidSplit):
         return f"ValidSplit({split.cv!r}, stratified={split.stratified})"
@@ -82,7 +91,23 @@ def held_out_split(estimator, X_id, y_encoded, classes, random_state, fit_params
 
 
 def check_valid_split(estimator, y_encoded, classes, groups=None):
-    """Say what to change when skorch's validation split cannot split the ID rows."""
+    """Say what to change when skorch's validation split cannot split the ID rows.
+
+    Parameters
+    ----------
+    estimator : GradRegOODClassifier
+        Its ``train_split`` is a ``ValidSplit``.
+    y_encoded : ndarray of int64
+        The class indices of the in-distribution rows.
+    classes : ndarray
+    groups : array-like, optional
+        skorch's ``groups`` fit parameter.
+
+    Raises
+    ------
+    ValueError
+        When the split fails, with the rows per class and what to change.
+    """
     cv = estimator.train_split.check_cv(y_encoded)
     try:
         with warnings.catch_warnings():
@@ -107,7 +132,21 @@ def check_valid_split(estimator, y_encoded, classes, groups=None):
 
 def check_calibration_split(estimator, y_encoded, classes):
     """Say which parameter to change when the calibration rows cannot be held out, and
-    warn when they cannot be stratified; return whether they are."""
+    warn when they cannot be stratified.
+
+    Parameters
+    ----------
+    estimator : GradRegOODClassifier
+        Its ``calibration_fraction`` is held out (``train_split=None``).
+    y_encoded : ndarray of int64
+        The class indices of the in-distribution rows.
+    classes : ndarray
+
+    Returns
+    -------
+    bool
+        Whether the calibration rows are drawn stratified by class.
+    """
     n_rows, n_classes = len(y_encoded), len(classes)
     fraction = estimator.calibration_fraction
     n_held_out = math.ceil(fraction * n_rows)
@@ -133,8 +172,24 @@ def check_calibration_split(estimator, y_encoded, classes):
 
 
 def split_reading_eval(estimator, X_id, y_encoded, eval_rows, fit_params):
-    """skorch's validation split of ``X_id``, its validation rows read from ``X_eval``
-    (``eval_rows``: the rows of ``X_id`` read from it)."""
+    """skorch's validation split of ``X_id``, its validation rows read from ``X_eval``.
+
+    Parameters
+    ----------
+    estimator : GradRegOODClassifier
+    X_id : skood.data.LabelledRows
+        The in-distribution rows of a Dataset ``X``.
+    y_encoded : ndarray of int64
+    eval_rows : skood.data.LabelledRows
+        The same rows read from ``X_eval``.
+    fit_params : dict
+        skorch's fit parameters.
+
+    Returns
+    -------
+    (dataset_train, dataset_valid)
+        ``dataset_valid`` holds the validation rows of ``eval_rows``.
+    """
     dataset_train, dataset_valid = estimator.get_split_datasets(X_id, y_encoded, **fit_params)
     if not (isinstance(dataset_valid, torch.utils.data.Subset)
             and dataset_valid.dataset is X_id):
