@@ -170,7 +170,8 @@ class TrainingMixin:
     def get_split_datasets(self, X, y=None, **fit_params):
         state = self._fit_state
         if state is not None and state.split is not None:
-            # the split made before the synthesizer ran (see _fit): the same rows
+            # the split made before training, for X_eval or the synthesizer (see
+            # skood._splits and skood._outliers): the same rows
             dataset_train, dataset_valid = state.split
         else:
             dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
