@@ -11,7 +11,8 @@ import os
 
 import numpy as np
 
-__all__ = ["calibration_record", "read_calibration", "write_calibration"]
+__all__ = ["calibration_record", "check_calibration_state", "read_calibration",
+           "write_calibration"]
 
 FORMAT = "skood calibration"
 VERSION = 1
@@ -95,3 +96,27 @@ def read_calibration(f):
     if record.get("feature_names_in") is not None:
         state["feature_names_in_"] = np.asarray(record["feature_names_in"], dtype=object)
     return state
+
+
+def check_calibration_state(estimator, state):
+    """Refuse a calibration read by :func:`read_calibration` that does not belong to
+    ``estimator``: scored at another ``temperature``, or saved with other classes than
+    its ``classes`` parameter.
+
+    Parameters
+    ----------
+    estimator : GradRegOODClassifier
+    state : dict
+        What :func:`read_calibration` returned.
+    """
+    if state["temperature"] != estimator.temperature:
+        raise ValueError(
+            f"The calibration was scored at temperature={state['temperature']}, but this "
+            f"estimator has temperature={estimator.temperature}; set temperature="
+            f"{state['temperature']} before load_params (the scores depend on it).")
+    if estimator.classes is not None and list(np.asarray(estimator.classes).tolist()) != (
+            state["classes_"].tolist()):
+        raise ValueError(
+            f"The calibration was saved with the classes {state['classes_'].tolist()}, but "
+            f"this estimator's classes parameter is {list(estimator.classes)!r}; leave classes "
+            "unset (the calibration file sets them) or pass the same.")

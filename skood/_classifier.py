@@ -1,46 +1,42 @@
 """GradRegOODClassifier: GReg training inside skorch, with scikit-learn's OOD API.
 
-The loss of a step lives in :mod:`skood._objective`, the per-fit state in
-:mod:`skood._fit_state`, the outlier samplers in :mod:`skood._outliers` and
-:mod:`skood.energy_sampler`; this module wires them into skorch's fit loop and
-adds the OOD scoring.
+This module holds the estimator's declaration (parameters and defaults), the
+building of its network, the orchestration of a fit, the calibration of its
+thresholds, persistence and the public scoring API. The rest lives beside it:
+the parameter checks and ``set_params`` (:mod:`skood._params`), the training
+step and per-fit state (:mod:`skood._training`), the checked input of a fit
+(:mod:`skood._fit_input`, with :mod:`skood._labels`, :mod:`skood._splits` and
+:mod:`skood._outliers`), the probe of the network (:mod:`skood._network`), the
+loss of a step (:mod:`skood._objective`) and the calibration file
+(:mod:`skood._calibration_io`).
 """
-import contextlib
 import copy
 import inspect
-import math
 import numbers
-import warnings
 
 import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import (HasMethods, Interval, StrOptions,
-                                             validate_parameter_constraints)
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
-from skorch.dataset import ValidSplit, unpack_data
-from skorch.utils import TeeGenerator, to_tensor
 
-from ._fit_state import FitState
-from ._calibration_io import calibration_record, read_calibration, write_calibration
-from ._objective import (AMP_DTYPES, HISTORY_KEYS, PENALTIES, GRegObjective, amp_autocast,
-                         first_output)
-from ._outliers import AuxiliaryData, PoolScorer, RandomOutlierSampler, default_ratio
-# _refuse_loader: the one message for a DataLoader given where a Dataset belongs
-from ._validation import (_refuse_loader, check_dataset, check_device, check_features,
-                          check_labels, check_outliers, dataset_labels, is_dataset)
-from .data import LabelledRows, as_float_sample, sample_of
-from .energy_sampler import EnergySampler
+from ._calibration_io import (calibration_record, check_calibration_state, read_calibration,
+                              write_calibration)
+from ._fit_input import INPUT_ATTRIBUTES, fit_input
+from ._labels import OUTLIER_LABEL
+from ._network import check_module_outputs
+from ._objective import AMP_DTYPES, HISTORY_KEYS, PENALTIES, first_output
+from ._params import ParamsMixin
+from ._training import TrainingMixin
+from ._validation import check_dataset, check_features, dataset_labels, is_dataset, loader_params
 from .callbacks import ChanceLevelCheck
-from .exceptions import NonFiniteLossError, warn_at_caller
-from .losses import energy
 from .conformal import (benjamini_hochberg, class_conditional_pvalues,
                         class_conditional_thresholds, conformal_pvalues, conformal_threshold)
-from .metrics import OUTLIER_LABEL, id_accuracy, is_outlier_label
+from .data import LabelledRows
+from .exceptions import NonFiniteLossError, warn_at_caller
+from .losses import energy
+from .metrics import id_accuracy
 
 __all__ = ["GradRegOODClassifier"]
 
@@ -48,17 +44,9 @@ __all__ = ["GradRegOODClassifier"]
 # which a GReg fit from scratch can stay at chance (docs/tuning.md).
 DEFAULT_SGD_MOMENTUM = 0.9
 
-# set_params on a fitted model (see the class docstring): these parameters change
-# the network, the scores or the class labels, so the fitted OOD state is dropped
-# (besides them: module__* and compile*, with which skorch re-initialises the network).
-REFIT_PARAMS = ("module", "temperature", "classes")
-# These only choose the threshold(s), recomputed exactly from the stored scores.
-RECALIBRATE_PARAMS = ("ood_tpr", "calibration")
 # What the fitted OOD state consists of.
 CALIBRATION_ATTRIBUTES = ("offset_", "calibration_scores_", "calibration_classes_",
                           "class_offsets_")
-# Recorded by the input checks of fit; restored when a check refuses the input.
-INPUT_ATTRIBUTES = ("n_features_in_", "feature_names_in_", "input_shape_")
 
 
 def _valid_accuracy(net, X, y):
@@ -66,7 +54,7 @@ def _valid_accuracy(net, X, y):
     return float(np.mean(net._predict_index(X) == np.asarray(y)))
 
 
-class GradRegOODClassifier(NeuralNetClassifier):
+class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
     """Neural network classifier trained with GReg to detect out-of-distribution inputs.
 
     Each training step forwards an in-distribution (ID) batch and a batch of
@@ -289,8 +277,6 @@ class GradRegOODClassifier(NeuralNetClassifier):
     (3,)
     """
 
-    # Set only during fit (see _fit_state_for); None outside it.
-    _fit_state = None
     # The data's sizes for initialize_module, set only while fit initialises the network.
     _data_shape = None
     # Why a model that was fitted is not any more (see _drop_fitted_state); None otherwise.
@@ -359,10 +345,9 @@ class GradRegOODClassifier(NeuralNetClassifier):
             ("print_log", PrintLog()),
         ]
 
-    # Checked at fit by scikit-learn's validate_parameter_constraints. (That function
-    # lives in a private sklearn module and is called directly because skorch's own
-    # _validate_params shadows BaseEstimator's method of that name.) skorch's
-    # parameters (module, optimizer, lr, ...) are skorch's to check.
+    # Checked at fit (and by set_params on a fitted model) by ParamsMixin (skood._params),
+    # with scikit-learn's validate_parameter_constraints. skorch's parameters (module,
+    # optimizer, lr, ...) are skorch's to check.
     _parameter_constraints = {
         "lambda_energy": [Interval(numbers.Real, 0, None, closed="left")],
         "lambda_grad": [Interval(numbers.Real, 0, None, closed="left")],
@@ -406,176 +391,28 @@ class GradRegOODClassifier(NeuralNetClassifier):
         kwargs["batch_size"] = len(dataset) if batch_size == -1 else batch_size
         return getattr(self, prefix)(dataset, **kwargs)
 
-    def _check_hyperparameters(self):
-        self._check_constrained({name: getattr(self, name)
-                                 for name in self._parameter_constraints})
-        if self.m_in >= self.m_out:
-            raise ValueError(
-                f"m_in must be lower than m_out (ID energies are pushed below m_in, outlier "
-                f"energies above m_out), got m_in={self.m_in} and m_out={self.m_out}.")
-
-    def _check_constrained(self, params):
-        """Check the values of this class's own constrained parameters among ``params``."""
-        constraints = {name: self._parameter_constraints[name] for name in params
-                       if name in self._parameter_constraints}
-        params = {name: params[name] for name in constraints}
-        validate_parameter_constraints(constraints, params, caller_name=type(self).__name__)
-        for name, allowed in constraints.items():
-            # Interval(Real) admits bools (True is an int); a bool here is a mistake.
-            if isinstance(params[name], bool) and "boolean" not in allowed:
-                raise ValueError(f"{name} must be a number, got {params[name]!r}.")
-
-    # ------------------------------------------------------------ parameters
-
-    def get_params(self, deep=True, **kwargs):
-        # skorch lists every attribute not ending in "_" as a parameter, including
-        # its own bookkeeping (_params_to_validate) and this class's _fit_state.
-        params = super().get_params(deep=deep, **kwargs)
-        return {name: value for name, value in params.items() if not name.startswith("_")}
-
-    def set_params(self, **params):
-        """Set parameters; ``sampler__<name>`` and ``synthesizer__<name>`` reach an
-        estimator-valued ``sampler`` and ``synthesizer``.
-
-        On a fitted model (see the class Notes): ``module``, ``module__*``,
-        ``compile*``, ``temperature`` and ``classes`` leave it unfitted;
-        ``ood_tpr`` and ``calibration`` recompute its thresholds from the stored
-        calibration scores; the other parameters leave it as it is. A refused
-        call (unknown name; on a fitted model, an invalid value) changes nothing.
+    def get_params_for_optimizer(self, prefix, named_parameters):
+        """skorch's optimizer arguments; the default SGD gets ``momentum=0.9``
+        unless ``optimizer__momentum`` is given.
 
         Parameters
         ----------
-        **params
-            Estimator parameters, skorch's prefixed ones (``module__*``,
-            ``optimizer__*``, ``callbacks__*``, ...), ``sampler__*`` and
-            ``synthesizer__*``.
+        prefix : str
+            The optimizer's name, ``"optimizer"``.
+        named_parameters : iterable
+            The module's ``(name, parameter)`` pairs.
 
         Returns
         -------
-        self
+        args : tuple
+        kwargs : dict
         """
-        # Outside fit only: callbacks may set parameters during training, whose
-        # end calibrates anyway.
-        fitted = self._fit_state is None and hasattr(self, "offset_")
-        given = dict(params)
-        nested = self._check_set_params(params, fitted)
-        before = {name: getattr(self, name) for name in (*REFIT_PARAMS, *RECALIBRATE_PARAMS)}
-        # A call refused below (by skorch, or with no valid threshold) changes nothing.
-        # skorch's _params_to_validate is a set it adds to: copied, not shared.
-        snapshot = dict(vars(self))
-        to_validate = set(getattr(self, "_params_to_validate", ()))
-        # set in place, so not in the snapshot: the nested owners' parameters and the
-        # optimizer's settings (skorch writes optimizer__* into its param_groups)
-        owners_before = {owner: getattr(self, owner).get_params(deep=False)
-                         for owner in ("sampler", "synthesizer")
-                         if nested[owner] and owner not in params}
-        optimizer_before = (copy.deepcopy(self.optimizer_.state_dict())
-                            if hasattr(self, "optimizer_") else None)
-        try:
-            for owner in ("sampler", "synthesizer"):
-                # a new owner given in the same call takes its nested parameters
-                if owner in params:
-                    setattr(self, owner, params.pop(owner))
-                if nested[owner]:
-                    getattr(self, owner).set_params(**nested[owner])
-            params = {name: value for name, value in params.items()
-                      if not name.startswith(("sampler__", "synthesizer__"))}
-            if params:
-                super().set_params(**params)
-            if fitted:
-                self._keep_fitted_state_consistent(given, before)
-        except BaseException:
-            vars(self).clear()
-            vars(self).update(snapshot)
-            if "_params_to_validate" in snapshot:
-                self._params_to_validate = to_validate
-            for owner, owner_params in owners_before.items():
-                getattr(self, owner).set_params(**owner_params)
-            if optimizer_before is not None:
-                self.optimizer_.load_state_dict(optimizer_before)
-            raise
-        return self
+        args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
+        if prefix == "optimizer" and self.optimizer is torch.optim.SGD and "momentum" not in kwargs:
+            kwargs["momentum"] = DEFAULT_SGD_MOMENTUM
+        return args, kwargs
 
-    def _check_set_params(self, params, fitted):
-        """Refuse unknown names, and on a fitted model invalid values, of set_params
-        before anything is set; return the ``sampler__*`` / ``synthesizer__*``
-        parameters by owner. (An unfitted model's values are checked by fit, as
-        scikit-learn's convention has it: set_params on it refuses no value.)"""
-        known = set(self.get_params(deep=False))
-        unknown = sorted(name for name in params if "__" not in name
-                         and name not in known and not name.startswith("callbacks")
-                         and not self._is_virtual_param(name))
-        if unknown:
-            raise ValueError(
-                f"Invalid parameter {unknown[0]!r} for estimator {type(self).__name__}; nothing "
-                f"was set. Valid parameters are: {sorted(known)}.")
-        if fitted:
-            self._check_constrained(params)
-        nested = {}
-        for owner, example in (("sampler", "EnergySampler()"),
-                               ("synthesizer", "skood.synthesis.PatchShuffle()")):
-            prefix = owner + "__"
-            nested[owner] = {name[len(prefix):]: value for name, value in params.items()
-                             if name.startswith(prefix)}
-            if not nested[owner]:
-                continue
-            value = params.get(owner, getattr(self, owner))
-            if not hasattr(value, "set_params"):
-                raise ValueError(
-                    f"{prefix} parameters ({sorted(nested[owner])}) need an estimator-valued "
-                    f"{owner} such as {owner}={example}; {owner} is {value!r}.")
-            valid = set(value.get_params(deep=True))
-            bad = sorted(name for name in nested[owner] if name.split("__")[0] not in valid)
-            if bad:
-                raise ValueError(
-                    f"Invalid parameter {prefix}{bad[0]}: {owner} {type(value).__name__} has "
-                    f"the parameters {sorted(valid)}; nothing was set.")
-        return nested
-
-    def _keep_fitted_state_consistent(self, given, before):
-        """Apply the class docstring's rule for set_params on a fitted model; ``before``
-        holds the earlier values of the parameters the rule compares."""
-        def same(old, new):
-            try:
-                return old is new or (type(old) is type(new) and bool(old == new))
-            except (TypeError, ValueError):     # e.g. arrays: no single truth value
-                return False
-
-        def unfits(name):
-            prefix = name.split("__", 1)[0]
-            if name in REFIT_PARAMS:
-                return not same(before[name], given[name])
-            # skorch re-initialises a registered module on any of its prefixed parameters
-            return prefix == "compile" or ("__" in name and prefix in self._modules)
-
-        def shown(names):
-            return ", ".join(f"{name}={given[name]!r}" if len(repr(given[name])) <= 40
-                             else f"{name}=..." for name in names)
-
-        changed = [name for name in given if unfits(name)]
-        recalibrate = [name for name in given if name in RECALIBRATE_PARAMS
-                       and not same(before[name], given[name])]
-        if changed:
-            if "module" in changed:
-                # The next fit or partial_fit builds the new network.
-                self.initialized_ = False
-            self._drop_fitted_state(
-                f"set_params({shown(changed)}) changed the network, its scores or its labels "
-                "after fit, so offset_ and the calibration scores no longer apply")
-        elif recalibrate:
-            # A ValueError here (no valid threshold) is refused by set_params, which then
-            # restores the model as it was.
-            self._set_thresholds()
-
-    def _drop_fitted_state(self, reason):
-        """Make the model unfitted: drop what ties its scores to thresholds, say why."""
-        for name in CALIBRATION_ATTRIBUTES:
-            vars(self).pop(name, None)
-        self._unfitted_reason = reason
-
-    def __sklearn_is_fitted__(self):
-        # Fitted means calibrated: an initialised network alone has no threshold.
-        return super().__sklearn_is_fitted__() and hasattr(self, "offset_")
+    # ----------------------------------------------------------------- network
 
     def initialize_module(self):
         """Initialize the module; fill ``n_features`` / ``n_classes`` from the data at fit.
@@ -679,78 +516,6 @@ class GradRegOODClassifier(NeuralNetClassifier):
             return {}
         return {name: value for name, value in data_shape.items()
                 if value is not None and name in accepted and name not in given}
-
-    @property
-    def _training_device(self):
-        """The torch device training runs on (subclasses may place it themselves)."""
-        return torch.device(self.device)
-
-    @property
-    def _process_index(self):
-        """0 here; data-parallel subclasses return the process's rank, so that each
-        process draws different outliers."""
-        return 0
-
-    def _objective(self):
-        """The loss of a training step, from this estimator's parameters."""
-        return GRegObjective(
-            lambda_energy=self.lambda_energy, lambda_grad=self.lambda_grad, m_in=self.m_in,
-            m_out=self.m_out, temperature=self.temperature, penalty=self.penalty,
-            fd_step=self.fd_step, amp=self.amp, penalty_fraction=self.penalty_fraction)
-
-    def _resolve_sampler(self):
-        # Samplers keep no state of their own (reset returns it), so the
-        # parameter itself is used.
-        if self.sampler in (None, "random"):
-            return RandomOutlierSampler()
-        if self.sampler == "energy":
-            return EnergySampler()
-        return self.sampler
-
-    def _autocast(self):
-        """Mixed-precision context for training forwards (a no-op with amp=None)."""
-        return amp_autocast(self._training_device.type, self.amp)
-
-    def _pool_energies(self, x):
-        """Energies of candidate outliers: eval mode, no gradients, the training precision."""
-        training = self.module_.training
-        self.module_.train(False)
-        try:
-            with torch.no_grad(), self._autocast():
-                logits = first_output(self.infer(x))
-        finally:
-            self.module_.train(training)
-        return energy(logits.float(), self.temperature)
-
-    @contextlib.contextmanager
-    def _fit_state_for(self, aux, seed):
-        """Create the per-fit state (outliers, sampler state, GradScaler) and drop it
-        when the fit ends, however it ends; ``seed`` seeds the sampler."""
-        state = FitState()
-        if aux is not None:
-            device = self._training_device
-            state.outliers = aux.to_device(device).read_with(self._loader_params())
-            state.sampler = self._resolve_sampler()
-            state.outliers_per_id_sample = (self.aux_batch_ratio if self.aux_batch_ratio
-                                            is not None else default_ratio(state.sampler))
-            state.sampler_state = state.sampler.reset(
-                len(aux), seed + self._process_index, device,
-                index_device=state.outliers.device,
-                pool_scorer=PoolScorer(self.module_, self._pool_energies))
-        if self.amp == "fp16":
-            state.grad_scaler = torch.amp.GradScaler(self._training_device.type)
-        if self.penalty_fraction < 1:
-            # A stream of its own, apart from the sampler's and from other processes'.
-            stream = np.random.SeedSequence([seed, self._process_index, 1])
-            state.penalty_generator = torch.Generator().manual_seed(
-                int(stream.generate_state(1)[0]))
-        self._fit_state = state
-        try:
-            yield state
-        finally:
-            if state.outliers is not None:
-                state.outliers.close()
-            del self._fit_state
 
     # --------------------------------------------------------------------- fit
 
@@ -863,38 +628,21 @@ class GradRegOODClassifier(NeuralNetClassifier):
 
     def _fit(self, X, y, X_aux, *, reinitialize, classes=None, X_eval=None, **fit_params):
         self._check_hyperparameters()
-        if "sample_weight" in fit_params:
-            raise ValueError(
-                f"sample_weight is not supported: {type(self).__name__}'s loss weighs every "
-                "in-distribution row alike. Weigh classes with criterion__weight (a tensor of "
-                "class weights for CrossEntropyLoss), or resample the rows.")
-        self._check_fit_params(fit_params)
-        check_device(self.device)
         fitted_before = hasattr(self, "offset_") and not reinitialize
         if (classes is None and self.classes is None and not reinitialize
                 and hasattr(self, "classes_inferred_")):
             # A model that set_params left unfitted keeps its network, whose outputs
             # are these classes: a partial_fit on a batch of some of them goes on.
             classes = self.classes_
-        recorded = {name: vars(self)[name] for name in INPUT_ATTRIBUTES if name in vars(self)}
-        try:
-            X_sample, X_id, y_encoded, classes, aux, split, X_calibration, torch_seed = (
-                self._check_fit_input(X, y, X_aux, fitted_before, classes, fit_params,
-                                      X_eval))
-        except BaseException:
-            # A refused input leaves the model as it was.
-            for name in INPUT_ATTRIBUTES:
-                vars(self).pop(name, None)
-            vars(self).update(recorded)
-            raise
+        data = fit_input(self, X, y, X_aux, X_eval, fit_params, fitted_before=fitted_before,
+                         classes=classes)
         epochs = fit_params.get("epochs", self.max_epochs)
         if epochs is not None and epochs <= 0:
             warn_at_caller(
                 f"max_epochs={epochs}: the network is not trained; offset_ is calibrated on "
                 "its current (for a new fit, initial) weights. Set max_epochs to at least 1.")
         try:
-            self._train_and_calibrate(X_sample, X_id, y_encoded, classes, aux, split,
-                                      X_calibration, reinitialize, torch_seed, fit_params)
+            self._train_and_calibrate(data, reinitialize)
         except NonFiniteLossError:
             raise                           # the state it leaves is documented in fit
         except BaseException as error:
@@ -904,230 +652,31 @@ class GradRegOODClassifier(NeuralNetClassifier):
             raise
         return self
 
-    def _check_fit_params(self, fit_params):
-        """Refuse a fit parameter that skorch would hand to a callee that does not take it:
-        beside ``epochs``, skorch passes each to the module's forward and to ``train_split``."""
-        def takes(func, skip):
-            try:
-                parameters = list(inspect.signature(func).parameters.values())
-            except (TypeError, ValueError):     # a builtin or C callable: cannot tell
-                return None
-            if any(p.kind is p.VAR_KEYWORD for p in parameters):
-                return None
-            return {p.name for p in parameters[skip:]
-                    if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-
-        module = self.module
-        receivers = []
-        if isinstance(module, torch.nn.Module):         # bound forward: the input first
-            receivers.append(("the module's forward", takes(module.forward, 1)))
-        elif isinstance(module, type) and issubclass(module, torch.nn.Module):
-            receivers.append(("the module's forward", takes(module.forward, 2)))   # self, input
-        if self.train_split is not None:
-            receivers.append((f"train_split={self._split_name()}", takes(self.train_split, 2)))
-        accepted = None
-        for _, names in receivers:
-            if names is not None:
-                accepted = names if accepted is None else accepted & names
-        if accepted is None:
-            return
-        for name in fit_params:
-            if name == "epochs" or name in accepted:
-                continue
-            refusing = [what for what, names in receivers
-                        if names is not None and name not in names]
-            raise TypeError(
-                f"fit got the unexpected keyword argument {name!r}: beside X, y, X_aux and "
-                f"X_eval, fit takes epochs and the keyword arguments that skorch passes on to "
-                f"both the module's forward and train_split, here {sorted(accepted | {'epochs'})}"
-                f"; {' and '.join(refusing)} {'do' if len(refusing) > 1 else 'does'} not take "
-                f"{name!r}.")
-
-    def _split_name(self):
-        split = self.train_split
-        if isinstance(split, ValidSplit):
-            return f"ValidSplit({split.cv!r}, stratified={split.stratified})"
-        return repr(split)
-
-    def _check_valid_split(self, y_encoded, classes, groups=None):
-        """Say what to change when skorch's validation split cannot split the ID rows."""
-        cv = self.train_split.check_cv(y_encoded)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")     # skorch's own split warns again
-                next(iter(cv.split(np.arange(len(y_encoded)), y_encoded, groups=groups)))
-        except ValueError as error:
-            counts = np.bincount(y_encoded, minlength=len(classes))
-            per_class = ", ".join(f"{label!r}: {count}"
-                                  for label, count in zip(classes.tolist(), counts.tolist()))
-            folds = self.train_split.cv
-            each = " per class" if self.train_split.stratified else ""
-            need = (f"A {folds}-fold split (skorch's default is ValidSplit(5, stratified=True)) "
-                    f"needs at least {folds} rows{each}"
-                    if isinstance(folds, numbers.Integral) else
-                    "A stratified split needs at least 2 rows per class")
-            raise ValueError(
-                f"train_split={self._split_name()} cannot split the {len(y_encoded)} "
-                f"in-distribution rows (rows per class: {per_class}): {error} {need}. Pass more "
-                "rows, or train_split=None, which holds out a stratified calibration_fraction of "
-                "the rows to calibrate offset_ instead.") from None
-
-    def _check_fit_input(self, X, y, X_aux, fitted_before, classes, fit_params, X_eval=None):
-        """All checks of fit's input, before the model is changed; returns what training
-        needs, the synthesizer's outliers (made from the training rows) included."""
-        dataset = is_dataset(X)
-        if dataset:
-            if self.synthesizer is not None:
-                raise ValueError(
-                    "synthesizer needs the training rows as one array, and X is a Dataset. "
-                    "Make the outliers from an array of your images beforehand, "
-                    "X_made = synthesizer.make_outliers(X_array, y_array, seed), and pass "
-                    "them as X_aux (or a Dataset of them); or fit on arrays.")
-            check_dataset(self, X, reset=not fitted_before)
-            X_eval = self._check_eval_dataset(X_eval, X)
-            y, outlier_rows = dataset_labels(X, y, self._loader_params())
-        else:
-            if X_eval is not None:
-                raise ValueError(
-                    "X_eval is for a Dataset X whose transform augments the training images; "
-                    f"X is a {type(X).__name__}, read as it is. Leave X_eval=None.")
-            X = check_features(self, X, reset=not fitted_before)
-            y, outlier_rows = check_labels(y, X.shape[0])
-        if outlier_rows.all():
-            raise ValueError(
-                "y has no in-distribution rows: every label is -1. Pass the class "
-                "labels of the in-distribution rows; -1 marks auxiliary outliers only.")
-        y_id = y[~outlier_rows]
-        X_id = None if dataset else X[~outlier_rows]    # a Dataset's: below, once encoded
-        check_classification_targets(y_id)
-        if fitted_before:
-            if classes is not None and np.ndim(classes) != 1:
-                raise ValueError(
-                    f"partial_fit's classes must be an array-like of all the classes, e.g. "
-                    f"classes={self.classes_.tolist()}, got {classes!r}.")
-            if classes is not None and set(np.asarray(classes).tolist()) != set(
-                    self.classes_.tolist()):
-                raise ValueError(
-                    f"classes={list(classes)!r} differs from the classes of the fitted model, "
-                    f"{self.classes_.tolist()}; pass the same classes or none after the first "
-                    "call of partial_fit.")
-            classes = self.classes_
-        else:
-            classes = self._infer_classes(y_id, classes)
-        if len(classes) < 2:
-            raise ValueError(
-                f"y has a single in-distribution class ({classes.tolist()}); a classifier "
-                "needs at least two. -1 marks auxiliary-outlier rows, so labels in {-1, +1} "
-                "read as one class plus outliers: if -1 is a class of yours, recode it, e.g. "
-                "y = (y == 1).astype(int).")
-        y_encoded = self._encode_labels(y_id, classes)
-        if dataset:
-            # The ID items as (float32 sample, encoded label); the held-out rows are
-            # read from X_eval when given (the same rows, without augmentation).
-            X_id = LabelledRows(X, np.flatnonzero(~outlier_rows), y_encoded)
-            held_out_rows = X_id if X_eval is None else X_id.with_data(X_eval)
-
-        random_state = check_random_state(self.random_state)
-        torch_seed = int(random_state.randint(np.iinfo(np.int32).max))
-        X_calibration = None
-        split = made = None
-        if isinstance(self.train_split, ValidSplit):
-            self._check_valid_split(y_encoded, classes, fit_params.get("groups"))
-        if self.train_split is None:
-            stratify = self._check_calibration_split(y_encoded, classes)
-            if dataset:
-                # the same rows as train_test_split picks from an array of the rows
-                train_rows, calibration_rows = train_test_split(
-                    np.arange(len(X_id)), test_size=self.calibration_fraction,
-                    stratify=y_encoded if stratify else None, random_state=random_state)
-                X_id, X_calibration = (X_id.subset(train_rows),
-                                       held_out_rows.subset(calibration_rows))
-                y_encoded = y_encoded[train_rows]
-            else:
-                X_id, X_calibration, y_encoded, _ = train_test_split(
-                    X_id, y_encoded, test_size=self.calibration_fraction,
-                    stratify=y_encoded if stratify else None, random_state=random_state)
-        elif dataset and X_eval is not None:
-            split = self._split_reading_eval(X_id, y_encoded, held_out_rows, fit_params)
-        if self.synthesizer is not None:
-            X_train, y_train = X_id, y_encoded
-            if self.train_split is not None:
-                # skorch's validation split, made here once so that the synthesizer
-                # sees only the training rows; get_split_datasets hands it to skorch.
-                split = self.get_split_datasets(X_id, y_encoded, **fit_params)
-                X_train, y_train = self._dataset_rows(split[0])
-            made = self._make_outliers(X_train, classes[y_train], torch_seed)
-        if dataset:
-            outlier_part = torch.utils.data.Subset(X, np.flatnonzero(outlier_rows).tolist())
-            with torch.random.fork_rng(devices=[]):   # a random transform draws from it
-                X_sample = torch.stack([as_float_sample(sample_of(X_id[i]))
-                                        for i in range(min(2, len(X_id)))])
-        else:
-            outlier_part, X_sample = X[outlier_rows], X_id[:2]
-        aux = self._collect_outliers(outlier_part, X_aux, made)
-        return X_sample, X_id, y_encoded, classes, aux, split, X_calibration, torch_seed
-
-    def _loader_params(self):
-        """The DataLoader settings of ``iterator_train__*`` that say how items are read
-        (not how they are batched), for the reads fit makes outside skorch's iterators."""
-        given = self.get_params_for("iterator_train")
-        return {name: given[name] for name in ("num_workers", "pin_memory", "timeout",
-                                               "worker_init_fn", "multiprocessing_context",
-                                               "prefetch_factor") if name in given}
-
-    def _check_eval_dataset(self, X_eval, X):
-        """Refuse an ``X_eval`` that cannot be another view of the Dataset ``X``."""
-        if X_eval is None:
-            return None
-        _refuse_loader(X_eval, "X_eval")
-        if not is_dataset(X_eval):
-            raise TypeError(
-                f"X_eval must be a torch Dataset holding the samples of X without augmentation, "
-                f"got a {type(X_eval).__name__}; for an array use "
-                "skood.data.ArrayDataset(X_array, y_array).")
-        if len(X_eval) != len(X):
-            raise ValueError(
-                f"X_eval has {len(X_eval)} items but X has {len(X)}; X_eval must hold the same "
-                "samples as X, in the same order, without augmentation.")
-        check_dataset(self, X_eval, reset=False, input_name="X_eval")
-        return X_eval
-
-    def _split_reading_eval(self, X_id, y_encoded, held_out_rows, fit_params):
-        """skorch's validation split of ``X_id``, its validation rows read from ``X_eval``."""
-        dataset_train, dataset_valid = self.get_split_datasets(X_id, y_encoded, **fit_params)
-        if not (isinstance(dataset_valid, torch.utils.data.Subset)
-                and dataset_valid.dataset is X_id):
-            raise ValueError(
-                f"X_eval needs a train_split that returns Subsets of X (skorch's ValidSplit, "
-                f"the default) or train_split=None; train_split={self.train_split!r} returned "
-                f"a {type(dataset_valid).__name__}. Read the held-out rows without "
-                "augmentation in your own split, and leave X_eval=None.")
-        return dataset_train, torch.utils.data.Subset(held_out_rows, dataset_valid.indices)
-
-    def _train_and_calibrate(self, X_sample, X_id, y_encoded, classes, aux, split, X_calibration,
-                             reinitialize, torch_seed, fit_params):
+    def _train_and_calibrate(self, data, reinitialize):
+        """Build the network (on a new fit), train it with skorch, calibrate ``offset_``."""
         if reinitialize:
             self._drop_fitted_state(None)
-        with self._seeded(torch_seed):
+        with self._seeded(data.seed):
             if reinitialize:
-                self._data_shape = {"n_features": int(np.prod(X_sample.shape[1:])),
-                                    "n_classes": len(classes)}
+                self._data_shape = {"n_features": int(np.prod(data.X_sample.shape[1:])),
+                                    "n_classes": len(data.classes)}
                 try:
                     self.initialize()
                 finally:
                     del self._data_shape
-            self._check_module_outputs(X_sample, len(classes), y_encoded[:len(X_sample)])
-            with self._fit_state_for(aux, torch_seed) as state:
-                state.split = split
+            check_module_outputs(self, data.X_sample, len(data.classes),
+                                 data.y_train[:len(data.X_sample)])
+            with self._fit_state_for(data.outliers, data.seed) as state:
+                state.split = data.split
                 try:
-                    super().partial_fit(X_id, y_encoded, **fit_params)
+                    super().partial_fit(data.X_train, data.y_train, **data.fit_params)
                 except NonFiniteLossError as error:
                     diverged = error
                 else:
                     diverged = None
-                self.classes_inferred_ = classes  # skorch inferred the encoded ones
-                calibration = (state.calibration_dataset if X_calibration is None
-                               else X_calibration)
+                self.classes_inferred_ = data.classes  # skorch inferred the encoded ones
+                calibration = (state.calibration_dataset if data.X_calibration is None
+                               else data.X_calibration)
                 logits = self._logits(calibration)
         if diverged is None:
             self._calibrate(logits)
@@ -1142,6 +691,8 @@ class GradRegOODClassifier(NeuralNetClassifier):
             raise NonFiniteLossError(
                 f"{diverged} Those weights give non-finite scores on the calibration rows, so "
                 "the estimator is left unfitted; fit again with a lower lr.") from None
+
+    # ------------------------------------------------------------- calibration
 
     def _calibrate(self, logits):
         """The sorted calibration scores and the threshold(s), from held-out ID logits."""
@@ -1167,196 +718,15 @@ class GradRegOODClassifier(NeuralNetClassifier):
                 self.ood_tpr, small_class="marginal")
         self._unfitted_reason = None
 
-    def _check_calibration_split(self, y_encoded, classes):
-        """Say which parameter to change when the calibration rows cannot be held out, and
-        warn when they cannot be stratified; return whether they are."""
-        n_rows, n_classes = len(y_encoded), len(classes)
-        n_held_out = math.ceil(self.calibration_fraction * n_rows)
-        counts = np.bincount(y_encoded, minlength=n_classes)
-        present = counts[counts > 0]
-        stratified = present.min() > 1
-        if n_held_out >= n_rows or (stratified and (n_held_out < len(present)
-                                                    or n_rows - n_held_out < len(present))):
-            raise ValueError(
-                f"train_split=None holds out calibration_fraction={self.calibration_fraction} "
-                f"of the {n_rows} in-distribution rows ({n_held_out} rows) to calibrate "
-                f"offset_, and a stratified split needs at least one row per class "
-                f"({n_classes} classes) on each side. Pass more rows or change "
-                "calibration_fraction.")
-        if not stratified:
-            lonely = classes[counts == 1].tolist()
-            warn_at_caller(
-                f"The calibration rows (calibration_fraction={self.calibration_fraction}) are "
-                f"drawn without stratification, for all classes, because the classes "
-                f"{lonely!r} have a single in-distribution row. Pass more rows of them, or "
-                "calibrate on a validation split (train_split).")
-        return stratified
+    def _drop_fitted_state(self, reason):
+        """Make the model unfitted: drop what ties its scores to thresholds, say why."""
+        for name in CALIBRATION_ATTRIBUTES:
+            vars(self).pop(name, None)
+        self._unfitted_reason = reason
 
-    def _check_module_outputs(self, X_sample, n_classes, y_sample=None):
-        """Refuse a module that cannot forward the samples of X, whose logits do not
-        have one column per class, or a criterion that cannot take them with the class
-        indices ``y_sample``, before training."""
-        training = self.module_.training
-        self.module_.train(False)
-        try:
-            with torch.no_grad():
-                logits = first_output(self.infer(to_tensor(X_sample, device=self.device)))
-        except RuntimeError as error:
-            n_values = int(np.prod(X_sample.shape[1:]))
-            given = self.get_params_for("module").get("n_features")
-            hint = (f"module__n_features={given} is set, but the samples of X have {n_values} "
-                    f"values: pass module__n_features={n_values}, or leave it out to take it "
-                    "from the data." if given is not None and given != n_values else
-                    "Check that the module's input size matches the samples of X.")
-            raise ValueError(
-                f"The module cannot forward samples of X of shape {tuple(X_sample.shape[1:])}: "
-                f"{type(error).__name__}: {error}. {hint}") from error
-        finally:
-            self.module_.train(training)
-        if logits.ndim != 2 or logits.shape[1] != n_classes:
-            raise ValueError(
-                f"The module returns logits of shape {tuple(logits.shape)} for "
-                f"{X_sample.shape[0]} samples, but y has {n_classes} classes: it must return "
-                f"(n_samples, {n_classes}). Set the module's number of outputs, e.g. "
-                f"module__n_classes={n_classes}.")
-        if y_sample is None:
-            return
-        # n_classes + 1 rows (repeating the sample's), so that a criterion broadcasting
-        # (n,) class indices against (n, n_classes) logits cannot pass by chance
-        rows = torch.arange(n_classes + 1) % len(logits)
-        logits = logits[rows.to(logits.device)]
-        y_sample = torch.as_tensor(np.asarray(y_sample), device=logits.device)[
-            rows.to(logits.device)]
-        try:
-            with torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")     # e.g. MSELoss's broadcasting warning
-                loss = self.get_loss(logits, y_sample, X=None, training=False)
-            if loss.numel() != 1:
-                raise ValueError(f"it returned a tensor of shape {tuple(loss.shape)}, not a "
-                                 "scalar")
-        except (RuntimeError, ValueError, TypeError, IndexError) as error:
-            raise ValueError(
-                f"The criterion {self.criterion_!r} cannot take the module's logits, shape "
-                f"{tuple(logits.shape)}, with the class indices of y, shape "
-                f"{tuple(y_sample.shape)} ({type(error).__name__}: {error}). criterion must "
-                "take logits of shape (n_samples, n_classes) and class indices of shape "
-                "(n_samples,) and return a scalar, as torch.nn.CrossEntropyLoss (the default) "
-                "does.") from error
-
-    @contextlib.contextmanager
-    def _seeded(self, seed):
-        """Seed torch for the fit without changing the caller's global random state."""
-        if self.random_state is None:
-            yield
-            return
-        devices = []
-        if torch.cuda.is_available() and self._training_device.type == "cuda":
-            devices = [self._training_device.index or 0]
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            yield
-
-    def _infer_classes(self, y_id, declared=None):
-        """The classes of a first fit: partial_fit's ``classes``, the ``classes`` parameter,
-        or the sorted labels of ``y``."""
-        if declared is not None and np.ndim(declared) != 1:
-            raise ValueError(
-                f"partial_fit's classes must be an array-like of all the classes, e.g. "
-                f"classes=[0, 1, 2], got {declared!r}.")
-        if self.classes is not None:
-            classes = np.asarray(self.classes)
-            if declared is not None and set(np.asarray(declared).tolist()) != set(
-                    classes.tolist()):
-                raise ValueError(
-                    f"partial_fit's classes={list(declared)!r} differs from the classes "
-                    f"parameter {list(self.classes)!r}; pass one of them.")
-        elif declared is not None:
-            classes = np.unique(np.asarray(declared))
-        else:
-            return np.unique(y_id)
-        if np.any(is_outlier_label(classes)):
-            raise ValueError("classes must not contain -1, the auxiliary-outlier marker.")
-        return classes
-
-    def _encode_labels(self, y_id, classes):
-        if classes.dtype.kind in "biuf" and y_id.dtype.kind in "biuf":
-            # Fast path; np.unique returns sorted classes.
-            order = np.argsort(classes, kind="stable")
-            position = np.searchsorted(classes[order], y_id)
-            position = np.clip(position, 0, len(classes) - 1)
-            known = classes[order][position] == y_id
-            encoded = order[position]
-        else:
-            lookup = {label: index for index, label in enumerate(classes.tolist())}
-            encoded = np.array([lookup.get(label, -1) for label in y_id.tolist()], dtype=np.int64)
-            known = encoded >= 0
-        if not known.all():
-            numeric = classes.dtype.kind in "biuf", y_id.dtype.kind in "biuf"
-            if numeric[0] != numeric[1]:
-                kinds = ["numbers" if flag else "strings" for flag in numeric]
-                raise ValueError(
-                    f"y holds {kinds[1]} ({y_id.dtype}) but the classes are {kinds[0]} "
-                    f"({classes.tolist()[:10]}): a label and a class match only with the same "
-                    f"type. Pass classes of y's type, or convert y (e.g. y.astype(str)).")
-            unknown = np.unique(np.asarray(y_id[~known], dtype=object).astype(str))[:10]
-            raise ValueError(
-                f"y contains labels that are not among the classes {classes.tolist()}: "
-                f"{unknown.tolist()}. Use -1 for auxiliary-outlier rows.")
-        return encoded.astype(np.int64)
-
-    def _collect_outliers(self, X_outlier_rows, X_aux, made=None):
-        """The fit's outliers: ``X_aux``, the rows labelled -1 (an array, or a Subset of a
-        Dataset ``X``) and the synthesizer's, in that order."""
-        parts = []
-        if X_aux is not None:
-            parts.append(check_outliers(self, X_aux))
-        if len(X_outlier_rows) > 0:
-            parts.append(X_outlier_rows if is_dataset(X_outlier_rows)
-                         else torch.from_numpy(X_outlier_rows))
-        if made is not None:
-            parts.append(made)
-        if not parts:
-            if self._objective().uses_outliers:
-                raise ValueError(
-                    "No auxiliary outliers: pass them as X_aux=... or as rows of X labelled "
-                    "-1 in y, or make them with synthesizer=... (see skood.synthesis). (Only "
-                    "with lambda_energy=0 and lambda_grad=0 does training run without "
-                    "outliers.)")
-            return None
-        if len(parts) == 1:
-            return AuxiliaryData(parts[0])
-        if all(isinstance(part, torch.Tensor) for part in parts):
-            return AuxiliaryData(torch.cat(parts))
-        tensors = [torch.utils.data.TensorDataset(p) if isinstance(p, torch.Tensor) else p
-                   for p in parts]
-        return AuxiliaryData(torch.utils.data.ConcatDataset(tensors))
-
-    def _dataset_rows(self, dataset):
-        """The rows (X, encoded y) of a skorch training dataset, as numpy arrays."""
-        Xs, ys = [], []
-        for Xi, yi in self.get_iterator(dataset, training=False):
-            Xs.append(np.asarray(Xi))
-            ys.append(np.asarray(yi))
-        return np.concatenate(Xs), np.concatenate(ys).astype(np.int64)
-
-    def _make_outliers(self, X_train, y_train, seed):
-        """Call the synthesizer once on a fit's training rows; check and return its rows."""
-        # A stream of its own, apart from the sampler's and the penalty's.
-        stream = np.random.SeedSequence([seed, 2])
-        made = self.synthesizer.make_outliers(X_train, y_train,
-                                              int(stream.generate_state(1)[0]))
-        shape = tuple(np.shape(made))
-        if len(shape) < 1 or shape[0] == 0 or shape[1:] != self.input_shape_:
-            rows = ", ".join(["n", *map(str, self.input_shape_)])
-            raise ValueError(
-                f"synthesizer.make_outliers returned an array of shape {shape}; it must "
-                f"return at least one row shaped like X's rows, ({rows}). "
-                f"synthesizer is {self.synthesizer!r}.")
-        made = np.asarray(made, dtype=np.float32)
-        if not np.all(np.isfinite(made)):
-            raise ValueError(f"synthesizer.make_outliers returned NaN or inf values; "
-                             f"synthesizer is {self.synthesizer!r}.")
-        return torch.from_numpy(np.ascontiguousarray(made))
+    def __sklearn_is_fitted__(self):
+        # Fitted means calibrated: an initialised network alone has no threshold.
+        return super().__sklearn_is_fitted__() and hasattr(self, "offset_")
 
     # ------------------------------------------------------------- persistence
 
@@ -1434,7 +804,7 @@ class GradRegOODClassifier(NeuralNetClassifier):
                     "calibration in the same call, since its thresholds belong to them: "
                     "load_params(f_params='weights.pt', f_calibration='calibration.json') "
                     "(or checkpoint=...). Nothing was loaded.")
-            self._check_calibration_state(state)
+            check_calibration_state(self, state)
         super().load_params(*args, **kwargs)
         if state is not None:
             self.classes_inferred_ = state.pop("classes_")
@@ -1448,145 +818,6 @@ class GradRegOODClassifier(NeuralNetClassifier):
             self._drop_fitted_state(
                 "load_params replaced the weights without f_calibration=..., so offset_ and "
                 "the calibration scores no longer apply")
-
-    def _check_calibration_state(self, state):
-        if state["temperature"] != self.temperature:
-            raise ValueError(
-                f"The calibration was scored at temperature={state['temperature']}, but this "
-                f"estimator has temperature={self.temperature}; set temperature="
-                f"{state['temperature']} before load_params (the scores depend on it).")
-        if self.classes is not None and list(np.asarray(self.classes).tolist()) != (
-                state["classes_"].tolist()):
-            raise ValueError(
-                f"The calibration was saved with the classes {state['classes_'].tolist()}, but "
-                f"this estimator's classes parameter is {list(self.classes)!r}; leave classes "
-                "unset (the calibration file sets them) or pass the same.")
-
-    def get_split_datasets(self, X, y=None, **fit_params):
-        state = self._fit_state
-        if state is not None and state.split is not None:
-            # the split made before the synthesizer ran (see _fit): the same rows
-            dataset_train, dataset_valid = state.split
-        else:
-            dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
-        # During fit, keep the held-out ID rows for the calibration of offset_;
-        # a call outside fit leaves no state behind.
-        if self._fit_state is not None:
-            self._fit_state.calibration_dataset = dataset_valid
-        return dataset_train, dataset_valid
-
-    # ------------------------------------------------------------ training step
-
-    def train_step_single(self, batch, **fit_params):
-        """One GReg step: a concatenated forward, the loss, its backward and a finiteness check."""
-        self._set_training(True)
-        Xi, yi = unpack_data(batch)
-        x_in = to_tensor(Xi, device=self.device)
-        y_in = to_tensor(yi, device=self.device)
-        objective = self._objective()
-        state = self._fit_state
-        x_aux = (state.draw_outliers(x_in.shape[0], x_in.device)
-                 if objective.uses_outliers else None)
-        terms = objective.step_terms(
-            self.module_, lambda x: self.infer(x, **fit_params), x_in, y_in, x_aux,
-            lambda logits, y: self.get_loss(logits, y, X=x_in, training=True),
-            autocast=self._autocast,
-            penalty_forward=lambda x: self._penalty_forward(x, **fit_params),
-            grad_scaler=state.grad_scaler, penalty_generator=state.penalty_generator)
-        scaler = state.grad_scaler
-        self._backward(terms.loss if scaler is None else scaler.scale(terms.loss))
-        logged = self._record_step(terms, y_in, check_gradients=scaler is None)
-        # The loss handed back to skorch is a host copy of the value already read,
-        # so that skorch's own ``loss.item()`` does not synchronise with the
-        # device a second time; the graph is no longer needed after backward.
-        return {"loss": torch.tensor(logged["loss"], dtype=terms.loss.dtype),
-                "y_pred": terms.logits_in}
-
-    def _record_step(self, terms, y_in, check_gradients):
-        """Copy the step's terms, its accuracy and gradient norm to the host in one go,
-        stop on a non-finite value, and record them in the history; return the host values."""
-        grads = [p.grad for p in self.module_.parameters() if p.grad is not None]
-        grad_norm = (torch.nn.utils.get_total_norm(grads) if grads
-                     else terms.loss.new_zeros(()))
-        accuracy = (terms.logits_in.argmax(dim=1) == y_in).to(terms.loss.dtype).mean()
-        names = ("loss", *HISTORY_KEYS, "accuracy", "grad_norm")
-        tensors = [getattr(terms, name) for name in names[:-2]] + [accuracy, grad_norm]
-        values = dict(zip(names, torch.stack(tensors).detach().double().tolist()))
-        # The loss holds every computed term (terms not computed are NaN by design).
-        # Under fp16 an infinite (scaled) gradient is the GradScaler's business:
-        # it skips that step and lowers the scale.
-        if not (np.isfinite(values["loss"]) and np.isfinite(values["cross_entropy"])) or (
-                check_gradients and not np.isfinite(values["grad_norm"])):
-            self._raise_non_finite(values)
-        for name, key in HISTORY_KEYS.items():
-            self.history.record_batch(key, values[name])
-        self.history.record_batch("train_acc", values["accuracy"])
-        return values
-
-    def _backward(self, loss):
-        """Backpropagate the step's loss (a seam for data-parallel subclasses)."""
-        loss.backward()
-
-    def _penalty_forward(self, x, **fit_params):
-        """The shifted forward of ``penalty="fd"``; data-parallel subclasses run it on
-        the unwrapped module, so that the wrapper sees one forward per backward."""
-        return self.infer(x, **fit_params)
-
-    def get_params_for_optimizer(self, prefix, named_parameters):
-        """skorch's optimizer arguments; the default SGD gets ``momentum=0.9``
-        unless ``optimizer__momentum`` is given.
-
-        Parameters
-        ----------
-        prefix : str
-            The optimizer's name, ``"optimizer"``.
-        named_parameters : iterable
-            The module's ``(name, parameter)`` pairs.
-
-        Returns
-        -------
-        args : tuple
-        kwargs : dict
-        """
-        args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
-        if prefix == "optimizer" and self.optimizer is torch.optim.SGD and "momentum" not in kwargs:
-            kwargs["momentum"] = DEFAULT_SGD_MOMENTUM
-        return args, kwargs
-
-    def _optimizer_instances(self):
-        # skorch lists its optimizers only in the private ``_optimizers``; there is
-        # no public registry to step each one through the GradScaler.
-        return [getattr(self, name + "_") for name in self._optimizers]
-
-    def train_step(self, batch, **fit_params):
-        """skorch's step, or under ``amp="fp16"`` a GradScaler step (which takes no closure)."""
-        scaler = self._fit_state.grad_scaler if self._fit_state is not None else None
-        if scaler is None:
-            return super().train_step(batch, **fit_params)
-        optimizers = self._optimizer_instances()
-        for optimizer in optimizers:
-            optimizer.zero_grad()
-        step = self.train_step_single(batch, **fit_params)
-        for optimizer in optimizers:
-            scaler.unscale_(optimizer)
-        self.notify("on_grad_computed", named_parameters=TeeGenerator(
-            self.get_all_learnable_params()), batch=batch, training=True)
-        for optimizer in optimizers:
-            scaler.step(optimizer)
-        scaler.update()
-        return step
-
-    def _raise_non_finite(self, values):
-        epoch = len(self.history)
-        batch = len(self.history[-1, "batches"])
-        raise NonFiniteLossError(
-            f"Training stopped: the loss or its gradient became non-finite at epoch {epoch}, "
-            f"batch {batch} (loss={values['loss']:.4g}, cross-entropy="
-            f"{values['cross_entropy']:.4g}, energy loss={values['energy_loss']:.4g}, "
-            f"gradient penalty={values['grad_penalty']:.4g}, gradient norm="
-            f"{values['grad_norm']:.4g}). The module keeps the weights from before this batch. "
-            "Lower lr or lambda_grad, standardise the inputs, or clip the gradients with "
-            "skorch.callbacks.GradientNormClipping.")
 
     # ---------------------------------------------------------------- inference
 
@@ -1826,5 +1057,5 @@ class GradRegOODClassifier(NeuralNetClassifier):
         if y is None:
             if not is_dataset(X):
                 raise ValueError("score needs y, the class labels of the rows of X.")
-            y = dataset_labels(X, None, self._loader_params())[0]
+            y = dataset_labels(X, None, loader_params(self))[0]
         return id_accuracy(self, X, y, sample_weight=sample_weight)

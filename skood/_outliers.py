@@ -7,16 +7,23 @@ at random (:class:`RandomOutlierSampler`), GReg+ selects them by energy
 (:class:`skood.EnergySampler`) through the same methods: ``reset`` returns the
 state of one fit, ``draw`` takes it back at each step, and the optional
 ``default_ratio`` gives the outliers per ID sample.
+
+A fit collects its outliers once, before training (:func:`collect_outliers`):
+``X_aux``, the rows of ``X`` labelled -1 and those a ``synthesizer`` makes from
+the training rows (:func:`synthesized_outliers`).
 """
 from collections.abc import Callable
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
+from ._seeds import synthesizer_seed
+from ._validation import check_outliers, is_dataset
 from .data import as_float_sample, sample_of
 
 __all__ = ["AuxiliaryData", "OutlierStream", "PoolScorer", "RandomOutlierSampler",
-           "default_ratio"]
+           "collect_outliers", "default_ratio", "synthesized_outliers"]
 
 
 class AuxiliaryData:
@@ -250,6 +257,115 @@ def default_ratio(sampler):
     """Outliers per ID sample for ``aux_batch_ratio=None``: the sampler's, else 1."""
     method = getattr(sampler, "default_ratio", None)
     return float(method()) if callable(method) else 1.0
+
+
+def collect_outliers(estimator, X_outlier_rows, X_aux, made=None):
+    """The fit's outliers: ``X_aux``, the rows labelled -1 and the synthesizer's, in that order.
+
+    Parameters
+    ----------
+    estimator : GradRegOODClassifier
+        Fitted to the input shape of ``X`` (``X_aux`` is checked against it).
+    X_outlier_rows : ndarray or torch Subset
+        The rows of ``X`` labelled -1 (a Subset of a Dataset ``X``).
+    X_aux : array-like, tensor, DataFrame, Dataset or None
+    made : torch.Tensor or None
+        The synthesizer's rows (:func:`synthesized_outliers`).
+
+    Returns
+    -------
+    AuxiliaryData or None
+        ``None`` when there are none and the objective needs none.
+    """
+    parts = []
+    if X_aux is not None:
+        parts.append(check_outliers(estimator, X_aux))
+    if len(X_outlier_rows) > 0:
+        parts.append(X_outlier_rows if is_dataset(X_outlier_rows)
+                     else torch.from_numpy(X_outlier_rows))
+    if made is not None:
+        parts.append(made)
+    if not parts:
+        if estimator._objective().uses_outliers:
+            raise ValueError(
+                "No auxiliary outliers: pass them as X_aux=... or as rows of X labelled "
+                "-1 in y, or make them with synthesizer=... (see skood.synthesis). (Only "
+                "with lambda_energy=0 and lambda_grad=0 does training run without "
+                "outliers.)")
+        return None
+    if len(parts) == 1:
+        return AuxiliaryData(parts[0])
+    if all(isinstance(part, torch.Tensor) for part in parts):
+        return AuxiliaryData(torch.cat(parts))
+    tensors = [torch.utils.data.TensorDataset(p) if isinstance(p, torch.Tensor) else p
+               for p in parts]
+    return AuxiliaryData(torch.utils.data.ConcatDataset(tensors))
+
+
+def synthesized_outliers(estimator, X_id, y_encoded, classes, split, seed, fit_params):
+    """Run the estimator's ``synthesizer`` once on the rows the network trains on.
+
+    With skorch's validation split (``train_split`` set), the split is made here,
+    once, so that the synthesizer sees only the training rows; the estimator's
+    ``get_split_datasets`` hands the same split to skorch.
+
+    Parameters
+    ----------
+    estimator : GradRegOODClassifier
+    X_id : ndarray
+        The in-distribution rows left to skorch.
+    y_encoded : ndarray of int64
+        Their class indices.
+    classes : ndarray
+        The classes; the synthesizer gets the labels ``classes[y]``.
+    split : tuple or None
+        The split made so far (:func:`skood._splits.held_out_split`).
+    seed : int
+        The fit's seed; the synthesizer gets a seed derived from it.
+    fit_params : dict
+        skorch's fit parameters, for the split.
+
+    Returns
+    -------
+    made : torch.Tensor or None
+        ``None`` without a synthesizer.
+    split : tuple or None
+        The split skorch is to use.
+    """
+    if estimator.synthesizer is None:
+        return None, split
+    X_train, y_train = X_id, y_encoded
+    if estimator.train_split is not None:
+        split = estimator.get_split_datasets(X_id, y_encoded, **fit_params)
+        X_train, y_train = _dataset_rows(estimator, split[0])
+    return _make_outliers(estimator, X_train, classes[y_train], seed), split
+
+
+def _dataset_rows(estimator, dataset):
+    """The rows (X, encoded y) of a skorch training dataset, as numpy arrays."""
+    Xs, ys = [], []
+    for Xi, yi in estimator.get_iterator(dataset, training=False):
+        Xs.append(np.asarray(Xi))
+        ys.append(np.asarray(yi))
+    return np.concatenate(Xs), np.concatenate(ys).astype(np.int64)
+
+
+def _make_outliers(estimator, X_train, y_train, seed):
+    """Call the synthesizer once on a fit's training rows; check and return its rows."""
+    synthesizer = estimator.synthesizer
+    made = synthesizer.make_outliers(X_train, y_train, synthesizer_seed(seed))
+    shape = tuple(np.shape(made))
+    if len(shape) < 1 or shape[0] == 0 or shape[1:] != estimator.input_shape_:
+        rows = ", ".join(["n", *map(str, estimator.input_shape_)])
+        raise ValueError(
+            f"synthesizer.make_outliers returned an array of shape {shape}; it must "
+            f"return at least one row shaped like X's rows, ({rows}). "
+            f"synthesizer is {synthesizer!r}.")
+    made = np.asarray(made, dtype=np.float32)
+    if not np.all(np.isfinite(made)):
+        raise ValueError(f"synthesizer.make_outliers returned NaN or inf values; "
+                         f"synthesizer is {synthesizer!r}.")
+    return torch.from_numpy(np.ascontiguousarray(made))
 
 
 def _stack_samples(items):

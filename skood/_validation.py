@@ -10,10 +10,10 @@ from skorch.dataset import Dataset as SkorchDataset
 
 from .data import sample_of
 from .exceptions import warn_at_caller
-from .metrics import is_outlier_label
+from ._labels import is_outlier_label
 
 __all__ = ["check_features", "check_outliers", "check_labels", "is_dataset", "check_dataset",
-           "dataset_labels", "check_device"]
+           "dataset_labels", "check_device", "loader_params"]
 
 LOADER_HINT = (
     "batching comes from the estimator's batch_size and iterator_train__* / iterator_valid__* "
@@ -308,6 +308,27 @@ def _label_array(labels):
 def _item_labels(batch):
     """A DataLoader's ``collate_fn`` that keeps the labels of a batch of items only."""
     return [item[1] for item in batch]
+
+
+def loader_params(estimator):
+    """The DataLoader settings of ``iterator_train__*`` that say how items are read
+    (not how they are batched), for the reads fit makes outside skorch's iterators:
+    the labels of a Dataset ``X`` and the outliers of a Dataset ``X_aux``.
+
+    Parameters
+    ----------
+    estimator : skorch net
+
+    Returns
+    -------
+    dict
+        Those of ``num_workers``, ``pin_memory``, ``timeout``, ``worker_init_fn``,
+        ``multiprocessing_context`` and ``prefetch_factor`` that are set.
+    """
+    given = estimator.get_params_for("iterator_train")
+    return {name: given[name] for name in ("num_workers", "pin_memory", "timeout",
+                                           "worker_init_fn", "multiprocessing_context",
+                                           "prefetch_factor") if name in given}
 
 
 def dataset_labels(X, y, loader_params):

@@ -25,6 +25,9 @@ from sklearn.base import is_outlier_detector
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 from sklearn.utils import _safe_indexing, check_consistent_length, column_or_1d
 
+from . import _labels
+from ._labels import is_outlier_label, match_labels
+
 __all__ = [
     "fpr_at_tpr",
     "threshold_at_tpr",
@@ -41,8 +44,9 @@ __all__ = [
 ]
 
 #: The label that marks auxiliary-outlier / OOD rows in ``y`` (scikit-learn's
-#: "no class" marker, as in its semi-supervised estimators).
-OUTLIER_LABEL = -1
+#: "no class" marker, as in its semi-supervised estimators). Defined, with
+#: :func:`is_outlier_label`, in the module the estimators read labels with.
+OUTLIER_LABEL = _labels.OUTLIER_LABEL
 
 
 def _check_binary(y_true, score):
@@ -275,35 +279,6 @@ def ood_report_frame(id_scores, ood_scores, *, tpr=0.95):
     return frame
 
 
-def is_outlier_label(y):
-    """Boolean mask of the rows of ``y`` marked with :data:`OUTLIER_LABEL` (-1).
-
-    Works for numeric arrays and for object arrays that mix class labels
-    (strings, say) with the integer -1.
-
-    Parameters
-    ----------
-    y : array-like of shape (n_samples,)
-
-    Returns
-    -------
-    ndarray of shape (n_samples,), bool
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> is_outlier_label(np.array(["cat", -1, "dog"], dtype=object)).tolist()
-    [False, True, False]
-    """
-    y = np.asarray(y)
-    if y.dtype.kind in "biuf":
-        return y == OUTLIER_LABEL
-    if y.dtype.kind == "O":
-        return np.fromiter((isinstance(v, numbers.Number) and v == OUTLIER_LABEL for v in y),
-                           dtype=bool, count=y.shape[0])
-    return np.zeros(y.shape[0], dtype=bool)
-
-
 _SCORERS = {
     # name: (metric function, greater_is_better)
     "fpr95": (fpr_at_tpr, False),
@@ -324,12 +299,8 @@ def _known_class_rows(estimator, y):
     classes = getattr(estimator, "classes_", None)
     if classes is None:
         return known
-    classes = np.asarray(classes)
-    if y.dtype.kind in "biuf" and classes.dtype.kind in "biuf":
-        return known & np.isin(y, classes)
-    lookup = set(classes.tolist())
-    return known & np.fromiter((label in lookup for label in y.tolist()), dtype=bool,
-                               count=y.shape[0])
+    # the labels a fit encodes are matched to its classes the same way
+    return known & match_labels(y, np.asarray(classes))[1]
 
 
 class OODScorer:

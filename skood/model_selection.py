@@ -17,7 +17,7 @@ from sklearn.model_selection import BaseCrossValidator, train_test_split
 from sklearn.utils import check_random_state, indexable
 from sklearn.utils.validation import _num_samples
 
-from .metrics import is_outlier_label
+from ._labels import is_outlier_label
 
 __all__ = ["HeldOutClassSplit"]
 

@@ -1,0 +1,101 @@
+"""The network outside the training step: eval mode for a block, and the probe forward
+that checks its outputs and the criterion before training."""
+import contextlib
+import warnings
+
+import numpy as np
+import torch
+from skorch.utils import to_tensor
+
+from ._objective import first_output
+
+__all__ = ["check_module_outputs", "eval_mode"]
+
+
+@contextlib.contextmanager
+def eval_mode(module):
+    """Put ``module`` in eval mode for the block, then back in the mode it was in.
+
+    For the forwards a fit makes besides its training steps (the probe before
+    training, the scoring of candidate outliers), which must neither use
+    dropout nor update the running statistics of norm layers.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.Dropout().train()
+    >>> with eval_mode(net):
+    ...     net.training
+    False
+    >>> net.training
+    True
+    """
+    training = module.training
+    module.train(False)
+    try:
+        yield module
+    finally:
+        module.train(training)
+
+
+def check_module_outputs(estimator, X_sample, n_classes, y_sample=None):
+    """Refuse a module that cannot forward the samples of X, whose logits do not
+    have one column per class, or a criterion that cannot take them with the class
+    indices ``y_sample``, before training.
+
+    Parameters
+    ----------
+    estimator : GradRegOODClassifier
+        Initialised: its ``module_`` and ``criterion_`` are probed.
+    X_sample : array-like of shape (n, ...)
+        A few samples of ``X``, as training reads them.
+    n_classes : int
+    y_sample : array-like of shape (n,), optional
+        The encoded classes of ``X_sample``; without it the criterion is not probed.
+    """
+    try:
+        with eval_mode(estimator.module_), torch.no_grad():
+            logits = first_output(estimator.infer(to_tensor(X_sample, device=estimator.device)))
+    except RuntimeError as error:
+        n_values = int(np.prod(X_sample.shape[1:]))
+        given = estimator.get_params_for("module").get("n_features")
+        hint = (f"module__n_features={given} is set, but the samples of X have {n_values} "
+                f"values: pass module__n_features={n_values}, or leave it out to take it "
+                "from the data." if given is not None and given != n_values else
+                "Check that the module's input size matches the samples of X.")
+        raise ValueError(
+            f"The module cannot forward samples of X of shape {tuple(X_sample.shape[1:])}: "
+            f"{type(error).__name__}: {error}. {hint}") from error
+    if logits.ndim != 2 or logits.shape[1] != n_classes:
+        raise ValueError(
+            f"The module returns logits of shape {tuple(logits.shape)} for "
+            f"{X_sample.shape[0]} samples, but y has {n_classes} classes: it must return "
+            f"(n_samples, {n_classes}). Set the module's number of outputs, e.g. "
+            f"module__n_classes={n_classes}.")
+    if y_sample is None:
+        return
+    # n_classes + 1 rows (repeating the sample's), so that a criterion broadcasting
+    # (n,) class indices against (n, n_classes) logits cannot pass by chance
+    rows = torch.arange(n_classes + 1) % len(logits)
+    logits = logits[rows.to(logits.device)]
+    y_sample = torch.as_tensor(np.asarray(y_sample), device=logits.device)[
+        rows.to(logits.device)]
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")     # e.g. MSELoss's broadcasting warning
+            loss = estimator.get_loss(logits, y_sample, X=None, training=False)
+        if loss.numel() != 1:
+            raise ValueError(f"it returned a tensor of shape {tuple(loss.shape)}, not a "
+                             "scalar")
+    except (RuntimeError, ValueError, TypeError, IndexError) as error:
+        raise ValueError(
+            f"The criterion {estimator.criterion_!r} cannot take the module's logits, shape "
+            f"{tuple(logits.shape)}, with the class indices of y, shape "
+            f"{tuple(y_sample.shape)} ({type(error).__name__}: {error}). criterion must "
+            "take logits of shape (n_samples, n_classes) and class indices of shape "
+            "(n_samples,) and return a scalar, as torch.nn.CrossEntropyLoss (the default) "
+            "does.") from error

@@ -1,0 +1,103 @@
+"""The random streams of one fit, each seeded from the fit's seed apart from the others.
+
+A fit draws one int seed from ``random_state`` (:func:`fit_seed`; it seeds
+torch for the weight initialisation and the batch order). Every other consumer of randomness gets a
+seed of its own derived from it, so that adding or removing one consumer (a
+synthesizer, say) leaves the draws of the others as they were, and so that
+the processes of a data-parallel fit draw different outliers:
+
+- the outlier sampler: ``seed + process_index`` (:func:`sampler_seed`);
+- the rows of the gradient penalty when ``penalty_fraction < 1``:
+  ``SeedSequence([seed, process_index, 1])`` (:func:`penalty_seed`);
+- the synthesizer's ``random_state``: ``SeedSequence([seed, 2])``
+  (:func:`synthesizer_seed`).
+"""
+import numpy as np
+
+__all__ = ["derived_seed", "fit_seed", "penalty_seed", "sampler_seed", "synthesizer_seed"]
+
+
+def fit_seed(random_state):
+    """The fit's seed: one draw from the ``RandomState`` made of ``random_state``.
+
+    The fit's calibration split draws from the same ``RandomState`` next.
+
+    Parameters
+    ----------
+    random_state : numpy.random.RandomState
+
+    Returns
+    -------
+    int
+        In ``[0, 2**31 - 1)``.
+    """
+    return int(random_state.randint(np.iinfo(np.int32).max))
+
+
+def derived_seed(*entropy):
+    """An int seed drawn from ``numpy.random.SeedSequence(entropy)``.
+
+    Parameters
+    ----------
+    *entropy : int
+
+    Returns
+    -------
+    int
+        In ``[0, 2**32)``.
+
+    Examples
+    --------
+    >>> derived_seed(0, 2) == derived_seed(0, 2) != derived_seed(0, 1)
+    True
+    """
+    return int(np.random.SeedSequence(list(entropy)).generate_state(1)[0])
+
+
+def sampler_seed(seed, process_index):
+    """The outlier sampler's seed: one stream per process of a data-parallel fit.
+
+    Parameters
+    ----------
+    seed : int
+        The fit's seed.
+    process_index : int
+        The process's rank (0 outside data-parallel training).
+
+    Returns
+    -------
+    int
+    """
+    return seed + process_index
+
+
+def penalty_seed(seed, process_index):
+    """The seed of the generator that draws the gradient penalty's rows.
+
+    Parameters
+    ----------
+    seed : int
+        The fit's seed.
+    process_index : int
+        The process's rank (0 outside data-parallel training).
+
+    Returns
+    -------
+    int
+    """
+    return derived_seed(seed, process_index, 1)
+
+
+def synthesizer_seed(seed):
+    """The ``random_state`` handed to ``synthesizer.make_outliers``.
+
+    Parameters
+    ----------
+    seed : int
+        The fit's seed.
+
+    Returns
+    -------
+    int
+    """
+    return derived_seed(seed, 2)
