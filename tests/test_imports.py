@@ -240,3 +240,16 @@ def test_every_public_module_exports_the_names_of_its_all():
             assert hasattr(module, exported), f"{name}.__all__ names {exported!r}"
             checked += 1
     assert checked >= 80
+
+
+def test_the_architecture_page_names_every_module():
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`([\w.]+?)(?:\.py)?`", text))
+    modules = [name for name in skood_modules() if name != "skood"]
+    assert len(modules) >= 30
+    # A module is named by its last part (`_params`, `_params.py`, `splits`), the way the
+    # page's tables name them.
+    missing = [name for name in modules if name.rpartition(".")[2] not in named]
+    assert not missing, f"docs/architecture.md does not name: {missing}"
+    index = (ROOT / "docs" / "index.md").read_text(encoding="utf-8")
+    assert re.search(r"^architecture$", index, re.MULTILINE), "not in the docs' toctree"
