@@ -28,14 +28,15 @@ from ._labels import OUTLIER_LABEL
 from ._network import check_module_outputs
 from ._objective import AMP_DTYPES, HISTORY_KEYS, PENALTIES, first_output
 from ._params import ParamsMixin
+from ._scoring import DEFAULT_DETECTOR, ScoringMixin
 from ._training import TrainingMixin
 from ._validation import check_dataset, check_features, dataset_labels, is_dataset, loader_params
 from .callbacks import ChanceLevelCheck
 from .conformal import (benjamini_hochberg, class_conditional_pvalues,
                         class_conditional_thresholds, conformal_pvalues, conformal_threshold)
 from .data import LabelledRows
+from .detectors import DETECTORS
 from .exceptions import NonFiniteLossError, warn_at_caller
-from .losses import energy
 from .metrics import id_accuracy
 
 __all__ = ["GradRegOODClassifier"]
@@ -54,7 +55,7 @@ def _valid_accuracy(net, X, y):
     return float(np.mean(net._predict_index(X) == np.asarray(y)))
 
 
-class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
+class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetClassifier):
     """Neural network classifier trained with GReg to detect out-of-distribution inputs.
 
     Each training step forwards an in-distribution (ID) batch and a batch of
@@ -167,6 +168,22 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
         on imbalanced data. A class needs ``ceil(1 / (1 - ood_tpr)) - 1``
         calibration rows (19 at 0.95); a class with fewer gets the marginal
         threshold, with a warning naming it.
+    detector : str or detector object, default="energy"
+        The OOD score of :meth:`score_samples`, which ``offset_``, the
+        p-values, ``fdr=``, the per-class thresholds and ``reject_ood`` all
+        use. ``"energy"``: minus the energy of the logits at ``temperature``
+        (no detector is fitted, no features computed). Another name of
+        :data:`skood.detectors.DETECTORS` (``"msp"``, ``"maxlogit"``,
+        ``"mahalanobis"``, ``"knn"``, ``"vim"``, ``"react"``; not ``"fused"``,
+        which is calibrated itself) or a detector object (with ``fit``,
+        ``score_samples`` and ``needs``, see
+        :class:`skood.detectors.BaseDetector`): after training, a clone is
+        fitted (``detector_``) on the features (the input of the network's last
+        ``nn.Linear``) and logits of the rows the network trained on -- never
+        the calibration or validation rows -- read in batches on the training
+        device, one forward capturing both; under a Dataset ``X`` they are read
+        through ``X`` as training reads them (its transform included). Its
+        scores are kept as float32. See ``docs/detectors.md``.
     random_state : int, RandomState or None, default=None
         Seeds the weight initialisation, the batch order, the outlier draw and
         the calibration split, without touching torch's global random state.
@@ -198,6 +215,10 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
         for ``calibration="class"`` (also set later with :meth:`set_params`).
     class_offsets_ : ndarray of shape (n_classes,)
         With ``calibration="class"``: the threshold of each predicted class.
+    detector_ : detector object
+        With a ``detector`` other than ``"energy"``: the fitted clone that
+        scores samples. Its size is the detector's (``KNN`` stores the
+        training rows' normalised features).
     input_shape_ : tuple
         The shape of one sample of ``X``.
     n_features_in_ : int
@@ -217,19 +238,22 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
     Notes
     -----
     Score conventions, as scikit-learn's outlier detectors: :meth:`score_samples`
-    is ``-energy``, higher = more in-distribution; :meth:`ood_decision_function`
-    is ``>= 0`` for accepted (ID) samples; :meth:`predict_ood` returns +1 for ID and
-    -1 for OOD. :meth:`decision_function` returns class scores, as every
-    scikit-learn classifier's does (on :class:`~skood.GradRegOODDetector`, an
-    outlier detector, it is the OOD decision).
+    is ``-energy`` (or the ``detector``'s score), higher = more in-distribution;
+    :meth:`ood_decision_function` is ``>= 0`` for accepted (ID) samples;
+    :meth:`predict_ood` returns +1 for ID and -1 for OOD. :meth:`decision_function`
+    returns class scores, as every scikit-learn classifier's does (on
+    :class:`~skood.GradRegOODDetector`, an outlier detector, it is the OOD
+    decision).
 
     A fitted model's network, scores and thresholds always belong together.
     :meth:`set_params` on a fitted model:
 
     - ``module``, ``module__*``, ``compile*`` (skorch re-initialises the
-      network), ``temperature`` (changes the scores) and ``classes`` (changes
-      the labels): the fitted OOD state (``offset_``, ``calibration_scores_``,
-      ``calibration_classes_``, ``class_offsets_``) is dropped and the model is
+      network), ``temperature`` and ``detector`` (change the scores; the
+      training rows a new detector would be fitted on are not kept) and
+      ``classes`` (changes the labels): the fitted OOD state (``offset_``,
+      ``calibration_scores_``, ``calibration_classes_``, ``class_offsets_``,
+      ``detector_``) is dropped and the model is
       unfitted; its methods raise ``NotFittedError`` naming the ``set_params``
       call, until the next :meth:`fit` or :meth:`partial_fit` (which, after
       ``module=...``, builds the new network);
@@ -303,6 +327,7 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
             amp=None,
             calibration_fraction=0.1,
             calibration="marginal",
+            detector=DEFAULT_DETECTOR,
             random_state=None,
             **kwargs
     ):
@@ -325,6 +350,7 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
         self.amp = amp
         self.calibration_fraction = calibration_fraction
         self.calibration = calibration
+        self.detector = detector
         self.random_state = random_state
 
     # ------------------------------------------------------------------ set-up
@@ -365,6 +391,9 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
         "amp": [None, StrOptions({name for name in AMP_DTYPES if name is not None})],
         "calibration_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "calibration": [StrOptions({"marginal", "class"})],
+        # Fused is calibrated itself, on rows the estimator keeps for offset_: refused
+        "detector": [StrOptions(set(DETECTORS) - {"fused"}),
+                     HasMethods(["fit", "score_samples"])],
         "random_state": ["random_state"],
     }
 
@@ -675,14 +704,22 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
                 else:
                     diverged = None
                 self.classes_inferred_ = data.classes  # skorch inferred the encoded ones
+                fitted_detector = True
+                try:
+                    self._fit_detector(state.train_dataset)
+                except ValueError:
+                    if diverged is None:
+                        raise
+                    fitted_detector = False     # the diverged weights' outputs are not finite
                 calibration = (state.calibration_dataset if data.X_calibration is None
                                else data.X_calibration)
-                logits = self._logits(calibration)
+                logits, features = self._ood_outputs(calibration)
         if diverged is None:
-            self._calibrate(logits)
-        elif torch.isfinite(logits).all() and np.isfinite(self._scores(logits)).all():
+            self._calibrate(logits, features)
+        elif (fitted_detector and torch.isfinite(logits).all()
+              and np.isfinite(self._scores(logits, features)).all()):
             # The model stays usable with the last finite weights (see fit).
-            self._calibrate(logits)
+            self._calibrate(logits, features)
             raise diverged
         else:
             self._drop_fitted_state(
@@ -694,9 +731,9 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
 
     # ------------------------------------------------------------- calibration
 
-    def _calibrate(self, logits):
-        """The sorted calibration scores and the threshold(s), from held-out ID logits."""
-        scores = self._scores(logits)
+    def _calibrate(self, logits, features=None):
+        """The sorted calibration scores and the threshold(s), from held-out ID outputs."""
+        scores = self._scores(logits, features)
         order = np.argsort(scores, kind="stable")
         self.calibration_scores_ = scores[order]
         self.calibration_classes_ = logits.argmax(dim=1).cpu().numpy()[order].astype(np.int32)
@@ -720,7 +757,7 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
 
     def _drop_fitted_state(self, reason):
         """Make the model unfitted: drop what ties its scores to thresholds, say why."""
-        for name in CALIBRATION_ATTRIBUTES:
+        for name in (*CALIBRATION_ATTRIBUTES, "detector_"):
             vars(self).pop(name, None)
         self._unfitted_reason = reason
 
@@ -738,7 +775,9 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
         the sorted calibration scores and their predicted classes, the
         temperature they were scored at, and the shape and feature names of
         the input. :meth:`load_params` with the same ``f_calibration`` makes a
-        rebuilt estimator fitted again.
+        rebuilt estimator fitted again. Only for ``detector="energy"``: a
+        fitted detector's state is not plain data, so ``f_calibration`` is
+        refused with another ``detector``; save such a model with joblib.
 
         Parameters
         ----------
@@ -756,6 +795,7 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
         """
         if f_calibration is not None:
             self._check_calibrated("save_params(f_calibration=...)")
+            self._check_calibration_file("save_params(f_calibration=...)")
         super().save_params(*args, **kwargs)
         if f_calibration is not None:
             write_calibration(f_calibration, calibration_record(self))
@@ -797,6 +837,7 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
         loads_weights = bool(args) or any(kwargs.get(name) is not None
                                           for name in ("f_params", "checkpoint"))
         if f_calibration is not None:
+            self._check_calibration_file("load_params(f_calibration=...)")
             state = read_calibration(f_calibration)
             if not loads_weights:
                 raise ValueError(
@@ -840,10 +881,6 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
                 chunks.append(first_output(output))
         return torch.cat(chunks) if chunks else torch.empty(0, len(self.classes_))
 
-    def _scores(self, logits):
-        """``score_samples``' values from logits: minus the energy, float32 on the host."""
-        return (-energy(logits, self.temperature)).float().cpu().numpy()
-
     def _predict_index(self, X):
         return self._logits(X).argmax(dim=1).cpu().numpy()
 
@@ -858,17 +895,17 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
                 f"This {type(self).__name__} instance is not fitted yet; call "
                 f"fit(X, y, X_aux=...) before {method}.")
 
-    def _ood_decision(self, logits):
+    def _ood_decision(self, logits, features=None):
         """``score - threshold`` per row, float32: ``>= 0`` means accepted as ID. The
         threshold is ``offset_``, or the predicted class's with ``calibration="class"``."""
-        scores = self._scores(logits)
+        scores = self._scores(logits, features)
         if hasattr(self, "class_offsets_"):
             predicted = logits.argmax(dim=1).cpu().numpy()
             return scores - np.asarray(self.class_offsets_, dtype=np.float32)[predicted]
         return scores - np.float32(self.offset_)
 
     def score_samples(self, X):
-        """Minus the energy of each sample: higher means more in-distribution.
+        """The OOD score of each sample: higher means more in-distribution.
 
         Parameters
         ----------
@@ -877,10 +914,12 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
         Returns
         -------
         ndarray of shape (n_samples,), float32
-            ``temperature * logsumexp(logits / temperature)``.
+            With ``detector="energy"``: minus the energy,
+            ``temperature * logsumexp(logits / temperature)``; otherwise the
+            fitted ``detector_``'s scores.
         """
         self._check_calibrated("score_samples")
-        return self._scores(self._logits(X))
+        return self._scores(*self._ood_outputs(X))
 
     def decision_function(self, X):
         """Class scores, as every scikit-learn classifier returns them.
@@ -926,7 +965,7 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
         ndarray of shape (n_samples,), float32
         """
         self._check_calibrated("ood_decision_function")
-        return self._ood_decision(self._logits(X))
+        return self._ood_decision(*self._ood_outputs(X))
 
     def predict_ood(self, X, fdr=None):
         """+1 for samples accepted as in-distribution, -1 for out-of-distribution ones.
@@ -951,7 +990,7 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
         """
         self._check_calibrated("predict_ood")
         if fdr is None:
-            return np.where(self._ood_decision(self._logits(X)) >= 0, 1, -1)
+            return np.where(self._ood_decision(*self._ood_outputs(X)) >= 0, 1, -1)
         flagged = benjamini_hochberg(self.ood_pvalues(X), fdr)
         return np.where(flagged, -1, 1)
 
@@ -979,8 +1018,8 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
                 "ood_pvalues needs calibration_scores_, which fit sets; an estimator rebuilt "
                 "from saved weights gets them with load_params(f_params=..., "
                 "f_calibration=...).")
-        logits = self._logits(X)
-        scores = self._scores(logits)
+        logits, features = self._ood_outputs(X)
+        scores = self._scores(logits, features)
         if hasattr(self, "class_offsets_"):
             predicted = logits.argmax(dim=1).cpu().numpy()
             return class_conditional_pvalues(self.calibration_scores_, self.calibration_classes_,
@@ -1019,11 +1058,11 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
             strings and bools become ``object``.
         """
         self._check_calibrated("predict")
-        logits = self._logits(X)
-        labels = self.classes_[logits.argmax(dim=1).cpu().numpy()]
         if not self.reject_ood:
-            return labels
-        rejected = self._ood_decision(logits) < 0
+            return self.classes_[self._logits(X).argmax(dim=1).cpu().numpy()]
+        logits, features = self._ood_outputs(X)
+        labels = self.classes_[logits.argmax(dim=1).cpu().numpy()]
+        rejected = self._ood_decision(logits, features) < 0
         if labels.dtype.kind == "u":
             signed = np.promote_types(labels.dtype, np.int8)       # uint64: float64
             if signed.kind != "i":

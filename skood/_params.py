@@ -15,7 +15,7 @@ __all__ = ["RECALIBRATE_PARAMS", "REFIT_PARAMS", "ParamsMixin"]
 # set_params on a fitted model (see the class docstring): these parameters change
 # the network, the scores or the class labels, so the fitted OOD state is dropped
 # (besides them: module__* and compile*, with which skorch re-initialises the network).
-REFIT_PARAMS = ("module", "temperature", "classes")
+REFIT_PARAMS = ("module", "temperature", "classes", "detector")
 # These only choose the threshold(s), recomputed exactly from the stored scores.
 RECALIBRATE_PARAMS = ("ood_tpr", "calibration")
 
@@ -63,7 +63,7 @@ class ParamsMixin:
         estimator-valued ``sampler`` and ``synthesizer``.
 
         On a fitted model (see the class Notes): ``module``, ``module__*``,
-        ``compile*``, ``temperature`` and ``classes`` leave it unfitted;
+        ``compile*``, ``temperature``, ``classes`` and ``detector`` leave it unfitted;
         ``ood_tpr`` and ``calibration`` recompute its thresholds from the stored
         calibration scores; the other parameters leave it as it is. A refused
         call (unknown name; on a fitted model, an invalid value) changes nothing.

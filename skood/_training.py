@@ -55,6 +55,9 @@ class FitState:
     calibration_dataset : object or None
         The held-out ID rows of skorch's validation split, set when the split
         is made; ``offset_`` is calibrated on them.
+    train_dataset : object or None
+        The rows the network trains on (skorch's training split), set with
+        ``calibration_dataset``; the estimator's ``detector`` is fitted on them.
     split : tuple or None
         ``(dataset_train, dataset_valid)`` when the fit made skorch's split
         before training (to run a synthesizer on the training rows only);
@@ -68,6 +71,7 @@ class FitState:
     grad_scaler: object = None
     penalty_generator: object = None
     calibration_dataset: object = None
+    train_dataset: object = None
     split: object = None
 
     def draw_outliers(self, n_in, device):
@@ -179,6 +183,7 @@ class TrainingMixin:
         # a call outside fit leaves no state behind.
         if self._fit_state is not None:
             self._fit_state.calibration_dataset = dataset_valid
+            self._fit_state.train_dataset = dataset_train   # the detector's rows
         return dataset_train, dataset_valid
 
     def train_step_single(self, batch, **fit_params):
