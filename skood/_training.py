@@ -51,7 +51,8 @@ class FitState:
     grad_scaler : torch.amp.GradScaler or None
         Under ``amp="fp16"``.
     penalty_generator : torch.Generator or None
-        Draws the rows of the gradient penalty when ``penalty_fraction < 1``.
+        On the training device; draws the rows of the gradient penalty when
+        ``penalty_fraction < 1``.
     calibration_dataset : object or None
         The held-out ID rows of skorch's validation split, set when the split
         is made; ``offset_`` is calibrated on them.
@@ -150,7 +151,9 @@ class TrainingMixin:
         if self.amp == "fp16":
             state.grad_scaler = torch.amp.GradScaler(self._training_device.type)
         if self.penalty_fraction < 1:
-            state.penalty_generator = torch.Generator().manual_seed(
+            # on the training device, so that the rows are drawn there (on the CPU
+            # the same stream as ever)
+            state.penalty_generator = torch.Generator(self._training_device).manual_seed(
                 penalty_seed(seed, self._process_index))
         self._fit_state = state
         try:
@@ -191,8 +194,8 @@ class TrainingMixin:
         """One GReg step: a concatenated forward, the loss, its backward and a finiteness check."""
         self._set_training(True)
         Xi, yi = unpack_data(batch)
-        x_in = to_tensor(Xi, device=self.device)
-        y_in = to_tensor(yi, device=self.device)
+        x_in = self._batch_to_device(Xi)
+        y_in = self._batch_to_device(yi)
         objective = self._objective()
         state = self._fit_state
         scaler = self._grad_scaler()
@@ -211,6 +214,14 @@ class TrainingMixin:
         # device a second time; the graph is no longer needed after backward.
         return {"loss": torch.tensor(logged["loss"], dtype=terms.loss.dtype),
                 "y_pred": terms.logits_in}
+
+    def _batch_to_device(self, data):
+        """A batch on the training device; a batch the DataLoader pinned
+        (``iterator_train__pin_memory=True``) is copied without the host waiting."""
+        device = self._training_device
+        if isinstance(data, torch.Tensor):
+            return data.to(device, non_blocking=data.device.type == "cpu" and data.is_pinned())
+        return to_tensor(data, device=device)
 
     def _record_step(self, terms, y_in, objective, scaled):
         """Copy the step's terms, its accuracy and gradient norm to the host in one go,

@@ -44,14 +44,16 @@ def test_device_none_with_exact_penalty_and_fraction(make_clf, blobs):
 
 @pytest.mark.parametrize("dump, load", [(pickle.dumps, pickle.loads), ("joblib", "joblib")])
 def test_cuda_finetuned_model_loads_on_a_cpu_machine(make_clf, blobs, monkeypatch, tmp_path,
-                                                     dump, load):
+                                                     dump, load, device):
     """from_pretrained keeps a copy of the source module as its ``module`` parameter:
-    on a CPU-only machine it must load from CUDA storages like module_ does."""
+    on a CPU-only machine it must load from CUDA storages like module_ does (real
+    ones under ``--device cuda``, CUDA-tagged CPU ones otherwise)."""
     X, y, X_aux = blobs
-    source = make_clf(device="cpu").fit(X, y, X_aux=X_aux)
+    source = make_clf().fit(X, y, X_aux=X_aux)
     clf = GradRegOODClassifier.from_pretrained(
         source, max_epochs=1, lr=0.01, verbose=0, m_in=-8.0, m_out=-2.0, random_state=0)
     clf.fit(X, y, X_aux=X_aux)
+    assert clf.device == device     # inherited from the source
     expected = clf.decision_function(X)
     clf.device = "cuda"
     if dump == "joblib":
@@ -63,7 +65,7 @@ def test_cuda_finetuned_model_loads_on_a_cpu_machine(make_clf, blobs, monkeypatc
 
         def load(_):
             return joblib.load(path)
-    data = _cuda_tagged(monkeypatch, clf, dump)
+    data = dump(clf) if device.startswith("cuda") else _cuda_tagged(monkeypatch, clf, dump)
     assert b"cuda:0" in data
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with warnings.catch_warnings():
@@ -97,14 +99,22 @@ def test_from_pretrained_inherits_the_device_of_a_fitted_net(make_clf, blobs):
     assert GradRegOODClassifier.from_pretrained(source.module_).device == "cpu"
 
 
-def test_set_params_device_moves_a_fitted_model(make_clf, blobs):
+def test_set_params_device_moves_a_fitted_model(make_clf, blobs, device):
+    """To "meta" on the CPU (another device than the data's), to the GPU under
+    ``--device cuda``."""
     X, y, X_aux = blobs
+    target = device if device.startswith("cuda") else "meta"
     clf = make_clf(device="cpu", optimizer=torch.optim.SGD, optimizer__momentum=0.9)
     clf.fit(X, y, X_aux=X_aux)
-    clf.set_params(device="meta")
-    assert {p.device.type for p in clf.module_.parameters()} == {"meta"}
+    expected = clf.decision_function(X)
+    clf.set_params(device=target)
+    kind = torch.device(target).type
+    assert {p.device.type for p in clf.module_.parameters()} == {kind}
     assert {s["momentum_buffer"].device.type
-            for s in clf.optimizer_.state.values()} == {"meta"}
+            for s in clf.optimizer_.state.values()} == {kind}
+    if kind == "cuda":
+        np.testing.assert_allclose(clf.decision_function(X), expected, rtol=1e-5, atol=1e-5)
+        clf.fit(X, y, X_aux=X_aux)      # and trains there
     # and back: the model predicts as before once on the CPU (its weights are
     # gone on meta, so compare with a model moved to the CPU from the CPU)
     other = make_clf(device="cpu").fit(X, y, X_aux=X_aux)
@@ -169,7 +179,7 @@ def test_fp16_overflow_steps_are_skipped_not_raised(make_clf, blobs, monkeypatch
     X, y, X_aux = blobs
     _HugeScaleGradScaler.made.clear()
     monkeypatch.setattr(torch.amp, "GradScaler", _HugeScaleGradScaler)
-    clf = make_clf(device="cpu", amp="fp16", penalty=penalty, max_epochs=1)
+    clf = make_clf(amp="fp16", penalty=penalty, max_epochs=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")     # a chance-level warning: most steps skipped
         clf.fit(X, y, X_aux=X_aux)
@@ -228,3 +238,60 @@ def test_accelerate_mixed_precision_fd_forward_runs_in_float32(blobs):
     assert not torch.equal(wrapped.float(), expected)     # the wrapper's bf16
     assert got.dtype == torch.float32
     torch.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
+def test_one_device_read_per_training_step():
+    """docs/gpu.md's count: one device-to-host read per step (two under fp16,
+    the GradScaler's own), counted by benchmarks/host_syncs.py."""
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).parents[1] / "benchmarks" / "host_syncs.py"
+    spec = importlib.util.spec_from_file_location("host_syncs", path)
+    host_syncs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(host_syncs)
+    for params, expected in ((dict(penalty="fd", penalty_fraction=0.5), 1),
+                             (dict(penalty="exact", amp="fp16"), 2)):
+        reads, _, counts, n = host_syncs.count_mode(params)
+        assert n > 1
+        assert reads == expected, counts
+    # the counter sees a read when there is one
+    counts = host_syncs.collections.Counter()
+    with host_syncs.counting(counts):
+        torch.ones(2).sum().item()
+    assert sum(counts.values()) == 1
+
+
+def test_pinned_batches_are_copied_without_blocking(make_clf, monkeypatch):
+    """A batch the DataLoader pinned goes to the device with non_blocking=True."""
+    clf = make_clf(device="cpu").initialize()
+    calls = []
+    original = torch.Tensor.to
+
+    def to(self, *args, **kwargs):
+        calls.append(kwargs.get("non_blocking", False))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "to", to)
+    batch = torch.ones(4, 4)
+    clf._batch_to_device(batch)
+    monkeypatch.setattr(torch.Tensor, "is_pinned", lambda self: True)
+    clf._batch_to_device(batch)
+    assert calls == [False, True]
+
+
+def test_penalty_rows_are_drawn_on_the_generator_device(monkeypatch):
+    from skood import _objective
+    seen = []
+    original = torch.randperm
+
+    def randperm(n, **kwargs):
+        seen.append(kwargs.get("device"))
+        return original(n, **kwargs)
+
+    monkeypatch.setattr(torch, "randperm", randperm)
+    generator = torch.Generator("cpu").manual_seed(0)
+    rows = _objective._random_rows(10, 0.5, generator)
+    assert rows.shape == (5,) and seen == [generator.device]
+    # the CPU stream is the one a CPU generator always gave (fingerprinted fits)
+    expected = original(10, generator=torch.Generator().manual_seed(0))[:5]
+    assert torch.equal(rows, expected)
