@@ -263,9 +263,12 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
     - every other parameter (training ones such as ``lr``, ``max_epochs``,
       ``lambda_*``, ``m_in``, ``m_out``, ``sampler``, ``penalty*``,
       ``optimizer__*``, ``criterion__*``; prediction ones such as
-      ``reject_ood``, ``batch_size``, ``device``, ``verbose``, ``callbacks``):
+      ``reject_ood``, ``batch_size``, ``verbose``, ``callbacks``):
       the fitted model stays as it is, as scikit-learn's ``set_params`` leaves
-      fitted attributes alone; training parameters take effect at the next fit.
+      fitted attributes alone; training parameters take effect at the next fit;
+    - ``device``: the network, the criterion and the optimizer's state move
+      there (``None`` leaves them where they are); a device this machine
+      cannot use (e.g. ``"cuda"`` without a GPU) is refused and nothing changes.
 
     Every method that takes ``X`` also takes a torch ``Dataset`` whose items
     are samples or ``(sample, label)`` pairs (the label is not used), read in
@@ -504,7 +507,8 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
             ``module`` or ``module__*`` (the network is ``pretrained``'s).
             ``classes`` defaults to ``pretrained.classes_`` for a fitted net, so
             that the logits' columns keep their classes; pass it for a module
-            whose columns are not the sorted labels of ``y``.
+            whose columns are not the sorted labels of ``y``. ``device`` defaults
+            to ``pretrained.device`` for a fitted net.
 
         Returns
         -------
@@ -530,6 +534,8 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
             module = pretrained.module_
             if "classes" not in params and hasattr(pretrained, "classes_"):
                 params["classes"] = list(pretrained.classes_)
+            if "device" not in params and hasattr(pretrained, "device"):
+                params["device"] = pretrained.device    # train where it was trained
         else:
             raise TypeError(
                 "pretrained must be a torch.nn.Module with trained weights or a fitted skorch "
@@ -766,6 +772,30 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
         return super().__sklearn_is_fitted__() and hasattr(self, "offset_")
 
     # ------------------------------------------------------------- persistence
+
+    def __getstate__(self):
+        # skorch maps to the CPU at load (on a machine without CUDA) only the
+        # attributes listed in cuda_dependent_attributes_ (module_, criterion_,
+        # optimizer_, ...). A module *instance* as the ``module`` parameter (the copy
+        # from_pretrained keeps, on the source's device) must travel the same way;
+        # the prefix "module" also takes module__* (plain values, loaded as they are).
+        if not isinstance(self.module, torch.nn.Module):
+            return super().__getstate__()
+        own = "cuda_dependent_attributes_" in vars(self)
+        listed = self.cuda_dependent_attributes_
+        self.cuda_dependent_attributes_ = [*listed, "module"]
+        try:
+            state = super().__getstate__()
+        finally:
+            if own:
+                self.cuda_dependent_attributes_ = listed
+            else:
+                del self.cuda_dependent_attributes_
+        if own:
+            state["cuda_dependent_attributes_"] = listed
+        else:
+            state.pop("cuda_dependent_attributes_")
+        return state
 
     def save_params(self, *args, f_calibration=None, **kwargs):
         """skorch's ``save_params``; ``f_calibration`` also saves the calibration.

@@ -1,6 +1,7 @@
 """The network outside the training step: eval mode for a block, and the probe forward
 that checks its outputs and the criterion before training."""
 import contextlib
+import itertools
 import warnings
 
 import numpy as np
@@ -9,7 +10,7 @@ from skorch.utils import to_tensor
 
 from ._objective import first_output
 
-__all__ = ["check_module_outputs", "eval_mode"]
+__all__ = ["check_module_outputs", "eval_mode", "module_device"]
 
 
 @contextlib.contextmanager
@@ -42,6 +43,23 @@ def eval_mode(module):
         module.train(training)
 
 
+def module_device(module):
+    """The device of ``module``'s first parameter or buffer; the CPU for a module
+    without any (or for ``None``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> module_device(torch.nn.Linear(2, 1))
+    device(type='cpu')
+    """
+    if isinstance(module, torch.nn.Module):
+        tensor = next(itertools.chain(module.parameters(), module.buffers()), None)
+        if tensor is not None:
+            return tensor.device
+    return torch.device("cpu")
+
+
 def check_module_outputs(estimator, X_sample, n_classes, y_sample=None):
     """Refuse a module that cannot forward the samples of X, whose logits do not
     have one column per class, or a criterion that cannot take them with the class
@@ -57,9 +75,12 @@ def check_module_outputs(estimator, X_sample, n_classes, y_sample=None):
     y_sample : array-like of shape (n,), optional
         The encoded classes of ``X_sample``; without it the criterion is not probed.
     """
+    # The sample goes where the module is (the training device): under Accelerate
+    # (device=None) the module was already moved by the accelerator.
+    device = module_device(estimator.module_)
     try:
         with eval_mode(estimator.module_), torch.no_grad():
-            logits = first_output(estimator.infer(to_tensor(X_sample, device=estimator.device)))
+            logits = first_output(estimator.infer(to_tensor(X_sample, device=device)))
     except RuntimeError as error:
         n_values = int(np.prod(X_sample.shape[1:]))
         given = estimator.get_params_for("module").get("n_features")

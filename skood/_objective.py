@@ -263,8 +263,9 @@ class GRegObjective:
         grad_scaler : torch.amp.GradScaler, optional
             Under ``amp="fp16"``: the exact penalty is taken on the scaled score.
         penalty_generator : torch.Generator, optional
-            A CPU generator that draws the penalty's rows when
-            ``penalty_fraction < 1``; by default torch's global one.
+            The generator that draws the penalty's rows when
+            ``penalty_fraction < 1``, on its device; by default torch's global
+            CPU one.
 
         Returns
         -------
@@ -347,6 +348,9 @@ def _half_precision_autocast(device_type):
 
 
 def _random_rows(n, fraction, generator):
-    """``max(1, round(fraction * n))`` distinct row indices out of ``n``, on the CPU."""
+    """``max(1, round(fraction * n))`` distinct row indices out of ``n``, on the
+    generator's device (the CPU without one): on the training device, the step
+    does not wait for a host-to-device copy of the indices."""
     k = min(n, max(1, int(round(fraction * n))))
-    return torch.randperm(n, generator=generator)[:k]
+    device = generator.device if generator is not None else None
+    return torch.randperm(n, generator=generator, device=device)[:k]

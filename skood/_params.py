@@ -8,7 +8,10 @@ together when ``set_params`` changes one of them: the rule is in the Notes of
 """
 import copy
 
+import torch
 from sklearn.utils._param_validation import validate_parameter_constraints
+
+from ._validation import check_device
 
 __all__ = ["RECALIBRATE_PARAMS", "REFIT_PARAMS", "ParamsMixin"]
 
@@ -107,6 +110,8 @@ class ParamsMixin:
                       if not name.startswith(("sampler__", "synthesizer__"))}
             if params:
                 super().set_params(**params)
+            if "device" in given and self._fit_state is None:
+                self._move_to_device()
             if fitted:
                 self._keep_fitted_state_consistent(given, before)
         except BaseException:
@@ -136,6 +141,10 @@ class ParamsMixin:
                 f"was set. Valid parameters are: {sorted(known)}.")
         if fitted:
             self._check_constrained(params)
+        if "device" in params and self._fit_state is None and hasattr(self, "module_"):
+            # the network is moved there (see _move_to_device): refuse first a device
+            # this machine cannot use, so that nothing is changed
+            check_device(params["device"])
         nested = {}
         for owner, example in (("sampler", "EnergySampler()"),
                                ("synthesizer", "skood.synthesis.PatchShuffle()")):
@@ -156,6 +165,27 @@ class ParamsMixin:
                     f"Invalid parameter {prefix}{bad[0]}: {owner} {type(value).__name__} has "
                     f"the parameters {sorted(valid)}; nothing was set.")
         return nested
+
+    def _move_to_device(self):
+        """Move an initialised model's modules and criteria to ``device`` (``None``:
+        leave them where they are), and the optimizers' state with them."""
+        if self.device is None or not hasattr(self, "module_"):
+            return
+        # skorch lists its modules, criteria and optimizers only in the private
+        # _modules, _criteria and _optimizers; it has no public registry of them.
+        states = {name: getattr(self, name + "_").state_dict() for name in self._optimizers
+                  if isinstance(getattr(self, name + "_", None), torch.optim.Optimizer)}
+        for name in (*self._modules, *self._criteria):
+            value = getattr(self, name + "_", None)
+            if isinstance(value, torch.nn.Module):
+                value.to(self.device)
+        if states:
+            # A move across tensor types (e.g. to "meta") makes new Parameter objects:
+            # the optimizer is rebuilt on the moved parameters, and load_state_dict
+            # casts its state (e.g. momentum) to their device.
+            self.initialize_optimizer()
+            for name, state in states.items():
+                getattr(self, name + "_").load_state_dict(state)
 
     def _keep_fitted_state_consistent(self, given, before):
         """Apply the class docstring's rule for set_params on a fitted model; ``before``

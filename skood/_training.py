@@ -20,7 +20,7 @@ import torch
 from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator, to_tensor
 
-from ._network import eval_mode
+from ._network import eval_mode, module_device
 from ._objective import HISTORY_KEYS, GRegObjective, amp_autocast, first_output
 from ._outliers import PoolScorer, RandomOutlierSampler, default_ratio
 from ._seeds import penalty_seed, sampler_seed
@@ -51,7 +51,8 @@ class FitState:
     grad_scaler : torch.amp.GradScaler or None
         Under ``amp="fp16"``.
     penalty_generator : torch.Generator or None
-        Draws the rows of the gradient penalty when ``penalty_fraction < 1``.
+        On the training device; draws the rows of the gradient penalty when
+        ``penalty_fraction < 1``.
     calibration_dataset : object or None
         The held-out ID rows of skorch's validation split, set when the split
         is made; ``offset_`` is calibrated on them.
@@ -95,8 +96,14 @@ class TrainingMixin:
 
     @property
     def _training_device(self):
-        """The torch device training runs on (subclasses may place it themselves)."""
-        return torch.device(self.device)
+        """The torch device training runs on (subclasses may place it themselves).
+
+        ``device=None`` is skorch's "leave tensors where they are": training runs
+        where the module's parameters are (the CPU for a module not built yet).
+        """
+        if self.device is not None:
+            return torch.device(self.device)
+        return module_device(getattr(self, "module_", None))
 
     @property
     def _process_index(self):
@@ -148,7 +155,9 @@ class TrainingMixin:
         if self.amp == "fp16":
             state.grad_scaler = torch.amp.GradScaler(self._training_device.type)
         if self.penalty_fraction < 1:
-            state.penalty_generator = torch.Generator().manual_seed(
+            # on the training device, so that the rows are drawn there (on the CPU
+            # the same stream as ever)
+            state.penalty_generator = torch.Generator(self._training_device).manual_seed(
                 penalty_seed(seed, self._process_index))
         self._fit_state = state
         try:
@@ -190,10 +199,11 @@ class TrainingMixin:
         """One GReg step: a concatenated forward, the loss, its backward and a finiteness check."""
         self._set_training(True)
         Xi, yi = unpack_data(batch)
-        x_in = to_tensor(Xi, device=self.device)
-        y_in = to_tensor(yi, device=self.device)
+        x_in = self._batch_to_device(Xi)
+        y_in = self._batch_to_device(yi)
         objective = self._objective()
         state = self._fit_state
+        scaler = self._grad_scaler()
         x_aux = (state.draw_outliers(x_in.shape[0], x_in.device)
                  if objective.uses_outliers else None)
         terms = objective.step_terms(
@@ -201,19 +211,29 @@ class TrainingMixin:
             lambda logits, y: self.get_loss(logits, y, X=x_in, training=True),
             autocast=self._autocast,
             penalty_forward=lambda x: self._penalty_forward(x, **fit_params),
-            grad_scaler=state.grad_scaler, penalty_generator=state.penalty_generator)
-        scaler = state.grad_scaler
-        self._backward(terms.loss if scaler is None else scaler.scale(terms.loss))
-        logged = self._record_step(terms, y_in, check_gradients=scaler is None)
+            grad_scaler=scaler, penalty_generator=state.penalty_generator)
+        self._backward(terms.loss)
+        logged = self._record_step(terms, y_in, objective, scaled=scaler is not None)
         # The loss handed back to skorch is a host copy of the value already read,
         # so that skorch's own ``loss.item()`` does not synchronise with the
         # device a second time; the graph is no longer needed after backward.
         return {"loss": torch.tensor(logged["loss"], dtype=terms.loss.dtype),
                 "y_pred": terms.logits_in}
 
-    def _record_step(self, terms, y_in, check_gradients):
+    def _batch_to_device(self, data):
+        """A batch on the training device; a batch the DataLoader pinned
+        (``iterator_train__pin_memory=True``) is copied without the host waiting."""
+        device = self._training_device
+        if isinstance(data, torch.Tensor):
+            return data.to(device, non_blocking=data.device.type == "cpu" and data.is_pinned())
+        return to_tensor(data, device=device)
+
+    def _record_step(self, terms, y_in, objective, scaled):
         """Copy the step's terms, its accuracy and gradient norm to the host in one go,
-        stop on a non-finite value, and record them in the history; return the host values."""
+        stop on a non-finite value, and record them in the history; return the host values.
+
+        ``objective`` says which terms were computed; ``scaled``: a GradScaler
+        scales this step's backward."""
         grads = [p.grad for p in self.module_.parameters() if p.grad is not None]
         grad_norm = (torch.nn.utils.get_total_norm(grads) if grads
                      else terms.loss.new_zeros(()))
@@ -222,19 +242,33 @@ class TrainingMixin:
         tensors = [getattr(terms, name) for name in names[:-2]] + [accuracy, grad_norm]
         values = dict(zip(names, torch.stack(tensors).detach().double().tolist()))
         # The loss holds every computed term (terms not computed are NaN by design).
-        # Under fp16 an infinite (scaled) gradient is the GradScaler's business:
-        # it skips that step and lowers the scale.
-        if not (np.isfinite(values["loss"]) and np.isfinite(values["cross_entropy"])) or (
-                check_gradients and not np.isfinite(values["grad_norm"])):
+        # Under a GradScaler, infinite (scaled) gradients are the scaler's business: it
+        # skips that step and lowers the scale. The same holds for a non-finite
+        # penalty when the other terms are finite: the exact penalty differentiates
+        # the scaled score, whose input gradient overflows at too high a scale.
+        penalty_taken = objective.uses_outliers and objective.lambda_grad > 0
+        scaler_skips = scaled and penalty_taken and not np.isfinite(values["grad_penalty"])
+        others = ("cross_entropy", "energy_loss") if objective.uses_outliers \
+            else ("cross_entropy",)
+        if not (all(np.isfinite(values[name]) for name in others)
+                and (np.isfinite(values["loss"]) or scaler_skips)) or (
+                not scaled and not np.isfinite(values["grad_norm"])):
             self._raise_non_finite(values)
         for name, key in HISTORY_KEYS.items():
             self.history.record_batch(key, values[name])
         self.history.record_batch("train_acc", values["accuracy"])
         return values
 
+    def _grad_scaler(self):
+        """The GradScaler of this fit's steps (``amp="fp16"``), or ``None``; a seam
+        for subclasses whose scaler belongs to someone else (Accelerate)."""
+        return self._fit_state.grad_scaler
+
     def _backward(self, loss):
-        """Backpropagate the step's loss (a seam for data-parallel subclasses)."""
-        loss.backward()
+        """Backpropagate the step's loss, scaled by the fit's GradScaler (a seam for
+        data-parallel subclasses)."""
+        scaler = self._fit_state.grad_scaler
+        (loss if scaler is None else scaler.scale(loss)).backward()
 
     def _penalty_forward(self, x, **fit_params):
         """The shifted forward of ``penalty="fd"``; data-parallel subclasses run it on

@@ -107,11 +107,27 @@ class AcceleratedGradRegOODClassifier(AccelerateMixin, GradRegOODClassifier):
         return autocast() if autocast is not None else contextlib.nullcontext()
 
     def _backward(self, loss):
+        # Accelerate scales the loss itself under mixed_precision="fp16"
         self.accelerator.backward(loss)
+
+    def _grad_scaler(self):
+        # Under mixed_precision="fp16" the GradScaler is Accelerate's: the exact
+        # penalty differentiates the score scaled by it, and the gradient check
+        # leaves the overflowing steps to it (it skips them and lowers the scale).
+        return getattr(self.accelerator, "scaler", None)
 
     def _penalty_forward(self, x, **fit_params):
         module = self.accelerator.unwrap_model(self.module_)
-        return module(to_tensor(x, device=x.device), **fit_params)
+        x = to_tensor(x, device=x.device)
+        if "forward" not in vars(module):
+            return module(x, **fit_params)
+        # Under mixed precision Accelerate replaces the instance's ``forward`` by one
+        # wrapped in its autocast, which unwrap_model keeps (keep_fp32_wrapper=False
+        # would remove it for good, from the training forwards too). The class's
+        # forward runs in the caller's precision context: float32 for the fd
+        # penalty's forwards under mixed precision (see skood._objective), the
+        # step's autocast otherwise. (Forward hooks of the module itself are not run.)
+        return type(module).forward(module, x, **fit_params)
 
     @property
     def _training_device(self):

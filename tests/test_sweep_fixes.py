@@ -80,11 +80,15 @@ def test_unknown_fit_parameter_is_named(fitted):
 # D5: an unusable device is refused before anything changes
 @pytest.mark.parametrize("device", ["bogus"] + ([] if torch.cuda.is_available() else ["cuda"]))
 def test_unusable_device_is_refused(fitted, device):
-    fitted.set_params(device=device)
+    # on a fitted model set_params moves the network there, so it refuses first
     with pytest.raises(ValueError, match=f"device '{device}' cannot be used here"):
-        fitted.fit(X, y, X_aux=XA)
-    fitted.set_params(device="cpu")
+        fitted.set_params(device=device)
+    assert fitted.device != device
     assert hasattr(fitted, "offset_")
+    # on an unfitted model (scikit-learn's convention: set_params checks no value), fit does
+    model = clf().set_params(device=device)
+    with pytest.raises(ValueError, match=f"device '{device}' cannot be used here"):
+        model.fit(X, y, X_aux=XA)
 
 
 # D6: a batch size of any integer type
