@@ -21,11 +21,11 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
 
-from ._calibration_io import (calibration_record, check_calibration_state, read_calibration,
-                              write_calibration)
+from ._calibration_io import (calibration_record, check_calibration_state, check_output_width,
+                              read_calibration, write_calibration)
 from ._fit_input import INPUT_ATTRIBUTES, fit_input
 from ._labels import OUTLIER_LABEL
-from ._network import check_module_outputs
+from ._network import check_held_out_scores, check_module_outputs
 from ._objective import AMP_DTYPES, HISTORY_KEYS, PENALTIES, first_output
 from ._params import ParamsMixin
 from ._training import TrainingMixin
@@ -589,7 +589,16 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
             (BatchNorm's running statistics include the failing batch's
             forward). Otherwise (e.g. ``lr=float("nan")``, whose first step
             already makes the weights NaN) it is left unfitted, and the
-            error's message says so.
+            error's message says so. When every training loss was finite but
+            the trained network gives non-finite scores on the held-out
+            calibration rows (e.g. BatchNorm's eval-mode statistics after very
+            few steps, or a learning rate too high), the subclass
+            :class:`~skood.exceptions.NonFiniteOutputError` is raised and the
+            estimator is left unfitted.
+        ValueError
+            Among the input checks: when a held-out calibration item of a
+            Dataset ``X`` has a NaN or infinite sample (named by its index);
+            the estimator is then left unfitted.
         """
         reinitialize = not self.warm_start or not self.initialized_
         return self._fit(X, y, X_aux, reinitialize=reinitialize, X_eval=X_eval, **fit_params)
@@ -679,6 +688,11 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
                                else data.X_calibration)
                 logits = self._logits(calibration)
         if diverged is None:
+            try:
+                check_held_out_scores(self, self._scores(logits), calibration)
+            except NonFiniteLossError:
+                self._drop_fitted_state("the last fit's network gives non-finite scores")
+                raise
             self._calibrate(logits)
         elif torch.isfinite(logits).all() and np.isfinite(self._scores(logits)).all():
             # The model stays usable with the last finite weights (see fit).
@@ -805,6 +819,7 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
                     "load_params(f_params='weights.pt', f_calibration='calibration.json') "
                     "(or checkpoint=...). Nothing was loaded.")
             check_calibration_state(self, state)
+            check_output_width(self, state)
         super().load_params(*args, **kwargs)
         if state is not None:
             self.classes_inferred_ = state.pop("classes_")
@@ -827,7 +842,7 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
                 return X  # in fit: its own held-out rows (skorch's split, the calibration rows)
             check_dataset(self, X, reset=False)
             # (sample, label) pairs or bare samples, read as float32 (as fit reads them)
-            return LabelledRows(X, np.arange(len(X)))
+            return LabelledRows(X, np.arange(len(X)), shape=self.input_shape_)
         return check_features(self, X, reset=False)
 
     def _logits(self, X):

@@ -1,5 +1,6 @@
-"""The network outside the training step: eval mode for a block, and the probe forward
-that checks its outputs and the criterion before training."""
+"""The network outside the training step: eval mode for a block, the probe forward
+that checks its outputs and the criterion before training, and the check of the
+trained network's outputs on the held-out rows."""
 import contextlib
 import warnings
 
@@ -8,8 +9,10 @@ import torch
 from skorch.utils import to_tensor
 
 from ._objective import first_output
+from .data import as_float_sample, sample_of
+from .exceptions import NonFiniteOutputError
 
-__all__ = ["check_module_outputs", "eval_mode"]
+__all__ = ["check_held_out_scores", "check_module_outputs", "eval_mode"]
 
 
 @contextlib.contextmanager
@@ -99,3 +102,55 @@ def check_module_outputs(estimator, X_sample, n_classes, y_sample=None):
             "take logits of shape (n_samples, n_classes) and class indices of shape "
             "(n_samples,) and return a scalar, as torch.nn.CrossEntropyLoss (the default) "
             "does.") from error
+
+
+def _source_item(dataset, row):
+    """The user's Dataset and item index behind row ``row`` of a held-out Dataset (through
+    ``Subset`` objects and the rows that fit reads, which both keep ``indices``)."""
+    while isinstance(getattr(dataset, "indices", None), (list, tuple, np.ndarray)):
+        row, dataset = int(dataset.indices[row]), dataset.dataset
+    return dataset, row
+
+
+def check_held_out_scores(estimator, scores, held_out):
+    """Refuse non-finite scores of the trained network on the held-out rows.
+
+    A row whose own sample is not finite is bad data: a ``ValueError`` naming
+    the item of ``X``. Otherwise the network is at fault (training ended with
+    finite losses): :class:`~skood.exceptions.NonFiniteOutputError`, naming the
+    likely causes and the fit's learning rate. Only the rows with a non-finite
+    score are read again, so a finite calibration costs one ``isfinite``.
+
+    Parameters
+    ----------
+    estimator : GradRegOODClassifier
+        The estimator at the end of training.
+    scores : ndarray of shape (n,)
+        ``score_samples``' values of the held-out rows.
+    held_out : ndarray or torch Dataset
+        The held-out rows, in the order of ``scores``.
+    """
+    bad = np.flatnonzero(~np.isfinite(scores))
+    if not len(bad):
+        return
+    for row in bad:
+        if isinstance(held_out, torch.utils.data.Dataset):
+            sample = as_float_sample(sample_of(held_out[int(row)]))
+        else:
+            sample = torch.as_tensor(np.asarray(held_out[row], dtype=np.float32))
+        if not torch.isfinite(sample).all():
+            source, item = _source_item(held_out, int(row))
+            where = (f"item {item} of X" if isinstance(source, torch.utils.data.Dataset)
+                     else "a row of X")
+            raise ValueError(
+                f"X has a NaN or infinite value: {where} (held out to calibrate offset_) "
+                "has a non-finite sample, so its score is not finite. Remove or repair "
+                "that item (e.g. with a transform that replaces NaN), then fit again.")
+    raise NonFiniteOutputError(
+        f"Training ended with finite losses on the training rows, but the trained network "
+        f"gives non-finite scores on {len(bad)} of {len(scores)} held-out calibration rows "
+        "(forwarded in eval mode), though their samples are finite. Likely causes: "
+        "BatchNorm's running statistics after very few steps (eval mode normalises with "
+        "them; train for more steps or epochs), or a learning rate too high for this "
+        f"network (this fit's lr={estimator.lr!r}: lower it). The estimator is left "
+        "unfitted.")

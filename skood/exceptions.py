@@ -9,7 +9,7 @@ import skorch
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-__all__ = ["ChanceLevelWarning", "NonFiniteLossError"]
+__all__ = ["ChanceLevelWarning", "NonFiniteLossError", "NonFiniteOutputError"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -24,6 +24,22 @@ class NonFiniteLossError(FloatingPointError):
     Examples
     --------
     >>> issubclass(NonFiniteLossError, FloatingPointError)
+    True
+    """
+
+
+class NonFiniteOutputError(NonFiniteLossError):
+    """Training ended with finite losses, but the trained network gives NaN or
+    infinite scores on the held-out calibration rows (in eval mode).
+
+    The usual causes are BatchNorm's running statistics after very few steps
+    (eval mode normalises with them, training with the batch's own) and a
+    learning rate too high. The estimator is left unfitted. A non-finite value
+    in the data itself is reported as a ``ValueError`` naming the item instead.
+
+    Examples
+    --------
+    >>> issubclass(NonFiniteOutputError, NonFiniteLossError)
     True
     """
 
