@@ -25,7 +25,7 @@ from ._calibration_io import (calibration_record, check_calibration_state, check
                               read_calibration, write_calibration)
 from ._fit_input import INPUT_ATTRIBUTES, fit_input
 from ._labels import OUTLIER_LABEL
-from ._network import check_held_out_scores, check_module_outputs
+from ._network import check_finite_items, check_held_out_scores, check_module_outputs
 from ._objective import AMP_DTYPES, HISTORY_KEYS, PENALTIES, first_output
 from ._params import ParamsMixin
 from ._training import TrainingMixin
@@ -166,7 +166,8 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
         so that each class keeps an acceptance of at least ``ood_tpr``, also
         on imbalanced data. A class needs ``ceil(1 / (1 - ood_tpr)) - 1``
         calibration rows (19 at 0.95); a class with fewer gets the marginal
-        threshold, with a warning naming it.
+        threshold and the marginal p-values (:meth:`ood_pvalues`), with a
+        warning naming it.
     random_state : int, RandomState or None, default=None
         Seeds the weight initialisation, the batch order, the outlier draw and
         the calibration split, without touching torch's global random state.
@@ -853,7 +854,13 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
         with torch.no_grad():
             for output in self.forward_iter(X, training=False, device=None):
                 chunks.append(first_output(output))
-        return torch.cat(chunks) if chunks else torch.empty(0, len(self.classes_))
+        logits = torch.cat(chunks) if chunks else torch.empty(0, len(self.classes_))
+        if self._fit_state is None and is_dataset(X) and not torch.isfinite(logits).all():
+            # arrays are checked for NaN up front; a Dataset's items only when they give
+            # non-finite logits (reading them again costs nothing otherwise)
+            rows = torch.nonzero(~torch.isfinite(logits).all(dim=1)).flatten().tolist()
+            check_finite_items(X, rows, "to predict", "then predict again")
+        return logits
 
     def _scores(self, logits):
         """``score_samples``' values from logits: minus the energy, float32 on the host."""
@@ -893,6 +900,13 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
         -------
         ndarray of shape (n_samples,), float32
             ``temperature * logsumexp(logits / temperature)``.
+
+        Raises
+        ------
+        ValueError
+            When ``X`` has a NaN or infinite value (for a Dataset ``X``: an item
+            whose sample is not finite and gives non-finite logits, named by
+            its index). Every method that takes ``X`` does the same.
         """
         self._check_calibrated("score_samples")
         return self._scores(self._logits(X))
@@ -977,7 +991,11 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
         ``n`` held-out calibration scores (``calibration_scores_``); calibration
         scores equal to ``score(x)`` count (ties make p larger, never smaller).
         With ``calibration="class"``, only the calibration rows of the sample's
-        predicted class count. For a new ID sample exchangeable with the
+        predicted class count, except for a class with too few rows for
+        ``ood_tpr`` (fewer than ``ceil(1 / (1 - ood_tpr)) - 1``), whose samples
+        get the p-values against all calibration rows, as they get ``offset_``
+        as threshold: ``p(x) > 1 - ood_tpr`` exactly when the sample is
+        accepted, for every class. For a new ID sample exchangeable with the
         calibration rows, ``P(p(x) <= a) <= a`` for every ``a``.
 
         Parameters
@@ -999,7 +1017,8 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
         if hasattr(self, "class_offsets_"):
             predicted = logits.argmax(dim=1).cpu().numpy()
             return class_conditional_pvalues(self.calibration_scores_, self.calibration_classes_,
-                                             scores, predicted, len(self.classes_))
+                                             scores, predicted, len(self.classes_),
+                                             tpr=self.ood_tpr)
         return conformal_pvalues(self.calibration_scores_, scores)
 
     def predict_proba(self, X):

@@ -12,7 +12,7 @@ from ._objective import first_output
 from .data import as_float_sample, sample_of
 from .exceptions import NonFiniteOutputError
 
-__all__ = ["check_held_out_scores", "check_module_outputs", "eval_mode"]
+__all__ = ["check_finite_items", "check_held_out_scores", "check_module_outputs", "eval_mode"]
 
 
 @contextlib.contextmanager
@@ -112,6 +112,36 @@ def _source_item(dataset, row):
     return dataset, row
 
 
+def check_finite_items(rows, positions, role, then):
+    """Refuse the first of ``rows[positions]`` whose sample has a NaN or infinite value,
+    naming its item of ``X`` (``role`` says what the rows are for, ``then`` what to do
+    after repairing it); only these positions are read.
+
+    Parameters
+    ----------
+    rows : ndarray or torch Dataset
+        Rows of ``X`` as the estimator reads them.
+    positions : sequence of int
+        The rows to read again (those whose output was not finite).
+    role, then : str
+        Words of the message.
+    """
+    for row in positions:
+        row = int(row)
+        if isinstance(rows, torch.utils.data.Dataset):
+            sample = as_float_sample(sample_of(rows[row]))
+        else:
+            sample = torch.as_tensor(np.asarray(rows[row], dtype=np.float32))
+        if not torch.isfinite(sample).all():
+            source, item = _source_item(rows, row)
+            where = (f"item {item} of X" if isinstance(source, torch.utils.data.Dataset)
+                     else "a row of X")
+            raise ValueError(
+                f"X has a NaN or infinite value: {where} ({role}) has a non-finite sample, "
+                "so its score is not finite. Remove or repair that item (e.g. with a "
+                f"transform that replaces NaN), {then}.")
+
+
 def check_held_out_scores(estimator, scores, held_out):
     """Refuse non-finite scores of the trained network on the held-out rows.
 
@@ -133,19 +163,7 @@ def check_held_out_scores(estimator, scores, held_out):
     bad = np.flatnonzero(~np.isfinite(scores))
     if not len(bad):
         return
-    for row in bad:
-        if isinstance(held_out, torch.utils.data.Dataset):
-            sample = as_float_sample(sample_of(held_out[int(row)]))
-        else:
-            sample = torch.as_tensor(np.asarray(held_out[row], dtype=np.float32))
-        if not torch.isfinite(sample).all():
-            source, item = _source_item(held_out, int(row))
-            where = (f"item {item} of X" if isinstance(source, torch.utils.data.Dataset)
-                     else "a row of X")
-            raise ValueError(
-                f"X has a NaN or infinite value: {where} (held out to calibrate offset_) "
-                "has a non-finite sample, so its score is not finite. Remove or repair "
-                "that item (e.g. with a transform that replaces NaN), then fit again.")
+    check_finite_items(held_out, bad, "held out to calibrate offset_", "then fit again")
     raise NonFiniteOutputError(
         f"Training ended with finite losses on the training rows, but the trained network "
         f"gives non-finite scores on {len(bad)} of {len(scores)} held-out calibration rows "

@@ -9,6 +9,17 @@ from .exceptions import ChanceLevelWarning, warn_at_caller
 __all__ = ["ChanceLevelCheck"]
 
 
+def _optimizer_settings(net):
+    """The fit's optimizer, learning rate and (for SGD) momentum, as the hint quotes them."""
+    optimizer = getattr(net, "optimizer_", None)
+    groups = getattr(optimizer, "param_groups", None) or [{}]
+    name = type(optimizer).__name__ if optimizer is not None else "optimizer"
+    settings = f"{name} with lr={groups[0].get('lr', getattr(net, 'lr', None))!r}"
+    if "momentum" in groups[0]:
+        settings += f" and momentum={groups[0]['momentum']!r}"
+    return settings
+
+
 class ChanceLevelCheck(Callback):
     """Warn when a fit ends with the classifier at chance level.
 
@@ -72,8 +83,9 @@ class ChanceLevelCheck(Callback):
                 f"The fit ended at chance level: accuracy {accuracy:.3f} (the most common "
                 f"class alone gives {chance:.3f}) and cross-entropy {cross_entropy:.3f} "
                 f"(predicting the class frequencies gives {entropy:.3f}). Likely causes: a "
-                "learning rate too low or no momentum (the default is SGD with lr=0.05 and "
-                "momentum=0.9), margins m_in/m_out far below the network's starting energies "
+                f"learning rate too low or no momentum (this fit: {_optimizer_settings(net)}; "
+                "the default is SGD with lr=0.05 and momentum=0.9), margins m_in/m_out far "
+                "below the network's starting energies "
                 f"(about -log(n_classes) = {-math.log(len(self.frequencies_)):.2f}), or "
                 "lambda_energy too large for the cross-entropy to make progress; or too few "
                 "epochs. See the tuning page of the documentation.",

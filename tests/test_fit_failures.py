@@ -7,7 +7,7 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from skood import GradRegOODClassifier, NonFiniteLossError
+from skood import ChanceLevelWarning, GradRegOODClassifier, NonFiniteLossError
 from skood.data import ArrayDataset
 from skood.exceptions import NonFiniteOutputError
 from skood.models import MLP
@@ -149,3 +149,44 @@ def test_a_calibration_file_missing_a_key_names_the_key_and_the_file(saved):
     (saved / "missing.json").write_text(json.dumps(record))
     with pytest.raises(ValueError, match=r"missing\.json.*lacks the key 'calibration_scores'"):
         rebuilt().load_params(f_params=saved / "w.pt", f_calibration=saved / "missing.json")
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, y, A = data
+    return make().fit(X, y, X_aux=A)
+
+
+def test_a_dataset_item_with_nan_at_inference_is_refused_naming_the_item(data, fitted):
+    X, _, _ = data
+    Xn = X[:5].copy()
+    Xn[2, 0] = np.nan
+    with pytest.raises(ValueError, match=r"item 2 of X"):
+        fitted.score_samples(ArrayDataset(Xn))
+    assert np.isfinite(fitted.score_samples(ArrayDataset(X[:5]))).all()
+
+
+def test_set_params_with_the_same_value_of_another_type_keeps_the_model_fitted(data):
+    X, y, A = data
+    clf = make().fit(X, y, X_aux=A)
+    clf.set_params(temperature=np.float64(1.0), ood_tpr=np.float32(0.95))
+    assert hasattr(clf, "offset_")
+    clf.set_params(temperature=np.float64(2.0))
+    assert not hasattr(clf, "offset_")
+
+
+@pytest.mark.filterwarnings("ignore::skood.conformal.SmallCalibrationWarning")
+def test_class_calibration_pvalues_agree_with_thresholds_on_small_classes(data):
+    X, y, A = data
+    # 60 calibration rows for 10 classes: every class is below the 19 rows tpr=0.95 needs
+    clf = make(calibration="class", max_epochs=3).fit(X, y, X_aux=A)
+    Xt = np.concatenate([X, A])
+    accepted = clf.predict_ood(Xt) == 1
+    assert (clf.ood_pvalues(Xt) > 1 - clf.ood_tpr).tolist() == accepted.tolist()
+    assert 0 < accepted.sum() < len(Xt)
+
+
+def test_chance_level_hint_quotes_the_fits_own_settings(data):
+    X, y, A = data
+    with pytest.warns(ChanceLevelWarning, match=r"this fit: SGD with lr=1e-06 and momentum=0\.5"):
+        make(lr=1e-6, optimizer__momentum=0.5).fit(X, y, X_aux=A)
