@@ -28,6 +28,7 @@ from ._labels import OUTLIER_LABEL
 from ._network import check_finite_items, check_held_out_scores, check_module_outputs
 from ._objective import AMP_DTYPES, HISTORY_KEYS, PENALTIES, first_output
 from ._params import ParamsMixin
+from ._seeds import mark_pretrained, warn_unseeded_instance
 from ._training import TrainingMixin
 from ._validation import check_dataset, check_features, dataset_labels, is_dataset, loader_params
 from .callbacks import ChanceLevelCheck
@@ -85,7 +86,9 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
         The network; its forward returns logits of shape ``(n, n_classes)``. A
         class taking ``n_features`` / ``n_classes`` gets them from the data
         (see :meth:`initialize_module`); an instance is copied at each fit
-        (see :meth:`from_pretrained`).
+        (see :meth:`from_pretrained`). A class's initial weights are drawn
+        under ``random_state``; an instance's were drawn when it was built
+        and are used as they are (see ``random_state``).
     *args
         skorch's positional parameters after ``module`` (rarely used).
     criterion : torch loss class, default=torch.nn.CrossEntropyLoss
@@ -171,7 +174,14 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
     random_state : int, RandomState or None, default=None
         Seeds the weight initialisation, the batch order, the outlier draw and
         the calibration split, without touching torch's global random state.
-        With an int, two fits on the CPU give identical results.
+        With an int, two fits on the CPU give identical results, in one
+        process or in several, when ``module`` is a class. A module
+        *instance* keeps the weights it was built with (drawn from torch's
+        global generator, so they differ between processes unless torch was
+        seeded before building it): a new fit with ``random_state`` set warns
+        with :class:`~skood.exceptions.UnseededModuleWarning`, except for an
+        estimator made by :meth:`from_pretrained`, whose trained weights are
+        meant to be the start.
     **kwargs
         Every other parameter of :class:`skorch.NeuralNetClassifier`
         (``optimizer``, ``lr``, ``max_epochs``, ``batch_size``, ``train_split``,
@@ -264,18 +274,20 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
 
     Examples
     --------
-    >>> import numpy as np, torch
+    >>> import numpy as np
     >>> from skood import GradRegOODClassifier
+    >>> from skood.models import MLP
     >>> rng = np.random.RandomState(0)
     >>> X = rng.normal(size=(200, 4)).astype("float32")
     >>> y = (X[:, 0] > 0).astype(int)
     >>> X_aux = rng.uniform(-6, 6, size=(200, 4)).astype("float32")
-    >>> module = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(),
-    ...                              torch.nn.Linear(16, 2))
-    >>> clf = GradRegOODClassifier(module, max_epochs=2, verbose=0, random_state=0)
+    >>> clf = GradRegOODClassifier(MLP, module__hidden=(32,), max_epochs=20, batch_size=32,
+    ...                            m_in=-12.0, m_out=-4.0, verbose=0, random_state=0)
     >>> clf = clf.fit(X, y, X_aux=X_aux)
-    >>> clf.predict_ood(X[:3]).shape
-    (3,)
+    >>> clf.score(X, y) > 0.9
+    True
+    >>> float((clf.predict_ood(X_aux) == 1).mean()) < 0.1
+    True
     """
 
     # The data's sizes for initialize_module, set only while fit initialises the network.
@@ -506,7 +518,7 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
             raise TypeError(
                 "pretrained must be a torch.nn.Module with trained weights or a fitted skorch "
                 f"net (with module_), got {type(pretrained).__name__}.")
-        return cls(copy.deepcopy(module), **params)
+        return cls(mark_pretrained(copy.deepcopy(module)), **params)
 
     def _inferred_module_params(self, data_shape, given):
         if isinstance(self.module, torch.nn.Module):
@@ -666,6 +678,7 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
         """Build the network (on a new fit), train it with skorch, calibrate ``offset_``."""
         if reinitialize:
             self._drop_fitted_state(None)
+            warn_unseeded_instance(self)
         with self._seeded(data.seed):
             if reinitialize:
                 self._data_shape = {"n_features": int(np.prod(data.X_sample.shape[1:])),

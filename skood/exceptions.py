@@ -9,7 +9,8 @@ import skorch
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-__all__ = ["ChanceLevelWarning", "NonFiniteLossError", "NonFiniteOutputError"]
+__all__ = ["ChanceLevelWarning", "NonFiniteLossError", "NonFiniteOutputError",
+           "UnseededModuleWarning"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -55,6 +56,23 @@ class ChanceLevelWarning(ConvergenceWarning):
     --------
     >>> from sklearn.exceptions import ConvergenceWarning
     >>> issubclass(ChanceLevelWarning, ConvergenceWarning)
+    True
+    """
+
+
+class UnseededModuleWarning(UserWarning):
+    """``random_state`` was set, but ``module`` is an instance whose initial weights
+    were drawn when it was built (from torch's global generator), not from
+    ``random_state``: fits in other processes start from other weights.
+
+    Pass the module's class (with ``module__*`` parameters), whose weights each fit
+    draws under ``random_state``, or seed torch before building the instance. Not
+    issued for :meth:`~skood.GradRegOODClassifier.from_pretrained`, whose trained
+    weights are meant to be the start.
+
+    Examples
+    --------
+    >>> issubclass(UnseededModuleWarning, UserWarning)
     True
     """
 

@@ -1,15 +1,22 @@
 """Fits that fail: non-finite outputs caught where they arise, bad Dataset items and
 calibration files named, and the other clear errors of a failing fit or load."""
+import doctest
 import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.datasets import load_digits
 
 from skood import ChanceLevelWarning, GradRegOODClassifier, NonFiniteLossError
 from skood.data import ArrayDataset
-from skood.exceptions import NonFiniteOutputError
+from skood.exceptions import NonFiniteOutputError, UnseededModuleWarning
 from skood.models import MLP
 
 
@@ -190,3 +197,30 @@ def test_chance_level_hint_quotes_the_fits_own_settings(data):
     X, y, A = data
     with pytest.warns(ChanceLevelWarning, match=r"this fit: SGD with lr=1e-06 and momentum=0\.5"):
         make(lr=1e-6, optimizer__momentum=0.5).fit(X, y, X_aux=A)
+
+
+def test_a_module_instance_with_random_state_warns_and_from_pretrained_does_not(data):
+    X, y, A = data
+    module = torch.nn.Sequential(torch.nn.Linear(64, 10))
+    with pytest.warns(UnseededModuleWarning, match=r"module instance \(Sequential\)"):
+        make_instance = GradRegOODClassifier(module, max_epochs=1, verbose=0, random_state=0)
+        make_instance.fit(X, y, X_aux=A)
+    pretrained = clone(GradRegOODClassifier.from_pretrained(module, max_epochs=1, verbose=0,
+                                                            random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnseededModuleWarning)
+        pretrained.fit(X, y, X_aux=A)
+
+
+def test_the_estimators_docstring_example_gives_equal_scores_in_two_processes():
+    examples = doctest.DocTestParser().get_examples(GradRegOODClassifier.__doc__)
+    code = "".join(example.source for example in examples)
+    code = ("import warnings\nwarnings.simplefilter('error')\n" + code
+            + "print(repr(clf.score_samples(X).tolist()))\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+           "OMP_NUM_THREADS": "1"}
+    outputs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env=env, timeout=300, check=True).stdout
+               for _ in range(2)]
+    assert outputs[0] == outputs[1]
+    assert len(eval(outputs[0])) == 200     # one score per row of X, as printed
