@@ -19,7 +19,7 @@ import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from skorch import NeuralNetClassifier
-from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
+from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring
 
 from ._calibration_io import (calibration_record, check_calibration_state, check_output_width,
                               read_calibration, write_calibration)
@@ -31,7 +31,7 @@ from ._params import ParamsMixin
 from ._seeds import mark_pretrained, warn_unseeded_instance
 from ._training import TrainingMixin
 from ._validation import check_dataset, check_features, dataset_labels, is_dataset, loader_params
-from .callbacks import ChanceLevelCheck
+from .callbacks import ChanceLevelCheck, TerminalPrintLog
 from .conformal import (benjamini_hochberg, class_conditional_pvalues,
                         class_conditional_thresholds, conformal_pvalues, conformal_threshold)
 from .data import LabelledRows
@@ -355,7 +355,7 @@ class GradRegOODClassifier(ParamsMixin, TrainingMixin, NeuralNetClassifier):
             ("valid_acc", EpochScoring(_valid_accuracy, name="valid_acc",
                                        lower_is_better=False)),
             ("chance_level_check", ChanceLevelCheck()),
-            ("print_log", PrintLog()),
+            ("print_log", TerminalPrintLog()),      # colour codes only on a terminal
         ]
 
     # Checked at fit (and by set_params on a fitted model) by ParamsMixin (skood._params),

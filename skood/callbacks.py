@@ -1,12 +1,14 @@
 """skorch callbacks that skood adds to a fit."""
 import math
+import re
+import sys
 
 import numpy as np
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, PrintLog
 
 from .exceptions import ChanceLevelWarning, warn_at_caller
 
-__all__ = ["ChanceLevelCheck"]
+__all__ = ["ChanceLevelCheck", "TerminalPrintLog"]
 
 
 def _optimizer_settings(net):
@@ -90,3 +92,46 @@ class ChanceLevelCheck(Callback):
                 "lambda_energy too large for the cross-entropy to make progress; or too few "
                 "epochs. See the tuning page of the documentation.",
                 ChanceLevelWarning)
+
+
+# The colour codes skorch's PrintLog writes around the best values (skorch.utils.Ansi).
+_ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _writes_to_terminal(sink):
+    """Whether ``sink`` writes to a terminal: ``print`` writes to ``sys.stdout`` (read at
+    each call, so that a redirection made later counts); a bound ``write`` method to its
+    stream; any other callable is taken as not a terminal."""
+    stream = sys.stdout if sink is print else getattr(sink, "__self__", None)
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except ValueError:                  # a closed stream
+        return False
+
+
+class TerminalPrintLog(PrintLog):
+    """skorch's :class:`~skorch.callbacks.PrintLog` that colours the best values only
+    on a terminal.
+
+    skorch's table marks each epoch's best values with ANSI colour codes, which
+    show up as ``[32m`` and the like when the output goes to a file, a pipe or a
+    notebook's captured stream. This callback writes them only when its sink
+    writes to a terminal: ``print`` (the default) when ``sys.stdout.isatty()``
+    is true, or the ``write`` method of a stream that is a terminal; for any
+    other sink the table is plain. It is the estimator's default
+    ``"print_log"``; it takes :class:`~skorch.callbacks.PrintLog`'s parameters.
+
+    Examples
+    --------
+    >>> import io
+    >>> log = TerminalPrintLog(sink=io.StringIO().write).initialize()
+    >>> log.format_row({"loss": 0.5, "loss_best": True}, "loss", color="\x1b[32m")
+    '0.5000'
+    """
+
+    def format_row(self, row, key, color):
+        text = super().format_row(row, key, color)
+        if isinstance(text, str) and not _writes_to_terminal(self.sink):
+            return _ANSI_CODE.sub("", text)
+        return text

@@ -1,6 +1,7 @@
 """Fits that fail: non-finite outputs caught where they arise, bad Dataset items and
 calibration files named, and the other clear errors of a failing fit or load."""
 import doctest
+import io
 import json
 import os
 import subprocess
@@ -224,3 +225,20 @@ def test_the_estimators_docstring_example_gives_equal_scores_in_two_processes():
                for _ in range(2)]
     assert outputs[0] == outputs[1]
     assert len(eval(outputs[0])) == 200     # one score per row of X, as printed
+
+
+class TerminalLike(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_the_default_print_log_writes_colour_codes_only_to_a_terminal(data, monkeypatch):
+    X, y, A = data
+    captured = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", captured)
+    make(max_epochs=2, verbose=1).fit(X, y, X_aux=A)
+    assert "valid_loss" in captured.getvalue() and "\x1b[" not in captured.getvalue()
+    terminal = TerminalLike()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    make(max_epochs=2, verbose=1).fit(X, y, X_aux=A)
+    assert "\x1b[" in terminal.getvalue()
