@@ -10,12 +10,20 @@ import json
 import os
 
 import numpy as np
+import torch
+from skorch.utils import to_tensor
 
-__all__ = ["calibration_record", "check_calibration_state", "read_calibration",
-           "write_calibration"]
+from ._network import eval_mode
+from ._objective import first_output
+
+__all__ = ["calibration_record", "check_calibration_state", "check_output_width",
+           "read_calibration", "write_calibration"]
 
 FORMAT = "skood calibration"
 VERSION = 1
+# The keys every calibration file has (the input's shape and names may be None).
+REQUIRED_KEYS = ("temperature", "classes", "classes_dtype", "calibration_scores",
+                 "calibration_classes")
 
 
 def calibration_record(estimator):
@@ -82,6 +90,11 @@ def read_calibration(f):
     if record.get("version") != VERSION:
         raise ValueError(f"{f!r} has calibration format version {record.get('version')!r}; "
                          f"this version of skood reads version {VERSION}.")
+    missing = [key for key in REQUIRED_KEYS if key not in record]
+    if missing:
+        raise ValueError(
+            f"{f!r} lacks the key {missing[0]!r} of a calibration file (it needs "
+            f"{', '.join(REQUIRED_KEYS)}); write it again with save_params(f_calibration=...).")
     dtype = np.dtype(record["classes_dtype"])
     state = {
         "temperature": float(record["temperature"]),
@@ -120,3 +133,30 @@ def check_calibration_state(estimator, state):
             f"The calibration was saved with the classes {state['classes_'].tolist()}, but "
             f"this estimator's classes parameter is {list(estimator.classes)!r}; leave classes "
             "unset (the calibration file sets them) or pass the same.")
+
+
+def check_output_width(estimator, state):
+    """Refuse a calibration whose number of classes is not the width of the initialised
+    network's logits, read from one forward of a zero sample of the recorded input shape
+    (skipped when the file records no shape or the network is not initialised yet).
+
+    Parameters
+    ----------
+    estimator : GradRegOODClassifier
+    state : dict
+        What :func:`read_calibration` returned.
+    """
+    shape = state.get("input_shape_")
+    if shape is None or not getattr(estimator, "initialized_", False):
+        return
+    # two rows: BatchNorm in eval mode takes one, but some modules squeeze a batch of one
+    x = to_tensor(torch.zeros((2, *shape)), device=estimator.device)
+    with eval_mode(estimator.module_), torch.no_grad():
+        logits = first_output(estimator.infer(x))
+    n_classes = len(state["classes_"])
+    if logits.ndim != 2 or logits.shape[1] != n_classes:
+        raise ValueError(
+            f"The calibration has {n_classes} classes, but this estimator's network returns "
+            f"logits of shape {tuple(logits.shape[1:])} per sample: it must return one "
+            f"column per class. Build the network the weights were saved from (e.g. "
+            f"module__n_classes={n_classes}) before load_params. Nothing was loaded.")

@@ -19,19 +19,20 @@ import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from skorch import NeuralNetClassifier
-from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
+from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring
 
-from ._calibration_io import (calibration_record, check_calibration_state, read_calibration,
-                              write_calibration)
+from ._calibration_io import (calibration_record, check_calibration_state, check_output_width,
+                              read_calibration, write_calibration)
 from ._fit_input import INPUT_ATTRIBUTES, fit_input
 from ._labels import OUTLIER_LABEL
-from ._network import check_module_outputs
+from ._network import check_finite_items, check_held_out_scores, check_module_outputs
 from ._objective import AMP_DTYPES, HISTORY_KEYS, PENALTIES, first_output
 from ._params import ParamsMixin
 from ._scoring import DEFAULT_DETECTOR, ScoringMixin
+from ._seeds import mark_pretrained, warn_unseeded_instance
 from ._training import TrainingMixin
 from ._validation import check_dataset, check_features, dataset_labels, is_dataset, loader_params
-from .callbacks import ChanceLevelCheck
+from .callbacks import ChanceLevelCheck, TerminalPrintLog
 from .conformal import (benjamini_hochberg, class_conditional_pvalues,
                         class_conditional_thresholds, conformal_pvalues, conformal_threshold)
 from .data import LabelledRows
@@ -86,7 +87,9 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
         The network; its forward returns logits of shape ``(n, n_classes)``. A
         class taking ``n_features`` / ``n_classes`` gets them from the data
         (see :meth:`initialize_module`); an instance is copied at each fit
-        (see :meth:`from_pretrained`).
+        (see :meth:`from_pretrained`). A class's initial weights are drawn
+        under ``random_state``; an instance's were drawn when it was built
+        and are used as they are (see ``random_state``).
     *args
         skorch's positional parameters after ``module`` (rarely used).
     criterion : torch loss class, default=torch.nn.CrossEntropyLoss
@@ -167,7 +170,8 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
         so that each class keeps an acceptance of at least ``ood_tpr``, also
         on imbalanced data. A class needs ``ceil(1 / (1 - ood_tpr)) - 1``
         calibration rows (19 at 0.95); a class with fewer gets the marginal
-        threshold, with a warning naming it.
+        threshold and the marginal p-values (:meth:`ood_pvalues`), with a
+        warning naming it.
     detector : str or detector object, default="energy"
         The OOD score of :meth:`score_samples`, which ``offset_``, the
         p-values, ``fdr=``, the per-class thresholds and ``reject_ood`` all
@@ -187,7 +191,14 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
     random_state : int, RandomState or None, default=None
         Seeds the weight initialisation, the batch order, the outlier draw and
         the calibration split, without touching torch's global random state.
-        With an int, two fits on the CPU give identical results.
+        With an int, two fits on the CPU give identical results, in one
+        process or in several, when ``module`` is a class. A module
+        *instance* keeps the weights it was built with (drawn from torch's
+        global generator, so they differ between processes unless torch was
+        seeded before building it): a new fit with ``random_state`` set warns
+        with :class:`~skood.exceptions.UnseededModuleWarning`, except for an
+        estimator made by :meth:`from_pretrained`, whose trained weights are
+        meant to be the start.
     **kwargs
         Every other parameter of :class:`skorch.NeuralNetClassifier`
         (``optimizer``, ``lr``, ``max_epochs``, ``batch_size``, ``train_split``,
@@ -290,18 +301,20 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
 
     Examples
     --------
-    >>> import numpy as np, torch
+    >>> import numpy as np
     >>> from skood import GradRegOODClassifier
+    >>> from skood.models import MLP
     >>> rng = np.random.RandomState(0)
     >>> X = rng.normal(size=(200, 4)).astype("float32")
     >>> y = (X[:, 0] > 0).astype(int)
     >>> X_aux = rng.uniform(-6, 6, size=(200, 4)).astype("float32")
-    >>> module = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(),
-    ...                              torch.nn.Linear(16, 2))
-    >>> clf = GradRegOODClassifier(module, max_epochs=2, verbose=0, random_state=0)
+    >>> clf = GradRegOODClassifier(MLP, module__hidden=(32,), max_epochs=20, batch_size=32,
+    ...                            m_in=-12.0, m_out=-4.0, verbose=0, random_state=0)
     >>> clf = clf.fit(X, y, X_aux=X_aux)
-    >>> clf.predict_ood(X[:3]).shape
-    (3,)
+    >>> clf.score(X, y) > 0.9
+    True
+    >>> float((clf.predict_ood(X_aux) == 1).mean()) < 0.1
+    True
     """
 
     # The data's sizes for initialize_module, set only while fit initialises the network.
@@ -371,7 +384,7 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
             ("valid_acc", EpochScoring(_valid_accuracy, name="valid_acc",
                                        lower_is_better=False)),
             ("chance_level_check", ChanceLevelCheck()),
-            ("print_log", PrintLog()),
+            ("print_log", TerminalPrintLog()),      # colour codes only on a terminal
         ]
 
     # Checked at fit (and by set_params on a fitted model) by ParamsMixin (skood._params),
@@ -540,7 +553,7 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
             raise TypeError(
                 "pretrained must be a torch.nn.Module with trained weights or a fitted skorch "
                 f"net (with module_), got {type(pretrained).__name__}.")
-        return cls(copy.deepcopy(module), **params)
+        return cls(mark_pretrained(copy.deepcopy(module)), **params)
 
     def _inferred_module_params(self, data_shape, given):
         if isinstance(self.module, torch.nn.Module):
@@ -624,7 +637,16 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
             (BatchNorm's running statistics include the failing batch's
             forward). Otherwise (e.g. ``lr=float("nan")``, whose first step
             already makes the weights NaN) it is left unfitted, and the
-            error's message says so.
+            error's message says so. When every training loss was finite but
+            the trained network gives non-finite scores on the held-out
+            calibration rows (e.g. BatchNorm's eval-mode statistics after very
+            few steps, or a learning rate too high), the subclass
+            :class:`~skood.exceptions.NonFiniteOutputError` is raised and the
+            estimator is left unfitted.
+        ValueError
+            Among the input checks: when a held-out calibration item of a
+            Dataset ``X`` has a NaN or infinite sample (named by its index);
+            the estimator is then left unfitted.
         """
         reinitialize = not self.warm_start or not self.initialized_
         return self._fit(X, y, X_aux, reinitialize=reinitialize, X_eval=X_eval, **fit_params)
@@ -691,6 +713,7 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
         """Build the network (on a new fit), train it with skorch, calibrate ``offset_``."""
         if reinitialize:
             self._drop_fitted_state(None)
+            warn_unseeded_instance(self)
         with self._seeded(data.seed):
             if reinitialize:
                 self._data_shape = {"n_features": int(np.prod(data.X_sample.shape[1:])),
@@ -721,6 +744,11 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
                                else data.X_calibration)
                 logits, features = self._ood_outputs(calibration)
         if diverged is None:
+            try:
+                check_held_out_scores(self, self._scores(logits, features), calibration)
+            except NonFiniteLossError:
+                self._drop_fitted_state("the last fit's network gives non-finite scores")
+                raise
             self._calibrate(logits, features)
         elif (fitted_detector and torch.isfinite(logits).all()
               and np.isfinite(self._scores(logits, features)).all()):
@@ -876,6 +904,7 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
                     "load_params(f_params='weights.pt', f_calibration='calibration.json') "
                     "(or checkpoint=...). Nothing was loaded.")
             check_calibration_state(self, state)
+            check_output_width(self, state)
         super().load_params(*args, **kwargs)
         if state is not None:
             self.classes_inferred_ = state.pop("classes_")
@@ -898,7 +927,7 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
                 return X  # in fit: its own held-out rows (skorch's split, the calibration rows)
             check_dataset(self, X, reset=False)
             # (sample, label) pairs or bare samples, read as float32 (as fit reads them)
-            return LabelledRows(X, np.arange(len(X)))
+            return LabelledRows(X, np.arange(len(X)), shape=self.input_shape_)
         return check_features(self, X, reset=False)
 
     def _logits(self, X):
@@ -909,7 +938,13 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
         with torch.no_grad():
             for output in self.forward_iter(X, training=False, device=None):
                 chunks.append(first_output(output))
-        return torch.cat(chunks) if chunks else torch.empty(0, len(self.classes_))
+        logits = torch.cat(chunks) if chunks else torch.empty(0, len(self.classes_))
+        if self._fit_state is None and is_dataset(X) and not torch.isfinite(logits).all():
+            # arrays are checked for NaN up front; a Dataset's items only when they give
+            # non-finite logits (reading them again costs nothing otherwise)
+            rows = torch.nonzero(~torch.isfinite(logits).all(dim=1)).flatten().tolist()
+            check_finite_items(X, rows, "to predict", "then predict again")
+        return logits
 
     def _predict_index(self, X):
         return self._logits(X).argmax(dim=1).cpu().numpy()
@@ -947,6 +982,13 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
             With ``detector="energy"``: minus the energy,
             ``temperature * logsumexp(logits / temperature)``; otherwise the
             fitted ``detector_``'s scores.
+
+        Raises
+        ------
+        ValueError
+            When ``X`` has a NaN or infinite value (for a Dataset ``X``: an item
+            whose sample is not finite and gives non-finite logits, named by
+            its index). Every method that takes ``X`` does the same.
         """
         self._check_calibrated("score_samples")
         return self._scores(*self._ood_outputs(X))
@@ -1031,7 +1073,11 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
         ``n`` held-out calibration scores (``calibration_scores_``); calibration
         scores equal to ``score(x)`` count (ties make p larger, never smaller).
         With ``calibration="class"``, only the calibration rows of the sample's
-        predicted class count. For a new ID sample exchangeable with the
+        predicted class count, except for a class with too few rows for
+        ``ood_tpr`` (fewer than ``ceil(1 / (1 - ood_tpr)) - 1``), whose samples
+        get the p-values against all calibration rows, as they get ``offset_``
+        as threshold: ``p(x) > 1 - ood_tpr`` exactly when the sample is
+        accepted, for every class. For a new ID sample exchangeable with the
         calibration rows, ``P(p(x) <= a) <= a`` for every ``a``.
 
         Parameters
@@ -1053,7 +1099,8 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
         if hasattr(self, "class_offsets_"):
             predicted = logits.argmax(dim=1).cpu().numpy()
             return class_conditional_pvalues(self.calibration_scores_, self.calibration_classes_,
-                                             scores, predicted, len(self.classes_))
+                                             scores, predicted, len(self.classes_),
+                                             tpr=self.ood_tpr)
         return conformal_pvalues(self.calibration_scores_, scores)
 
     def predict_proba(self, X):

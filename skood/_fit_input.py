@@ -145,7 +145,8 @@ def _checked_input(estimator, X, y, X_aux, X_eval, fit_params, fitted_before, cl
     if dataset:
         # The ID items as (float32 sample, encoded label); the held-out rows are
         # read from X_eval when given (the same rows, without augmentation).
-        X_id = LabelledRows(X, np.flatnonzero(~outlier_rows), y_encoded)
+        X_id = LabelledRows(X, np.flatnonzero(~outlier_rows), y_encoded,
+                            shape=estimator.input_shape_)
         eval_rows = None if X_eval is None else X_id.with_data(X_eval)
 
     random_state = check_random_state(estimator.random_state)

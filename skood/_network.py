@@ -1,5 +1,6 @@
-"""The network outside the training step: eval mode for a block, and the probe forward
-that checks its outputs and the criterion before training."""
+"""The network outside the training step: eval mode for a block, the probe forward
+that checks its outputs and the criterion before training, and the check of the
+trained network's outputs on the held-out rows."""
 import contextlib
 import itertools
 import warnings
@@ -9,8 +10,11 @@ import torch
 from skorch.utils import to_tensor
 
 from ._objective import first_output
+from .data import as_float_sample, sample_of
+from .exceptions import NonFiniteOutputError
 
-__all__ = ["check_module_outputs", "eval_mode", "module_device"]
+__all__ = ["check_finite_items", "check_held_out_scores", "check_module_outputs", "eval_mode",
+           "module_device"]
 
 
 @contextlib.contextmanager
@@ -120,3 +124,73 @@ def check_module_outputs(estimator, X_sample, n_classes, y_sample=None):
             "take logits of shape (n_samples, n_classes) and class indices of shape "
             "(n_samples,) and return a scalar, as torch.nn.CrossEntropyLoss (the default) "
             "does.") from error
+
+
+def _source_item(dataset, row):
+    """The user's Dataset and item index behind row ``row`` of a held-out Dataset (through
+    ``Subset`` objects and the rows that fit reads, which both keep ``indices``)."""
+    while isinstance(getattr(dataset, "indices", None), (list, tuple, np.ndarray)):
+        row, dataset = int(dataset.indices[row]), dataset.dataset
+    return dataset, row
+
+
+def check_finite_items(rows, positions, role, then):
+    """Refuse the first of ``rows[positions]`` whose sample has a NaN or infinite value,
+    naming its item of ``X`` (``role`` says what the rows are for, ``then`` what to do
+    after repairing it); only these positions are read.
+
+    Parameters
+    ----------
+    rows : ndarray or torch Dataset
+        Rows of ``X`` as the estimator reads them.
+    positions : sequence of int
+        The rows to read again (those whose output was not finite).
+    role, then : str
+        Words of the message.
+    """
+    for row in positions:
+        row = int(row)
+        if isinstance(rows, torch.utils.data.Dataset):
+            sample = as_float_sample(sample_of(rows[row]))
+        else:
+            sample = torch.as_tensor(np.asarray(rows[row], dtype=np.float32))
+        if not torch.isfinite(sample).all():
+            source, item = _source_item(rows, row)
+            where = (f"item {item} of X" if isinstance(source, torch.utils.data.Dataset)
+                     else "a row of X")
+            raise ValueError(
+                f"X has a NaN or infinite value: {where} ({role}) has a non-finite sample, "
+                "so its score is not finite. Remove or repair that item (e.g. with a "
+                f"transform that replaces NaN), {then}.")
+
+
+def check_held_out_scores(estimator, scores, held_out):
+    """Refuse non-finite scores of the trained network on the held-out rows.
+
+    A row whose own sample is not finite is bad data: a ``ValueError`` naming
+    the item of ``X``. Otherwise the network is at fault (training ended with
+    finite losses): :class:`~skood.exceptions.NonFiniteOutputError`, naming the
+    likely causes and the fit's learning rate. Only the rows with a non-finite
+    score are read again, so a finite calibration costs one ``isfinite``.
+
+    Parameters
+    ----------
+    estimator : GradRegOODClassifier
+        The estimator at the end of training.
+    scores : ndarray of shape (n,)
+        ``score_samples``' values of the held-out rows.
+    held_out : ndarray or torch Dataset
+        The held-out rows, in the order of ``scores``.
+    """
+    bad = np.flatnonzero(~np.isfinite(scores))
+    if not len(bad):
+        return
+    check_finite_items(held_out, bad, "held out to calibrate offset_", "then fit again")
+    raise NonFiniteOutputError(
+        f"Training ended with finite losses on the training rows, but the trained network "
+        f"gives non-finite scores on {len(bad)} of {len(scores)} held-out calibration rows "
+        "(forwarded in eval mode), though their samples are finite. Likely causes: "
+        "BatchNorm's running statistics after very few steps (eval mode normalises with "
+        "them; train for more steps or epochs), or a learning rate too high for this "
+        f"network (this fit's lr={estimator.lr!r}: lower it). The estimator is left "
+        "unfitted.")

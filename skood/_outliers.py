@@ -361,7 +361,12 @@ def _make_outliers(estimator, X_train, y_train, seed):
             f"synthesizer.make_outliers returned an array of shape {shape}; it must "
             f"return at least one row shaped like X's rows, ({rows}). "
             f"synthesizer is {synthesizer!r}.")
-    made = np.asarray(made, dtype=np.float32)
+    try:
+        made = np.asarray(made, dtype=np.float32)
+    except (TypeError, ValueError) as error:    # e.g. strings
+        raise ValueError(
+            f"synthesizer.make_outliers returned values that are not numbers ({error}); it "
+            f"must return numbers. synthesizer is {synthesizer!r}.") from None
     if not np.all(np.isfinite(made)):
         raise ValueError(f"synthesizer.make_outliers returned NaN or inf values; "
                          f"synthesizer is {synthesizer!r}.")

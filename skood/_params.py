@@ -7,6 +7,7 @@ together when ``set_params`` changes one of them: the rule is in the Notes of
 :class:`skood.GradRegOODClassifier`.
 """
 import copy
+import numbers
 
 import torch
 from sklearn.utils._param_validation import validate_parameter_constraints
@@ -191,8 +192,13 @@ class ParamsMixin:
         """Apply the class docstring's rule for set_params on a fitted model; ``before``
         holds the earlier values of the parameters the rule compares."""
         def same(old, new):
+            # values, not types: np.float64(1.0) is the same temperature as 1.0 (bools
+            # are not numbers here: True is not the same parameter value as 1)
+            both_numbers = all(isinstance(value, numbers.Real) and not isinstance(value, bool)
+                               for value in (old, new))
             try:
-                return old is new or (type(old) is type(new) and bool(old == new))
+                return old is new or ((type(old) is type(new) or both_numbers)
+                                      and bool(old == new))
             except (TypeError, ValueError):     # e.g. arrays: no single truth value
                 return False
 

@@ -13,8 +13,15 @@ the processes of a data-parallel fit draw different outliers:
   (:func:`synthesizer_seed`).
 """
 import numpy as np
+import torch
 
-__all__ = ["derived_seed", "fit_seed", "penalty_seed", "sampler_seed", "synthesizer_seed"]
+from .exceptions import UnseededModuleWarning, warn_at_caller
+
+__all__ = ["derived_seed", "fit_seed", "mark_pretrained", "penalty_seed", "sampler_seed",
+           "synthesizer_seed", "warn_unseeded_instance"]
+
+# Set on the copy that from_pretrained makes: its weights are trained, not drawn.
+_PRETRAINED = "_skood_pretrained"
 
 
 def fit_seed(random_state):
@@ -101,3 +108,36 @@ def synthesizer_seed(seed):
     int
     """
     return derived_seed(seed, 2)
+
+
+def mark_pretrained(module):
+    """Mark ``module`` (``from_pretrained``'s copy) as carrying trained weights, so that
+    :func:`warn_unseeded_instance` leaves it alone; the mark travels with copies."""
+    setattr(module, _PRETRAINED, True)
+    return module
+
+
+def warn_unseeded_instance(estimator):
+    """Warn at a new fit when ``random_state`` is set but ``module`` is an instance (not
+    from ``from_pretrained``): its initial weights were drawn when it was built, from
+    torch's global generator, so ``random_state`` does not reproduce them.
+
+    Re-drawing them under the seed (``reset_parameters``) would reach only the layers
+    that define it and would silently discard weights a user set on purpose, so the
+    instance is used as given and the user is told.
+
+    Parameters
+    ----------
+    estimator : GradRegOODClassifier
+    """
+    module = estimator.module
+    if (estimator.random_state is None or not isinstance(module, torch.nn.Module)
+            or getattr(module, _PRETRAINED, False)):
+        return
+    warn_at_caller(
+        f"random_state={estimator.random_state!r} does not seed the initial weights of a "
+        f"module instance ({type(module).__name__}): they were drawn when it was built, "
+        "from torch's global generator, so fits in other processes start from other "
+        "weights. Pass the module's class (with module__* parameters) to have each fit "
+        "draw them under random_state, or use GradRegOODClassifier.from_pretrained for "
+        "trained weights.", UnseededModuleWarning)

@@ -264,6 +264,12 @@ class TrainingMixin:
         for subclasses whose scaler belongs to someone else (Accelerate)."""
         return self._fit_state.grad_scaler
 
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """skorch's loss on the logits: the first output of a module that returns more
+        (e.g. ``(logits, features)``), as the training step reads it, so that skorch's
+        validation step works with such modules too."""
+        return super().get_loss(first_output(y_pred), y_true, X=X, training=training)
+
     def _backward(self, loss):
         """Backpropagate the step's loss, scaled by the fit's GradScaler (a seam for
         data-parallel subclasses)."""

@@ -255,9 +255,14 @@ def check_dataset(estimator, X, *, reset, input_name="X"):
     shape = _first_sample_shape(X)
     if reset:
         if len(shape) == 0:
+            with torch.random.fork_rng(devices=[]):
+                item = X[0]
             raise ValueError(
-                f"{input_name}'s items have scalar samples; each sample must be an array of "
-                "shape (n_features,) or an image shape such as (channels, height, width).")
+                f"{input_name}'s items must be (sample, label) tuples or a sample; its first "
+                f"item is a {type(item).__name__} whose sample is a "
+                f"{type(sample_of(item)).__name__} with no shape. Each sample must be an "
+                "array or tensor of shape (n_features,) or an image shape such as "
+                "(channels, height, width).")
         vars(estimator).pop("feature_names_in_", None)
         estimator.input_shape_ = shape
         estimator.n_features_in_ = int(shape[0])

@@ -1,12 +1,25 @@
 """skorch callbacks that skood adds to a fit."""
 import math
+import re
+import sys
 
 import numpy as np
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, PrintLog
 
 from .exceptions import ChanceLevelWarning, warn_at_caller
 
-__all__ = ["ChanceLevelCheck"]
+__all__ = ["ChanceLevelCheck", "TerminalPrintLog"]
+
+
+def _optimizer_settings(net):
+    """The fit's optimizer, learning rate and (for SGD) momentum, as the hint quotes them."""
+    optimizer = getattr(net, "optimizer_", None)
+    groups = getattr(optimizer, "param_groups", None) or [{}]
+    name = type(optimizer).__name__ if optimizer is not None else "optimizer"
+    settings = f"{name} with lr={groups[0].get('lr', getattr(net, 'lr', None))!r}"
+    if "momentum" in groups[0]:
+        settings += f" and momentum={groups[0]['momentum']!r}"
+    return settings
 
 
 class ChanceLevelCheck(Callback):
@@ -72,9 +85,53 @@ class ChanceLevelCheck(Callback):
                 f"The fit ended at chance level: accuracy {accuracy:.3f} (the most common "
                 f"class alone gives {chance:.3f}) and cross-entropy {cross_entropy:.3f} "
                 f"(predicting the class frequencies gives {entropy:.3f}). Likely causes: a "
-                "learning rate too low or no momentum (the default is SGD with lr=0.05 and "
-                "momentum=0.9), margins m_in/m_out far below the network's starting energies "
+                f"learning rate too low or no momentum (this fit: {_optimizer_settings(net)}; "
+                "the default is SGD with lr=0.05 and momentum=0.9), margins m_in/m_out far "
+                "below the network's starting energies "
                 f"(about -log(n_classes) = {-math.log(len(self.frequencies_)):.2f}), or "
                 "lambda_energy too large for the cross-entropy to make progress; or too few "
                 "epochs. See the tuning page of the documentation.",
                 ChanceLevelWarning)
+
+
+# The colour codes skorch's PrintLog writes around the best values (skorch.utils.Ansi).
+_ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _writes_to_terminal(sink):
+    """Whether ``sink`` writes to a terminal: ``print`` writes to ``sys.stdout`` (read at
+    each call, so that a redirection made later counts); a bound ``write`` method to its
+    stream; any other callable is taken as not a terminal."""
+    stream = sys.stdout if sink is print else getattr(sink, "__self__", None)
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except ValueError:                  # a closed stream
+        return False
+
+
+class TerminalPrintLog(PrintLog):
+    """skorch's :class:`~skorch.callbacks.PrintLog` that colours the best values only
+    on a terminal.
+
+    skorch's table marks each epoch's best values with ANSI colour codes, which
+    show up as ``[32m`` and the like when the output goes to a file, a pipe or a
+    notebook's captured stream. This callback writes them only when its sink
+    writes to a terminal: ``print`` (the default) when ``sys.stdout.isatty()``
+    is true, or the ``write`` method of a stream that is a terminal; for any
+    other sink the table is plain. It is the estimator's default
+    ``"print_log"``; it takes :class:`~skorch.callbacks.PrintLog`'s parameters.
+
+    Examples
+    --------
+    >>> import io
+    >>> log = TerminalPrintLog(sink=io.StringIO().write).initialize()
+    >>> log.format_row({"loss": 0.5, "loss_best": True}, "loss", color="\x1b[32m")
+    '0.5000'
+    """
+
+    def format_row(self, row, key, color):
+        text = super().format_row(row, key, color)
+        if isinstance(text, str) and not _writes_to_terminal(self.sink):
+            return _ANSI_CODE.sub("", text)
+        return text

@@ -459,7 +459,7 @@ def class_conditional_thresholds(calibration_scores, calibration_classes, n_clas
 
 
 def class_conditional_pvalues(calibration_scores, calibration_classes, scores, classes,
-                              n_classes):
+                              n_classes, *, tpr=None):
     """Conformal p-values against the calibration scores of each sample's own class (Mondrian).
 
     For a new sample of class ``c``,
@@ -478,6 +478,14 @@ def class_conditional_pvalues(calibration_scores, calibration_classes, scores, c
     for p-values against one shared calibration set; for class-conditional
     p-values that proof does not apply as stated.
 
+    With ``tpr``, the classes that ``class_conditional_thresholds(...,
+    tpr, small_class="marginal")`` treats as small (fewer than
+    ``ceil(1 / (1 - tpr)) - 1`` calibration rows, no rows included) get the
+    p-values against all calibration rows (:func:`conformal_pvalues`), as
+    they get the threshold of all rows there: the two rules then agree, a
+    sample being accepted at that ``tpr`` exactly when its p-value is above
+    ``1 - tpr`` (only the marginal guarantee holds for those classes).
+
     Parameters
     ----------
     calibration_scores : array-like of shape (n,)
@@ -491,6 +499,9 @@ def class_conditional_pvalues(calibration_scores, calibration_classes, scores, c
         ``predict_proba``.
     n_classes : int
         Number of classes, e.g. ``len(estimator.classes_)``.
+    tpr : float in (0, 1), optional
+        The acceptance rate whose small classes get the marginal p-values (see
+        above); ``None``: every class gets its own p-values.
 
     Returns
     -------
@@ -510,6 +521,8 @@ def class_conditional_pvalues(calibration_scores, calibration_classes, scores, c
     classes = _check_classes(classes, "classes", scores.size, n_classes, "scores")
 
     grouped, counts, starts = _group_sorted(calibration, calibration_classes, n_classes)
+    marginal = (np.zeros(n_classes, dtype=bool) if tpr is None
+                else counts < _min_n(_alpha(tpr)))
     test_counts = np.bincount(classes, minlength=n_classes)
     test_order = np.argsort(classes, kind="stable")
     test_starts = np.concatenate(([0], np.cumsum(test_counts)))
@@ -518,7 +531,10 @@ def class_conditional_pvalues(calibration_scores, calibration_classes, scores, c
         rows = test_order[test_starts[c]:test_starts[c + 1]]
         below = np.searchsorted(grouped[starts[c]:starts[c + 1]], scores[rows], side="right")
         pvalues[rows] = (1 + below) / (counts[c] + 1)
-    empty = np.flatnonzero((test_counts > 0) & (counts == 0))
+    small_rows = marginal[classes]
+    if small_rows.any():
+        pvalues[small_rows] = conformal_pvalues(calibration, scores[small_rows])
+    empty = np.flatnonzero((test_counts > 0) & (counts == 0) & ~marginal)
     if empty.size:
         warn_at_caller(
             f"Class {empty[:10].tolist()}{' and more' if empty.size > 10 else ''} has no "

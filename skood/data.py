@@ -102,26 +102,38 @@ class LabelledRows(torch.utils.data.Dataset):
     indices : ndarray of int
     labels : ndarray of shape (len(indices),), int64, optional
         The encoded class of each row; ``None`` gives 0 (prediction).
+    shape : tuple, optional
+        The shape every sample must have (the first item's); a sample of another
+        shape raises a ``ValueError`` naming its item, instead of torch's error
+        when the batch is stacked.
     """
 
-    def __init__(self, dataset, indices, labels=None):
+    def __init__(self, dataset, indices, labels=None, shape=None):
         self.dataset = dataset
         self.indices = np.asarray(indices, dtype=np.int64)
         self.labels = (np.zeros(len(self.indices), dtype=np.int64) if labels is None
                        else np.asarray(labels, dtype=np.int64))
+        self.shape = None if shape is None else tuple(shape)
 
     def __len__(self):
         return len(self.indices)
 
     def __getitem__(self, index):
-        item = self.dataset[int(self.indices[index])]
-        return as_float_sample(sample_of(item)), self.labels[index]
+        item_index = int(self.indices[index])
+        sample = as_float_sample(sample_of(self.dataset[item_index]))
+        if self.shape is not None and tuple(sample.shape) != self.shape:
+            raise ValueError(
+                f"X's item {item_index} has a sample of shape {tuple(sample.shape)}, but the "
+                f"first item's has shape {self.shape}: every sample of X must have the same "
+                "shape (e.g. resize or crop the images in the Dataset's transform).")
+        return sample, self.labels[index]
 
     def subset(self, positions):
         """The rows at ``positions`` (of this Dataset), as a LabelledRows of the same data."""
         positions = np.asarray(positions, dtype=np.int64)
-        return LabelledRows(self.dataset, self.indices[positions], self.labels[positions])
+        return LabelledRows(self.dataset, self.indices[positions], self.labels[positions],
+                            self.shape)
 
     def with_data(self, dataset):
         """The same rows and labels, read from ``dataset`` (another view of the same samples)."""
-        return LabelledRows(dataset, self.indices, self.labels)
+        return LabelledRows(dataset, self.indices, self.labels, self.shape)

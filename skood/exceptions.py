@@ -9,7 +9,8 @@ import skorch
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-__all__ = ["ChanceLevelWarning", "NonFiniteLossError"]
+__all__ = ["ChanceLevelWarning", "NonFiniteLossError", "NonFiniteOutputError",
+           "UnseededModuleWarning"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -28,6 +29,22 @@ class NonFiniteLossError(FloatingPointError):
     """
 
 
+class NonFiniteOutputError(NonFiniteLossError):
+    """Training ended with finite losses, but the trained network gives NaN or
+    infinite scores on the held-out calibration rows (in eval mode).
+
+    The usual causes are BatchNorm's running statistics after very few steps
+    (eval mode normalises with them, training with the batch's own) and a
+    learning rate too high. The estimator is left unfitted. A non-finite value
+    in the data itself is reported as a ``ValueError`` naming the item instead.
+
+    Examples
+    --------
+    >>> issubclass(NonFiniteOutputError, NonFiniteLossError)
+    True
+    """
+
+
 class ChanceLevelWarning(ConvergenceWarning):
     """A fit ended with the classifier at chance level (see
     :class:`skood.callbacks.ChanceLevelCheck`).
@@ -39,6 +56,23 @@ class ChanceLevelWarning(ConvergenceWarning):
     --------
     >>> from sklearn.exceptions import ConvergenceWarning
     >>> issubclass(ChanceLevelWarning, ConvergenceWarning)
+    True
+    """
+
+
+class UnseededModuleWarning(UserWarning):
+    """``random_state`` was set, but ``module`` is an instance whose initial weights
+    were drawn when it was built (from torch's global generator), not from
+    ``random_state``: fits in other processes start from other weights.
+
+    Pass the module's class (with ``module__*`` parameters), whose weights each fit
+    draws under ``random_state``, or seed torch before building the instance. Not
+    issued for :meth:`~skood.GradRegOODClassifier.from_pretrained`, whose trained
+    weights are meant to be the start.
+
+    Examples
+    --------
+    >>> issubclass(UnseededModuleWarning, UserWarning)
     True
     """
 
