@@ -744,12 +744,13 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
                                else data.X_calibration)
                 logits, features = self._ood_outputs(calibration)
         if diverged is None:
+            scores = self._scores(logits, features)     # once: a detector may be costly
             try:
-                check_held_out_scores(self, self._scores(logits, features), calibration)
+                check_held_out_scores(self, scores, calibration)
             except NonFiniteLossError:
                 self._drop_fitted_state("the last fit's network gives non-finite scores")
                 raise
-            self._calibrate(logits, features)
+            self._calibrate(logits, features, scores)
         elif (fitted_detector and torch.isfinite(logits).all()
               and np.isfinite(self._scores(logits, features)).all()):
             # The model stays usable with the last finite weights (see fit).
@@ -765,9 +766,11 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
 
     # ------------------------------------------------------------- calibration
 
-    def _calibrate(self, logits, features=None):
-        """The sorted calibration scores and the threshold(s), from held-out ID outputs."""
-        scores = self._scores(logits, features)
+    def _calibrate(self, logits, features=None, scores=None):
+        """The sorted calibration scores and the threshold(s), from held-out ID outputs
+        (``scores``: their scores, when already computed)."""
+        if scores is None:
+            scores = self._scores(logits, features)
         order = np.argsort(scores, kind="stable")
         self.calibration_scores_ = scores[order]
         self.calibration_classes_ = logits.argmax(dim=1).cpu().numpy()[order].astype(np.int32)
