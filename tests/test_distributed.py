@@ -122,6 +122,8 @@ def test_the_penalty_changes_the_averaged_gradients(tmp_path):
         GradRegOODClassifier.train_step_single
 
 
+# one epoch: whether fd is allowed is checked, not the fit
+@pytest.mark.filterwarnings("ignore::skood.exceptions.ChanceLevelWarning")
 def test_exact_penalty_refuses_static_graph(blobs):
     from accelerate import Accelerator, DistributedDataParallelKwargs
     from skood.models import MLP
