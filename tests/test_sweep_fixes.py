@@ -267,7 +267,7 @@ def test_resize_images_checks_its_arguments(images, image_shape, match):
 
 
 # D21: the command line shows warnings as one line, without runpy's location
-def test_cli_shows_warnings_without_a_meaningless_location(monkeypatch, capsys):
+def test_cli_shows_warnings_without_a_meaningless_location(monkeypatch, capsys, tmp_path):
     import skood.cli
     from skood.exceptions import ChanceLevelWarning, warn_at_caller
 
@@ -281,7 +281,7 @@ def test_cli_shows_warnings_without_a_meaningless_location(monkeypatch, capsys):
     monkeypatch.setattr(skood.cli, "run", run)
     warnings.simplefilter("always", ChanceLevelWarning)     # pytest restores the filters
     with pytest.raises(Stop):
-        skood.cli.main(["benchmark", "--splits", "1", "--quiet"])
+        skood.cli.main(["benchmark", "--splits", "1", "--quiet", "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert "warning: ChanceLevelWarning: sweep D21 check" in err
     assert "runpy" not in err and ".py:" not in err
