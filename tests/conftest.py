@@ -26,8 +26,13 @@ def pytest_cmdline_main(config):
 
 
 def pytest_configure(config):
-    """Under pytest-xdist, share the cores among the workers: without this each worker's torch
-    (and the processes its tests start) would run one thread per core."""
+    """Refuse a CUDA ``--device`` without CUDA before any test (and before pytest-xdist's
+    workers start: an exit inside a worker is an internal error). Under pytest-xdist, share
+    the cores among the workers: without this each worker's torch (and the processes its
+    tests start) would run one thread per core."""
+    device = config.getoption("--device")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise pytest.UsageError(f"--device {device} was asked for but CUDA is not available")
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1:
         threads = max(1, torch.get_num_threads() // workers)
