@@ -11,6 +11,36 @@ import torch
 from sklearn.datasets import load_digits
 
 
+@pytest.hookimpl(tryfirst=True)      # before pytest-xdist reads -n
+def pytest_cmdline_main(config):
+    """Run the suite on every core with pytest-xdist (``-n auto``), one test file per worker
+    (``--dist loadfile``: a module's fixtures, such as a fitted model or a built site, are made
+    once). A single file runs in this process: one worker would get it all, after seconds of
+    start-up. ``-n 0`` or ``-p no:xdist`` runs the suite in this process. Set here rather than
+    in addopts so that ``-p no:xdist``, and a checkout without pytest-xdist, still run."""
+    one_file = len(config.args) == 1 and os.path.isfile(config.args[0].split("::")[0])
+    if (config.pluginmanager.has_plugin("xdist") and config.option.numprocesses is None
+            and not hasattr(config, "workerinput") and not one_file):
+        config.option.numprocesses = "auto"
+        if config.option.dist == "no":
+            config.option.dist = "loadfile"
+
+
+def pytest_configure(config):
+    """Refuse a CUDA ``--device`` without CUDA before any test (and before pytest-xdist's
+    workers start: an exit inside a worker is an internal error). Under pytest-xdist, share
+    the cores among the workers: without this each worker's torch (and the processes its
+    tests start) would run one thread per core."""
+    device = config.getoption("--device")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise pytest.UsageError(f"--device {device} was asked for but CUDA is not available")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = max(1, torch.get_num_threads() // workers)
+        torch.set_num_threads(threads)
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+
+
 def pytest_addoption(parser):
     parser.addoption("--device", default=os.environ.get("SKOOD_TEST_DEVICE", "cpu"),
                      help="torch device the estimator tests train on (default: cpu, or "

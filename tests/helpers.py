@@ -1,9 +1,21 @@
-"""Small networks and stubs shared by the tests that look inside one training step, and
-the loader of the ``benchmarks/`` scripts their tests call."""
+"""Small networks and stubs shared by the tests that look inside one training step, the
+loader of the ``benchmarks/`` scripts their tests call, and the warnings of smoke runs."""
 import importlib.util
 from pathlib import Path
 
+import pytest
 import torch
+
+# For the modules whose tests run `skood benchmark`: those are smoke runs (an epoch or two on
+# tens of rows) that end at chance level, with fewer calibration rows than tpr=0.95 needs and
+# too few outliers for the energy sampler to choose among. The tests check what a run records
+# and writes, not how well it learns; and were these warnings errors, the benchmark would
+# record every fit as failed.
+SMOKE_RUN_WARNINGS = [
+    pytest.mark.filterwarnings("ignore::skood.exceptions.ChanceLevelWarning"),
+    pytest.mark.filterwarnings("ignore::skood.conformal.SmallCalibrationWarning"),
+    pytest.mark.filterwarnings(r"ignore:EnergySampler\(pool_factor=:UserWarning"),
+]
 
 
 def load_benchmark_script(name):

@@ -13,6 +13,9 @@ pytest.importorskip("matplotlib")
 from skood.benchmark import METHODS, SCORED_METHODS  # noqa: E402
 from skood import GradRegOODClassifier  # noqa: E402
 from skood.cli import main  # noqa: E402
+from helpers import SMOKE_RUN_WARNINGS  # noqa: E402
+
+pytestmark = SMOKE_RUN_WARNINGS
 
 
 def png_size(path):

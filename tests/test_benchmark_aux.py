@@ -10,6 +10,9 @@ from skood.benchmark import (BenchmarkConfig, BenchmarkConfigError,  # noqa: E40
                              load_benchmark_data, run_benchmark)
 from skood.benchmark.config import DEFAULT_SEEDS  # noqa: E402
 from skood.benchmark.outlier_sources import AUX_SOURCES, make_synthesizer  # noqa: E402
+from helpers import SMOKE_RUN_WARNINGS  # noqa: E402
+
+pytestmark = SMOKE_RUN_WARNINGS
 
 TINY = dict(splits=1, epochs=1, n_train=60, n_aux=30, n_ood=10, progress=False)
 OUTLIER_METHODS = ("energy_oe", "greg", "greg_plus")

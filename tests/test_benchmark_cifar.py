@@ -16,6 +16,9 @@ from skood.cli import main
 from skood.data import ArrayDataset
 from skood.datasets import CIFAR_URL, make_noise_images
 from skood.models import MLP, ResNet18
+from helpers import SMOKE_RUN_WARNINGS
+
+pytestmark = SMOKE_RUN_WARNINGS
 
 # CIFAR-10's per-channel mean and standard deviation, as the GReg paper's code has them
 CIFAR10_MEAN = np.array([0.4914, 0.4822, 0.4465], dtype=np.float32)

@@ -12,6 +12,9 @@ from skood import GradRegOODClassifier  # noqa: E402
 from skood.benchmark import BenchmarkConfig, BenchmarkConfigError, run_benchmark  # noqa: E402
 from skood.benchmark.store import ResultsFolder  # noqa: E402
 from skood.cli import build_parser, main  # noqa: E402
+from helpers import SMOKE_RUN_WARNINGS  # noqa: E402
+
+pytestmark = SMOKE_RUN_WARNINGS
 
 #: options without a value that could be wrong, and why
 EXEMPT = {

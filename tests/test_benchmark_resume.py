@@ -14,6 +14,9 @@ from skood import GradRegOODClassifier  # noqa: E402
 from skood.benchmark import BenchmarkConfig, BenchmarkConfigError  # noqa: E402
 from skood.cli import main  # noqa: E402
 from skood.exceptions import NonFiniteLossError  # noqa: E402
+from helpers import SMOKE_RUN_WARNINGS  # noqa: E402
+
+pytestmark = SMOKE_RUN_WARNINGS
 
 #: fits in run order: split 0's ce, energy_oe, greg, then split 1's
 ORDER = [(split, method) for split in (0, 1) for method in ("ce", "energy_oe", "greg")]

@@ -11,6 +11,9 @@ from skood import GradRegOODClassifier  # noqa: E402
 from skood.benchmark import (HELDOUT_SPLITS, BenchmarkConfig, draw_class_splits,  # noqa: E402
                              load_benchmark_data, run_benchmark)
 from skood.cli import main  # noqa: E402
+from helpers import SMOKE_RUN_WARNINGS  # noqa: E402
+
+pytestmark = SMOKE_RUN_WARNINGS
 
 
 def test_draws_are_reproducible_distinct_and_nested():

@@ -68,37 +68,55 @@ def local_gradients(module, rank, **params):
     return [p.grad.clone() for p in clf.module_.parameters()]
 
 
-def _worker(out_dir, penalty, lambda_grad, penalty_fraction=1.0):
+# (penalty, lambda_grad, penalty_fraction): one step of each, all in one launch of the two
+# processes, whose start-up takes far longer than the steps
+SETTINGS = [("exact", 1.0, 1.0), ("fd", 1.0, 1.0), ("fd", 1.0, 0.5), ("exact", 1.0, 0.5),
+            ("exact", 0.0, 1.0)]
+
+
+def _file(setting, rank):
+    return "{}-{}-{}-rank{}.npz".format(*setting, rank)
+
+
+def _worker(out_dir, settings):
     from accelerate import Accelerator
     accelerator = Accelerator(cpu=True)
     rank = accelerator.process_index
-    torch.manual_seed(0)
-    module = TanhNet(hidden=16).double()
-    x_in, y_in, x_aux = rank_batch(rank)
-    clf = AcceleratedGradRegOODClassifier(copy.deepcopy(module), accelerator=accelerator,
-                                          penalty=penalty, lambda_grad=lambda_grad,
-                                          penalty_fraction=penalty_fraction,
-                                          fd_step=1e-5, **PARAMS).initialize()
-    run_one_step(clf, x_in, y_in, x_aux)          # DDP averages the gradients in backward
-    params = accelerator.unwrap_model(clf.module_).parameters()
-    grads = [p.grad.detach().numpy() for p in params]
-    reference = [local_gradients(module, r, penalty=penalty, lambda_grad=lambda_grad,
-                                 penalty_fraction=penalty_fraction, fd_step=1e-5)
-                 for r in range(accelerator.num_processes)]
-    np.savez(os.path.join(out_dir, f"rank{rank}.npz"),
-             world=accelerator.num_processes,
-             wrapped=type(clf.module_).__name__,
-             penalty=clf.history[-1, "batches", -1, "train_grad_penalty"],
-             **{f"ddp_{i}": g for i, g in enumerate(grads)},
-             **{f"rank{r}_{i}": g.numpy() for r, ref in enumerate(reference)
-                for i, g in enumerate(ref)})
+    for penalty, lambda_grad, penalty_fraction in settings:
+        torch.manual_seed(0)
+        module = TanhNet(hidden=16).double()
+        x_in, y_in, x_aux = rank_batch(rank)
+        clf = AcceleratedGradRegOODClassifier(copy.deepcopy(module), accelerator=accelerator,
+                                              penalty=penalty, lambda_grad=lambda_grad,
+                                              penalty_fraction=penalty_fraction,
+                                              fd_step=1e-5, **PARAMS).initialize()
+        run_one_step(clf, x_in, y_in, x_aux)          # DDP averages the gradients in backward
+        params = accelerator.unwrap_model(clf.module_).parameters()
+        grads = [p.grad.detach().numpy() for p in params]
+        reference = [local_gradients(module, r, penalty=penalty, lambda_grad=lambda_grad,
+                                     penalty_fraction=penalty_fraction, fd_step=1e-5)
+                     for r in range(accelerator.num_processes)]
+        np.savez(os.path.join(out_dir, _file((penalty, lambda_grad, penalty_fraction), rank)),
+                 world=accelerator.num_processes,
+                 wrapped=type(clf.module_).__name__,
+                 penalty=clf.history[-1, "batches", -1, "train_grad_penalty"],
+                 **{f"ddp_{i}": g for i, g in enumerate(grads)},
+                 **{f"rank{r}_{i}": g.numpy() for r, ref in enumerate(reference)
+                    for i, g in enumerate(ref)})
+
+
+@pytest.fixture(scope="module")
+def steps(tmp_path_factory):
+    """What each rank saved for a setting of SETTINGS: ``steps(setting)[rank]``."""
+    folder = tmp_path_factory.mktemp("ddp")
+    launch_two_processes(_worker, (str(folder), SETTINGS))
+    return lambda setting: [np.load(folder / _file(setting, r)) for r in range(2)]
 
 
 @pytest.mark.parametrize("penalty, penalty_fraction", [("exact", 1.0), ("fd", 1.0), ("fd", 0.5),
                                                        ("exact", 0.5)])
-def test_two_processes_average_the_greg_gradients(tmp_path, penalty, penalty_fraction):
-    launch_two_processes(_worker, (str(tmp_path), penalty, 1.0, penalty_fraction))
-    results = [np.load(tmp_path / f"rank{r}.npz") for r in range(2)]
+def test_two_processes_average_the_greg_gradients(steps, penalty, penalty_fraction):
+    results = steps((penalty, 1.0, penalty_fraction))
     assert all(int(r["world"]) == 2 for r in results)
     assert all(str(r["wrapped"]) == "DistributedDataParallel" for r in results)
     assert all(float(r["penalty"]) > 0 for r in results)        # the penalty was applied
@@ -109,19 +127,16 @@ def test_two_processes_average_the_greg_gradients(tmp_path, penalty, penalty_fra
             np.testing.assert_allclose(r[f"ddp_{i}"], expected, rtol=1e-6, atol=1e-10)
 
 
-def test_the_penalty_changes_the_averaged_gradients(tmp_path):
+def test_the_penalty_changes_the_averaged_gradients(steps):
     """Guards against the plain AccelerateMixin step, which would drop the penalty."""
-    with_penalty, without = tmp_path / "with", tmp_path / "without"
-    with_penalty.mkdir()
-    without.mkdir()
-    launch_two_processes(_worker, (str(with_penalty), "exact", 1.0))
-    launch_two_processes(_worker, (str(without), "exact", 0.0))
-    a, b = np.load(with_penalty / "rank0.npz"), np.load(without / "rank0.npz")
+    a, b = steps(("exact", 1.0, 1.0))[0], steps(("exact", 0.0, 1.0))[0]
     assert not np.allclose(a["ddp_0"], b["ddp_0"])
     assert AcceleratedGradRegOODClassifier.train_step_single is \
         GradRegOODClassifier.train_step_single
 
 
+# one epoch: whether fd is allowed is checked, not the fit
+@pytest.mark.filterwarnings("ignore::skood.exceptions.ChanceLevelWarning")
 def test_exact_penalty_refuses_static_graph(blobs):
     from accelerate import Accelerator, DistributedDataParallelKwargs
     from skood.models import MLP

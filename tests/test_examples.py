@@ -174,12 +174,12 @@ def test_plot_guarantees_checks_the_rules_and_writes_a_png(tmp_path):
 
 
 def test_fashion_cnn_runs_or_skips_with_a_message(tmp_path):
-    out = run_example("fashion_cnn.py", "--n-train", "1000", "--epochs", "2", "--out",
+    out = run_example("fashion_cnn.py", "--n-train", "500", "--epochs", "2", "--out",
                       str(tmp_path))
     if out.startswith("skipping:"):
         assert "apt-get install dataset-fashion-mnist" in out
         pytest.skip("Fashion-MNIST is not installed")
-    # a smoke run (1,000 images, 2 epochs): clearly above chance (0.1), not converged
+    # a smoke run (500 images, 2 epochs: 0.31 here): clearly above chance (0.1), not converged
     assert float(re.search(r"test accuracy: ([0-9.]+)", out).group(1)) > 0.2
     assert "digits" in out and "auroc" in out
     path = Path(re.search(r"figure: (.*)", out).group(1))   # the scores, in --out

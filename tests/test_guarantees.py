@@ -5,6 +5,8 @@ The statistical validity of the rules themselves (Monte Carlo over many
 calibration draws) is tested on the pure functions in test_conformal.py.
 """
 import pickle
+import re
+import warnings
 
 import joblib
 import numpy as np
@@ -73,8 +75,11 @@ def test_class_calibration_keeps_each_class_acceptance(make_clf, blobs):
     X, y, X_aux = blobs
     keep = np.r_[np.flatnonzero(y == 0), np.flatnonzero(y == 1)[:30]]
     Xi, yi = X[keep], y[keep]
-    clf = make_clf(train_split=None, calibration_fraction=0.5, calibration="class").fit(
-        Xi[np.r_[:150, 150:180]], yi[np.r_[:150, 150:180]], X_aux=X_aux)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SmallCalibrationWarning)
+        clf = make_clf(train_split=None, calibration_fraction=0.5, calibration="class").fit(
+            Xi[np.r_[:150, 150:180]], yi[np.r_[:150, 150:180]], X_aux=X_aux)
+    small = " ".join(str(w.message) for w in caught if w.category is SmallCalibrationWarning)
     assert clf.class_offsets_.shape == (2,)
     assert clf.calibration_classes_.dtype == np.int32
     assert clf.calibration_classes_.shape == clf.calibration_scores_.shape
@@ -83,8 +88,9 @@ def test_class_calibration_keeps_each_class_acceptance(make_clf, blobs):
         scores = clf.calibration_scores_[clf.calibration_classes_ == c]
         if len(scores) >= 19:
             assert np.mean(scores >= clf.class_offsets_[c]) >= 0.95
-        else:   # too few rows for a class threshold: the marginal one
+        else:   # too few rows for a class threshold: the marginal one, and a warning
             assert clf.class_offsets_[c] == clf.offset_
+            assert re.search(rf"Too few calibration rows .*\b{c} \({len(scores)} rows\)", small)
     # decisions use the predicted class's threshold
     logits = clf.forward(X).numpy()
     expected = clf.score_samples(X) - clf.class_offsets_[logits.argmax(1)].astype(np.float32)
@@ -100,6 +106,9 @@ def test_too_few_calibration_rows_warn_and_accept_everything(make_clf, blobs):
     assert np.all(clf.predict_ood(X_aux) == 1)
 
 
+# calibration='class' on half of the rows: 15 of each class, fewer than tpr=0.95 needs
+@pytest.mark.filterwarnings("ignore:Too few calibration rows:"
+                            "skood.conformal.SmallCalibrationWarning")
 def test_pickle_joblib_clone_and_search_keep_the_calibration(fitted, blobs, tmp_path):
     X, y, X_aux = blobs
     data = np.r_[X[:50], X_aux[:50]]

@@ -234,6 +234,8 @@ def test_a_module_too_narrow_for_the_samples_names_module_n_features(digits):
         clf.fit(X[:200], y[:200], X_aux=X_aux)
 
 
+# one epoch: the message is checked, not the fit
+@pytest.mark.filterwarnings("ignore::skood.exceptions.ChanceLevelWarning")
 def test_messages_write_the_sample_shape_as_a_tuple(digits):
     X, y = digits
     images = X[:300].reshape(-1, 8, 8)
@@ -302,6 +304,8 @@ def test_read_only_arrays_are_copied_without_a_warning(make_clf, blobs, tmp_path
     np.testing.assert_array_equal(scores, clf.score_samples(X))
 
 
+# one epoch a call: the classes are checked
+@pytest.mark.filterwarnings("ignore::skood.exceptions.ChanceLevelWarning")
 def test_partial_fit_honours_classes_on_the_first_call(make_clf, blobs):
     X, y, X_aux = blobs
     y3 = np.digitize(X[:, 0], [-1.5, 1.5])
@@ -373,6 +377,8 @@ def test_loading_weights_alone_into_a_fitted_model_unfits_it(make_clf, blobs, tm
         clf.predict_ood(X)
 
 
+# one epoch: the other warning is checked
+@pytest.mark.filterwarnings("ignore::skood.exceptions.ChanceLevelWarning")
 def test_small_calibration_warning_points_at_the_fit_line(make_clf, blobs):
     from skood.conformal import SmallCalibrationWarning
     X, y, X_aux = blobs
