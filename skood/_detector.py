@@ -48,10 +48,10 @@ class GradRegOODDetector(OutlierMixin, GradRegOODClassifier):
     >>> y = (X[:, 0] > 0).astype(int)
     >>> X_aux = rng.uniform(-6, 6, size=(200, 4)).astype("float32")
     >>> X_all, y_all = np.r_[X, X_aux], np.r_[y, -np.ones(200, dtype=int)]  # -1 = outlier rows
-    >>> module = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(),
-    ...                              torch.nn.Linear(16, 2))
-    >>> pipe = make_pipeline(StandardScaler(), GradRegOODDetector(module, max_epochs=2, verbose=0,
-    ...                                                            random_state=0))
+    >>> from skood.models import MLP
+    >>> detector = GradRegOODDetector(MLP, module__hidden=(16,), max_epochs=2, verbose=0,
+    ...                               random_state=0)
+    >>> pipe = make_pipeline(StandardScaler(), detector)
     >>> set(pipe.fit(X_all, y_all).predict(X[:5]).tolist()) <= {-1, 1}
     True
     """

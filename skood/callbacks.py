@@ -120,7 +120,21 @@ class TerminalPrintLog(PrintLog):
     writes to a terminal: ``print`` (the default) when ``sys.stdout.isatty()``
     is true, or the ``write`` method of a stream that is a terminal; for any
     other sink the table is plain. It is the estimator's default
-    ``"print_log"``; it takes :class:`~skorch.callbacks.PrintLog`'s parameters.
+    ``"print_log"``.
+
+    Parameters
+    ----------
+    keys_ignored : str or list of str, optional
+        skorch's: history keys left out of the table.
+    sink : callable, default=print
+        Where each line goes; colour codes are written only when it writes to a
+        terminal.
+    tablefmt : str, default="simple"
+        skorch's: the ``tabulate`` table format.
+    floatfmt : str, default=".4f"
+        skorch's: the format of floats.
+    stralign : str, default="right"
+        skorch's: the alignment of strings.
 
     Examples
     --------

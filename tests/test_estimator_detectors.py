@@ -74,7 +74,8 @@ def spy_data(n=400):
 def test_the_detector_sees_the_training_rows_only(train_split):
     X, y, X_aux = spy_data()
     params = {} if train_split == "default" else {"train_split": None}
-    clf = GradRegOODClassifier(torch.nn.Linear(5, 2), detector=Spy(), max_epochs=2,
+    clf = GradRegOODClassifier(torch.nn.Linear, module__in_features=5, module__out_features=2,
+                               detector=Spy(), max_epochs=2,
                                random_state=0, verbose=0, **params)
     clf.fit(X, y, X_aux=X_aux)
     fitted = row_ids(clf.detector_.fit_rows_)
@@ -94,7 +95,8 @@ def test_the_detector_sees_the_training_rows_only(train_split):
 @SPY_FIT
 def test_dataset_X_trains_the_detector_on_its_training_rows():
     X, y, X_aux = spy_data()
-    clf = GradRegOODClassifier(torch.nn.Linear(5, 2), detector=Spy(), max_epochs=1,
+    clf = GradRegOODClassifier(torch.nn.Linear, module__in_features=5, module__out_features=2,
+                               detector=Spy(), max_epochs=1,
                                train_split=None, random_state=0, verbose=0)
     clf.fit(ArrayDataset(X, y), X_aux=X_aux)
     fitted = row_ids(clf.detector_.fit_rows_)

@@ -20,6 +20,10 @@ from skood.data import ArrayDataset
 from skood.exceptions import NonFiniteOutputError, UnseededModuleWarning
 from skood.models import MLP
 
+# The failure cases train tiny networks for an epoch or two, on purpose: what they test is
+# the error or the check, not learning, so a fit that ends at chance is no finding here.
+pytestmark = pytest.mark.filterwarnings("ignore::skood.exceptions.ChanceLevelWarning")
+
 
 @pytest.fixture(scope="module")
 def data():
