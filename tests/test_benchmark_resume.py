@@ -141,10 +141,16 @@ def test_ctrl_c_that_skorch_swallows_still_ends_the_run(monkeypatch, tmp_path):
 
     monkeypatch.setattr(GradRegOODClassifier, "on_batch_begin", on_batch_begin)
     out = tmp_path / "out"
-    assert main(command(out)) == 130
+    # Python's own handler, as under a terminal: a shell that starts pytest in the background
+    # (`pytest &`, nohup) hands it SIGINT ignored, and an ignored Ctrl-C interrupts nothing
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert main(command(out)) == 130
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # restored
+    finally:
+        signal.signal(signal.SIGINT, previous)
     results = read(out)
     assert set(results["method"]) == {"ce_msp", "ce_energy"} and set(results["split"]) == {0}
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # restored
 
 
 def test_resume_runs_only_what_is_missing_and_gives_the_uninterrupted_results(fits, figures,
