@@ -198,13 +198,14 @@ def _accelerated(accelerator, **params):
 
 
 @pytest.mark.parametrize("penalty", ["exact", "fd"])
-def test_accelerate_scaler_overflow_steps_are_skipped_not_raised(blobs, penalty):
+def test_accelerate_scaler_overflow_steps_are_skipped_not_raised(blobs, penalty,
+                                                                 accelerator_on_device, device):
     """Under Accelerate's fp16 the GradScaler is accelerator.scaler (set by the
-    Accelerator on a GPU; set by hand here): its overflowing steps are skipped."""
-    accelerate = pytest.importorskip("accelerate")
+    Accelerator under mixed_precision="fp16"; set by hand here, so that its scale
+    overflows float32 gradients too): its overflowing steps are skipped."""
     X, y, X_aux = blobs
-    accelerator = accelerate.Accelerator(cpu=True)
-    accelerator.scaler = torch.amp.GradScaler("cpu", init_scale=1e38)
+    accelerator = accelerator_on_device
+    accelerator.scaler = torch.amp.GradScaler(torch.device(device).type, init_scale=1e38)
     clf = _accelerated(accelerator, penalty=penalty).fit(X, y, X_aux=X_aux)
     assert accelerator.scaler.get_scale() < 1e38
     assert np.isfinite(clf.decision_function(X)).all()
