@@ -337,17 +337,17 @@ class _FakeGPUs:
         return {index: state.item() for index, state in self.states.items()}
 
 
-@pytest.mark.parametrize("device", ["cpu", "cuda:1"])
-def test_a_seeded_fit_leaves_every_gpu_random_state_as_it_was(monkeypatch, device):
+@pytest.mark.parametrize("training_device", ["cpu", "cuda:1"])
+def test_a_seeded_fit_leaves_every_gpu_random_state_as_it_was(monkeypatch, training_device):
     """The fit's seeding (random_state) restores the generator of every GPU it seeds,
     not only the training one's; a CPU fit leaves the GPUs' generators alone."""
     gpus = _FakeGPUs(monkeypatch)
-    clf = GradRegOODClassifier(MLP, device=device, random_state=0)
+    clf = GradRegOODClassifier(MLP, device=training_device, random_state=0)
     before_cpu = torch.get_rng_state()
     with clf._seeded(77):
         torch.rand(3)                           # the fit's own draws
         inside = gpus.snapshot()
-    if device.startswith("cuda"):
+    if training_device.startswith("cuda"):
         assert inside[1] == 77                  # the training GPU is seeded for the fit
     assert gpus.snapshot() == {0: 10, 1: 11}
     assert torch.equal(torch.get_rng_state(), before_cpu)
