@@ -13,6 +13,8 @@
 #   fd_precision  benchmarks/fd_precision.py: the penalty under bf16/fp16 (and on CUDA
 #                 under TF32 convolutions) against float32
 #   tests         the tests that take the device fixture (pytest --device-only), not slow
+#   outlier_stream benchmarks/outlier_stream.py: the wait per step for GReg+'s pool of 384
+#                 augmented CIFAR-sized outliers of a Dataset, in-process against workers
 #   cifar_smoke   `skood benchmark --dataset cifar10` on made-up files in CIFAR's format
 # Exits with 1 when a part failed, ran out of time or could not run, else 0.
 # Files in $OUT: summary.md (one row per part: status, seconds, last line of output),
@@ -185,6 +187,7 @@ if [ "$TINY" = 1 ]; then
     STEP_ARGS=(--models resnet18 --resnet-width 8 --batch 8 --pool-factor 2 --reps 2 --warmup 1)
     FD_ARGS=(--size 8 --epochs 1 --batches 1)
     TEST_ARGS=(tests/test_penalty_modes.py -k "fd_penalty_matches_exact or meta_device")
+    STREAM_ARGS=(--n 400 --pool 32 --steps 3 --warmup 1 --repeats 1 --workers 1 --step-ms 1)
     CIFAR_N=40
     CIFAR_ARGS=(--model cnn --epochs 1 --n-aux 64 --n-ood 20 --batch-size 16
                 --methods energy_oe greg_plus)
@@ -194,6 +197,7 @@ else
     # test_dask.py is left out: a local Dask cluster of worker processes, the slowest
     # device test here, and no device path of its own
     TEST_ARGS=(tests --ignore=tests/test_dask.py)
+    STREAM_ARGS=(--workers 4 --steps 20 --warmup 3 --repeats 3)
     CIFAR_N=1000
     CIFAR_ARGS=(--epochs 3 --n-aux 5000)
 fi
@@ -209,6 +213,9 @@ run_part fd_precision 60 "$PY" benchmarks/fd_precision.py --device "$DEVICE" "${
 
 run_part tests 180 "$PY" -m pytest --device "$DEVICE" --device-only -m "not slow" -q \
     -p no:cacheprovider "${TEST_ARGS[@]}"
+
+run_part outlier_stream 30 "$PY" benchmarks/outlier_stream.py --device "$DEVICE" \
+    "${STREAM_ARGS[@]}"
 
 cifar_smoke() {
     "$PY" -c "import sys; sys.path.insert(0, 'tests'); from cifar_files import make_cifar10; \

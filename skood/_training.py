@@ -169,15 +169,27 @@ class TrainingMixin:
 
     @contextlib.contextmanager
     def _seeded(self, seed):
-        """Seed torch for the fit without changing the caller's global random state."""
+        """Seed torch for the fit without changing the caller's global random state.
+
+        Training on an accelerator (CUDA) seeds the CPU and every device of its
+        kind (``torch.manual_seed``) and restores all their generators
+        afterwards; training on the CPU seeds the CPU generator only, so that
+        the GPUs' generators are neither changed nor initialised (reading a
+        GPU's state would start CUDA).
+        """
         if self.random_state is None:
             yield
             return
-        devices = []
-        if torch.cuda.is_available() and self._training_device.type == "cuda":
-            devices = [self._training_device.index or 0]
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
+        kind = self._training_device.type
+        if kind in ("cpu", "meta"):
+            fork = torch.random.fork_rng(devices=[])
+            seed_torch = torch.random.default_generator.manual_seed
+        else:
+            devices = range(torch.get_device_module(kind).device_count())
+            fork = torch.random.fork_rng(devices=devices, device_type=kind)
+            seed_torch = torch.manual_seed
+        with fork:
+            seed_torch(seed)
             yield
 
     def get_split_datasets(self, X, y=None, **fit_params):

@@ -84,6 +84,21 @@ def blobs():
 
 
 @pytest.fixture
+def accelerator_on_device(device):
+    """A one-process Accelerate ``Accelerator`` on the test device (the CPU, or the GPU
+    under ``--device cuda``). Accelerate's state is a process-wide singleton that keeps
+    the device and precision it was first given; its private reset (what Accelerate's
+    own tests use) starts it afresh before and after the test."""
+    accelerate = pytest.importorskip("accelerate")
+    from accelerate.state import AcceleratorState
+    AcceleratorState._reset_state(reset_partial_state=True)
+    try:
+        yield accelerate.Accelerator(cpu=not device.startswith("cuda"))
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
+
+
+@pytest.fixture
 def make_clf(device):
     """Build a small, fast GradRegOODClassifier with margins that suit a tiny MLP."""
     from skood import GradRegOODClassifier

@@ -52,12 +52,15 @@ def cifar_home(tmp_path, no_env):
     return home, rows, labels
 
 
-def test_cifar10_benchmark_runs_end_to_end_on_files_in_the_real_formats(cifar_home, capsys):
+def test_cifar10_benchmark_runs_end_to_end_on_files_in_the_real_formats(cifar_home, capsys,
+                                                                         device):
+    """The paper's CIFAR recipe (augmented Datasets for X and X_aux) on the test device."""
     home, _, _ = cifar_home
     out = home.parent / "out"
     code = main(["benchmark", "--dataset", "cifar10", "--data-home", str(home), "--splits", "2",
                  "--epochs", "1", "--n-train", "60", "--n-aux", "64", "--n-ood", "20",
-                 "--batch-size", "16", "--model", "cnn", "--quiet", "--out", str(out)])
+                 "--batch-size", "16", "--model", "cnn", "--device", device, "--quiet",
+                 "--out", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
     results = pd.read_csv(out / "results.csv")

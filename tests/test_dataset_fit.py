@@ -241,22 +241,46 @@ def test_partial_fit_takes_datasets_and_classes(digits):
     assert model.predict_proba(ArrayDataset(X[:5])).shape == (5, 10)
 
 
-def test_pools_read_by_workers_come_in_stream_order():
+def test_pools_read_by_workers_come_in_stream_order(device):
     data = ArrayDataset(np.arange(50, dtype=np.float32).reshape(25, 2))
     by_workers = AuxiliaryData(data).read_with({"num_workers": 2, "pin_memory": True})
     in_process = AuxiliaryData(data)
     streams = OutlierStream(25, seed=3), OutlierStream(25, seed=3)
     for n in (8, 8, 3, 8, 8, 8, 1):              # across chunks and permutations
-        assert torch.equal(by_workers.take_next(streams[0], n, "cpu"),
-                           in_process.take_next(streams[1], n, "cpu"))
+        got = by_workers.take_next(streams[0], n, device)
+        assert got.device.type == torch.device(device).type
+        assert torch.equal(got.cpu(), in_process.take_next(streams[1], n, "cpu"))
     by_workers.close()
 
 
-def test_workers_and_pinned_memory_read_x_and_the_pools(digits):
+def test_outliers_read_by_workers_give_the_fit_read_in_process(digits, device):
+    """GReg's random draws from a Dataset X_aux (X an array): with
+    iterator_train__num_workers the worker processes read the outliers (the training
+    process reads only the first item, to check its shape), in the same order, so the
+    fit is the one that reads them in the training process."""
     X, y, X_aux = digits
 
     def fit(**loader):
-        model = clf(train_split=None, max_epochs=1, batch_size=64,
+        outliers = Counting(X_aux)
+        model = clf(train_split=None, max_epochs=2, batch_size=50, device=device,
+                    **{f"iterator_train__{name}": value for name, value in loader.items()})
+        return model.fit(X[:300], y[:300], X_aux=outliers), outliers.reads
+
+    in_process, reads = fit()
+    by_workers, worker_reads = fit(num_workers=2, pin_memory=True)
+    # in-process: every outlier drawn (one per training row and epoch); with workers only
+    # the first item, for X_aux's shape check
+    assert reads > 500 and worker_reads <= 1
+    assert by_workers.history[:, "train_loss"] == in_process.history[:, "train_loss"]
+    assert np.array_equal(by_workers.score_samples(X[300:400]),
+                          in_process.score_samples(X[300:400]))
+
+
+def test_workers_and_pinned_memory_read_x_and_the_pools(digits, device):
+    X, y, X_aux = digits
+
+    def fit(**loader):
+        model = clf(train_split=None, max_epochs=1, batch_size=64, device=device,
                     sampler=EnergySampler(n_clusters=4, pool_factor=3),
                     **{f"iterator_train__{name}": value for name, value in loader.items()})
         return model.fit(ArrayDataset(X[:256], y[:256]), X_aux=ArrayDataset(X_aux))
@@ -266,15 +290,16 @@ def test_workers_and_pinned_memory_read_x_and_the_pools(digits):
     assert by_workers.predict(ArrayDataset(X[:10])).shape == (10,)
 
 
-def test_the_accelerated_class_takes_datasets(digits):
-    pytest.importorskip("accelerate")
-    from accelerate import Accelerator
+def test_the_accelerated_class_takes_datasets(digits, accelerator_on_device, device):
+    """One process of Accelerate on the test device (on a GPU, the module is there
+    before the pre-training check forwards a sample)."""
     from skood.distributed import AcceleratedGradRegOODClassifier
     X, y, X_aux = digits
     model = AcceleratedGradRegOODClassifier(
-        MLP, accelerator=Accelerator(cpu=True), penalty="fd", train_split=None, **PARAMS)
+        MLP, accelerator=accelerator_on_device, penalty="fd", train_split=None, **PARAMS)
     model.fit(ArrayDataset(X[:200], y[:200], transform=RandomHorizontalFlip()),
               X_aux=ArrayDataset(X_aux))
+    assert {p.device.type for p in model.module_.parameters()} == {torch.device(device).type}
     assert model.predict(ArrayDataset(X[:10])).shape == (10,)
 
 

@@ -198,13 +198,14 @@ def _accelerated(accelerator, **params):
 
 
 @pytest.mark.parametrize("penalty", ["exact", "fd"])
-def test_accelerate_scaler_overflow_steps_are_skipped_not_raised(blobs, penalty):
+def test_accelerate_scaler_overflow_steps_are_skipped_not_raised(blobs, penalty,
+                                                                 accelerator_on_device, device):
     """Under Accelerate's fp16 the GradScaler is accelerator.scaler (set by the
-    Accelerator on a GPU; set by hand here): its overflowing steps are skipped."""
-    accelerate = pytest.importorskip("accelerate")
+    Accelerator under mixed_precision="fp16"; set by hand here, so that its scale
+    overflows float32 gradients too): its overflowing steps are skipped."""
     X, y, X_aux = blobs
-    accelerator = accelerate.Accelerator(cpu=True)
-    accelerator.scaler = torch.amp.GradScaler("cpu", init_scale=1e38)
+    accelerator = accelerator_on_device
+    accelerator.scaler = torch.amp.GradScaler(torch.device(device).type, init_scale=1e38)
     clf = _accelerated(accelerator, penalty=penalty).fit(X, y, X_aux=X_aux)
     assert accelerator.scaler.get_scale() < 1e38
     assert np.isfinite(clf.decision_function(X)).all()
@@ -295,3 +296,58 @@ def test_penalty_rows_are_drawn_on_the_generator_device(monkeypatch):
     # the CPU stream is the one a CPU generator always gave (fingerprinted fits)
     expected = original(10, generator=torch.Generator().manual_seed(0))[:5]
     assert torch.equal(rows, expected)
+
+
+class _FakeGPUs:
+    """torch.cuda's random-state functions for two emulated GPUs: each GPU's state is a
+    one-byte tensor, which ``manual_seed_all`` (called by ``torch.manual_seed``) and
+    ``manual_seed`` (the current GPU, 0) overwrite with the seed."""
+
+    def __init__(self, monkeypatch):
+        self.states = {0: torch.tensor([10], dtype=torch.uint8),
+                       1: torch.tensor([11], dtype=torch.uint8)}
+        for name in ("is_available", "device_count", "get_rng_state", "set_rng_state",
+                     "manual_seed", "manual_seed_all"):
+            monkeypatch.setattr(torch.cuda, name, getattr(self, name))
+
+    @staticmethod
+    def _index(device):
+        return device if isinstance(device, int) else (torch.device(device).index or 0)
+
+    def is_available(self):
+        return True
+
+    def device_count(self):
+        return len(self.states)
+
+    def get_rng_state(self, device="cuda"):
+        return self.states[self._index(device)].clone()
+
+    def set_rng_state(self, new_state, device="cuda"):
+        self.states[self._index(device)] = new_state.clone()
+
+    def manual_seed(self, seed):
+        self.states[0] = torch.tensor([seed % 256], dtype=torch.uint8)
+
+    def manual_seed_all(self, seed):
+        for index in self.states:
+            self.states[index] = torch.tensor([seed % 256], dtype=torch.uint8)
+
+    def snapshot(self):
+        return {index: state.item() for index, state in self.states.items()}
+
+
+@pytest.mark.parametrize("training_device", ["cpu", "cuda:1"])
+def test_a_seeded_fit_leaves_every_gpu_random_state_as_it_was(monkeypatch, training_device):
+    """The fit's seeding (random_state) restores the generator of every GPU it seeds,
+    not only the training one's; a CPU fit leaves the GPUs' generators alone."""
+    gpus = _FakeGPUs(monkeypatch)
+    clf = GradRegOODClassifier(MLP, device=training_device, random_state=0)
+    before_cpu = torch.get_rng_state()
+    with clf._seeded(77):
+        torch.rand(3)                           # the fit's own draws
+        inside = gpus.snapshot()
+    if training_device.startswith("cuda"):
+        assert inside[1] == 77                  # the training GPU is seeded for the fit
+    assert gpus.snapshot() == {0: 10, 1: 11}
+    assert torch.equal(torch.get_rng_state(), before_cpu)

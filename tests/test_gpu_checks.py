@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_checks.sh"
-PARTS = ["setup", "step_cost", "fd_precision", "tests", "cifar_smoke"]
+PARTS = ["setup", "step_cost", "fd_precision", "tests", "outlier_stream", "cifar_smoke"]
 
 pytestmark = pytest.mark.skipif(
     not all(shutil.which(tool) for tool in ("bash", "timeout", "awk")),
@@ -52,6 +52,10 @@ def test_a_failing_part_does_not_stop_the_next(tmp_path):
     assert rows["step_cost"][0] == rows["cifar_smoke"][0] == "skipped (GPU_CHECKS_SKIP)"
     assert rows["fd_precision"][0] == "timeout (0.01 s)"
     assert rows["tests"][0] == "ok" and re.search(r"\b1 passed\b", rows["tests"][1])
+    # the outlier stream's figures, in the summary
+    assert rows["outlier_stream"][0] == "ok"
+    assert re.search(r"Wait per step for 32 outliers: [\d.]+ ms in the training process, "
+                     r"[\d.]+ ms with 1 worker;", rows["outlier_stream"][1])
     assert result.returncode == 1             # a part failed: the exit status says so
     assert set(files) <= {"summary.md", "log.txt", "step_cost.md", "fd_precision.md",
                           "cifar_smoke.md"}
