@@ -28,7 +28,7 @@ from ._labels import OUTLIER_LABEL
 from ._network import check_finite_items, check_held_out_scores, check_module_outputs
 from ._objective import AMP_DTYPES, HISTORY_KEYS, PENALTIES, first_output
 from ._params import ParamsMixin
-from ._scoring import DEFAULT_DETECTOR, ScoringMixin
+from ._scoring import DEFAULT_DETECTOR, ROWS_ATTRIBUTE, ScoringMixin
 from ._seeds import mark_pretrained, warn_unseeded_instance
 from ._training import TrainingMixin
 from ._validation import check_dataset, check_features, dataset_labels, is_dataset, loader_params
@@ -260,14 +260,24 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
     :meth:`set_params` on a fitted model:
 
     - ``module``, ``module__*``, ``compile*`` (skorch re-initialises the
-      network), ``temperature`` and ``detector`` (change the scores; the
-      training rows a new detector would be fitted on are not kept) and
-      ``classes`` (changes the labels): the fitted OOD state (``offset_``,
-      ``calibration_scores_``, ``calibration_classes_``, ``class_offsets_``,
-      ``detector_``) is dropped and the model is
-      unfitted; its methods raise ``NotFittedError`` naming the ``set_params``
-      call, until the next :meth:`fit` or :meth:`partial_fit` (which, after
-      ``module=...``, builds the new network);
+      network), ``temperature`` (changes the scores) and ``classes`` (changes
+      the labels): the fitted OOD state (``offset_``, ``calibration_scores_``,
+      ``calibration_classes_``, ``class_offsets_``, ``detector_``) is dropped
+      and the model is unfitted; its methods raise ``NotFittedError`` naming
+      the ``set_params`` call, until the next :meth:`fit` or
+      :meth:`partial_fit` (which, after ``module=...``, builds the new
+      network);
+    - ``detector``: the new detector is fitted on the rows the network trained
+      on in the last :meth:`fit` (or :meth:`partial_fit` call), and
+      ``offset_``, the calibration scores and ``class_offsets_`` are
+      recalibrated on that fit's calibration rows, without training: the model
+      is then the one a fit with this detector and the same ``random_state``
+      gives (bit for bit on the same device; for a Dataset ``X`` whose
+      transform draws from a generator of its own, with other draws). The
+      model keeps references to those rows in memory for this, never in a
+      file: a model loaded from disk (pickle, joblib, ``load_params``) or
+      copied does not have them, and ``set_params(detector=...)`` leaves it
+      unfitted, with a warning, as a change of ``temperature`` does;
     - ``ood_tpr`` and ``calibration``: ``offset_`` and ``class_offsets_`` are
       recomputed from the stored calibration scores, exactly as a fit with
       those values would set them;
@@ -733,6 +743,10 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
                 else:
                     diverged = None
                 self.classes_inferred_ = data.classes  # skorch inferred the encoded ones
+                calibration = (state.calibration_dataset if data.X_calibration is None
+                               else data.X_calibration)
+                # kept so that set_params(detector=...) refits the detector alone
+                self._keep_detector_rows(state.train_dataset, calibration, data.seed)
                 fitted_detector = True
                 try:
                     self._fit_detector(state.train_dataset)
@@ -740,8 +754,6 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
                     if diverged is None:
                         raise
                     fitted_detector = False     # the diverged weights' outputs are not finite
-                calibration = (state.calibration_dataset if data.X_calibration is None
-                               else data.X_calibration)
                 logits, features = self._ood_outputs(calibration)
         if diverged is None:
             scores = self._scores(logits, features)     # once: a detector may be costly
@@ -794,7 +806,7 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
 
     def _drop_fitted_state(self, reason):
         """Make the model unfitted: drop what ties its scores to thresholds, say why."""
-        for name in (*CALIBRATION_ATTRIBUTES, "detector_"):
+        for name in (*CALIBRATION_ATTRIBUTES, "detector_", ROWS_ATTRIBUTE):
             vars(self).pop(name, None)
         self._unfitted_reason = reason
 

@@ -5,7 +5,6 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from sklearn.exceptions import NotFittedError
 
 from skood import GradRegOODClassifier, GradRegOODDetector
 from skood.data import ArrayDataset
@@ -168,18 +167,6 @@ def test_outlier_detector_class_takes_a_detector(digit_data):
     det = digits_clf(GradRegOODDetector, detector="mahalanobis")
     det.fit(X, y, X_aux=aux)
     assert np.mean(det.predict(noise) == -1) > np.mean(det.predict(X_test) == -1)
-
-
-def test_set_params_detector_on_a_fitted_model_unfits_it(digit_data):
-    X, y, X_test, aux, _ = digit_data
-    clf = digits_clf().fit(X, y, X_aux=aux)
-    clf.set_params(detector="knn")
-    assert not hasattr(clf, "offset_")
-    with pytest.raises(NotFittedError, match="detector='knn'"):
-        clf.score_samples(X_test)
-    refit = clf.fit(X, y, X_aux=aux).score_samples(X_test)
-    fresh = digits_clf(detector="knn").fit(X, y, X_aux=aux)
-    np.testing.assert_array_equal(refit, fresh.score_samples(X_test))
 
 
 def test_calibration_file_is_refused_for_a_fitted_detector(digit_data, tmp_path):
