@@ -178,16 +178,20 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
         use. ``"energy"``: minus the energy of the logits at ``temperature``
         (no detector is fitted, no features computed). Another name of
         :data:`skood.detectors.DETECTORS` (``"msp"``, ``"maxlogit"``,
-        ``"mahalanobis"``, ``"knn"``, ``"vim"``, ``"react"``; not ``"fused"``,
-        which is calibrated itself) or a detector object (with ``fit``,
-        ``score_samples`` and ``needs``, see
+        ``"mahalanobis"``, ``"knn"``, ``"vim"``, ``"react"``, ``"fused"``) or
+        a detector object (with ``fit``, ``score_samples`` and ``needs``, see
         :class:`skood.detectors.BaseDetector`): after training, a clone is
         fitted (``detector_``) on the features (the input of the network's last
         ``nn.Linear``) and logits of the rows the network trained on -- never
         the calibration or validation rows -- read in batches on the training
         device, one forward capturing both; under a Dataset ``X`` they are read
         through ``X`` as training reads them (its transform included). Its
-        scores are kept as float32. See ``docs/detectors.md``.
+        scores are kept as float32. A detector calibrated itself
+        (:class:`~skood.detectors.Fused`, ``"fused"``) is calibrated on a
+        random half of the calibration rows (drawn under ``random_state``), and
+        ``offset_``, the p-values and the per-class thresholds on the other
+        half, so that their guarantees hold for the fused score (each gets
+        half the rows). See ``docs/detectors.md``.
     random_state : int, RandomState or None, default=None
         Seeds the weight initialisation, the batch order, the outlier draw and
         the calibration split, without touching torch's global random state.
@@ -417,9 +421,7 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
         "amp": [None, StrOptions({name for name in AMP_DTYPES if name is not None})],
         "calibration_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "calibration": [StrOptions({"marginal", "class"})],
-        # Fused is calibrated itself, on rows the estimator keeps for offset_: refused
-        "detector": [StrOptions(set(DETECTORS) - {"fused"}),
-                     HasMethods(["fit", "score_samples"])],
+        "detector": [StrOptions(set(DETECTORS)), HasMethods(["fit", "score_samples"])],
         "random_state": ["random_state"],
     }
 
@@ -755,6 +757,14 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
                         raise
                     fitted_detector = False     # the diverged weights' outputs are not finite
                 logits, features = self._ood_outputs(calibration)
+        if fitted_detector:
+            try:    # Fused: calibrated on half the rows, offset_ on the other half
+                logits, features, calibration = self._calibrate_detector(
+                    logits, features, calibration, data.seed, strict=diverged is None)
+            except ValueError:
+                if diverged is None:
+                    raise
+                fitted_detector = False
         if diverged is None:
             scores = self._scores(logits, features)     # once: a detector may be costly
             try:

@@ -19,9 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from sklearn.base import clone
+# the function skood's detectors check their parameters with (a private module: see
+# skood/detectors/_base.py)
+from sklearn.utils._param_validation import validate_parameter_constraints
 from skorch.dataset import unpack_data
 
 from ._network import check_held_out_scores
+from ._seeds import calibration_halves
 from ._training import FitState
 from .detectors import capture_features, last_linear, make_detector
 from .exceptions import warn_at_caller
@@ -103,12 +107,11 @@ class ScoringMixin:
         if self._uses_energy():
             return
         detector = make_detector(self.detector)   # refuses classes and non-detectors
-        if callable(getattr(detector, "calibrate", None)):
-            raise ValueError(
-                f"detector={self.detector!r}: a detector that is calibrated itself (Fused) "
-                "cannot be the estimator's detector, whose calibration rows set offset_ and the "
-                "p-values; fit Fused on skood.detectors.extract_features(clf.module_, X) as "
-                "docs/detectors.md shows, or pass one of its members.")
+        constraints = getattr(detector, "_parameter_constraints", None)
+        if constraints and hasattr(detector, "get_params"):
+            # its own parameters, checked again at its fit: refused before training here
+            validate_parameter_constraints(constraints, detector.get_params(deep=False),
+                                           caller_name=type(detector).__name__)
 
     def _check_calibration_file(self, method):
         """Refuse a calibration file for a fitted detector, whose state is no JSON."""
@@ -153,9 +156,44 @@ class ScoringMixin:
         with rows.replay(), self._reading_held_out_rows():
             self._fit_detector(rows.train)
             logits, features = self._ood_outputs(rows.calibration)
+        logits, features, calibration = self._calibrate_detector(
+            logits, features, rows.calibration, rows.seed)
         scores = self._scores(logits, features)
-        check_held_out_scores(self, scores, rows.calibration)
+        check_held_out_scores(self, scores, calibration)
         self._calibrate(logits, features, scores)
+
+    def _calibrate_detector(self, logits, features, calibration, seed, strict=True):
+        """Calibrate a detector that is calibrated itself (``Fused``) on half of the
+        calibration rows; return the outputs and rows of the other half, on which
+        ``offset_`` and the p-values are calibrated. Other detectors: all rows, unchanged.
+
+        Given the first half, the fused score is a fixed function of a row, so the second
+        half and new in-distribution rows are exchangeable under it and the conformal
+        rules keep their guarantees; calibrating both on the same rows would not. The
+        halves are drawn under the fit's ``seed`` (:func:`skood._seeds.calibration_halves`).
+        Non-finite outputs are refused as non-finite scores are (``strict``), else with a
+        ``ValueError``."""
+        detector = getattr(self, "detector_", None)
+        if detector is None or not callable(getattr(detector, "calibrate", None)):
+            return logits, features, calibration
+        finite = torch.isfinite(logits).all(dim=1)
+        if features is not None:
+            finite &= torch.isfinite(features).all(dim=1)
+        if not bool(finite.all()):
+            if strict:
+                check_held_out_scores(self, np.where(finite.numpy(), 0.0, np.nan), calibration)
+            raise ValueError("The calibration rows' network outputs are not finite.")
+        if len(logits) < 2:
+            raise ValueError(
+                f"detector={self.detector!r} is calibrated on half of the calibration rows and "
+                f"offset_ on the other half, which needs at least 2 rows; got {len(logits)}. "
+                "Hold out more rows (train_split, or calibration_fraction with "
+                "train_split=None).")
+        first, second = calibration_halves(len(logits), seed)
+        detector.calibrate(None if features is None else features[first], logits[first])
+        rows = (calibration[second] if isinstance(calibration, np.ndarray)
+                else torch.utils.data.Subset(calibration, second.tolist()))
+        return logits[second], None if features is None else features[second], rows
 
     @contextlib.contextmanager
     def _reading_held_out_rows(self):

@@ -56,7 +56,7 @@ def test_each_detector_in_turn_equals_a_fresh_fit_with_it(data):
     clf = make().fit(X, y, X_aux=aux)
     weights = {k: v.clone() for k, v in clf.module_.state_dict().items()}
     epochs = len(clf.history_)
-    for detector in ("knn", ViM(n_components=8), "mahalanobis", "msp", "energy"):
+    for detector in ("knn", ViM(n_components=8), "fused", "mahalanobis", "msp", "energy"):
         clf.set_params(detector=detector)
         fresh = make(detector=detector).fit(X, y, X_aux=aux)
         assert_same_model(clf, fresh, X_test)
