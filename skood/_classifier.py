@@ -28,7 +28,7 @@ from ._labels import OUTLIER_LABEL
 from ._network import check_finite_items, check_held_out_scores, check_module_outputs
 from ._objective import AMP_DTYPES, HISTORY_KEYS, PENALTIES, first_output
 from ._params import ParamsMixin
-from ._scoring import DEFAULT_DETECTOR, ScoringMixin
+from ._scoring import DEFAULT_DETECTOR, ROWS_ATTRIBUTE, ScoringMixin
 from ._seeds import mark_pretrained, warn_unseeded_instance
 from ._training import TrainingMixin
 from ._validation import check_dataset, check_features, dataset_labels, is_dataset, loader_params
@@ -178,16 +178,20 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
         use. ``"energy"``: minus the energy of the logits at ``temperature``
         (no detector is fitted, no features computed). Another name of
         :data:`skood.detectors.DETECTORS` (``"msp"``, ``"maxlogit"``,
-        ``"mahalanobis"``, ``"knn"``, ``"vim"``, ``"react"``; not ``"fused"``,
-        which is calibrated itself) or a detector object (with ``fit``,
-        ``score_samples`` and ``needs``, see
+        ``"mahalanobis"``, ``"knn"``, ``"vim"``, ``"react"``, ``"fused"``) or
+        a detector object (with ``fit``, ``score_samples`` and ``needs``, see
         :class:`skood.detectors.BaseDetector`): after training, a clone is
         fitted (``detector_``) on the features (the input of the network's last
         ``nn.Linear``) and logits of the rows the network trained on -- never
         the calibration or validation rows -- read in batches on the training
         device, one forward capturing both; under a Dataset ``X`` they are read
         through ``X`` as training reads them (its transform included). Its
-        scores are kept as float32. See ``docs/detectors.md``.
+        scores are kept as float32. A detector calibrated itself
+        (:class:`~skood.detectors.Fused`, ``"fused"``) is calibrated on a
+        random half of the calibration rows (drawn under ``random_state``), and
+        ``offset_``, the p-values and the per-class thresholds on the other
+        half, so that their guarantees hold for the fused score (each gets
+        half the rows). See ``docs/detectors.md``.
     random_state : int, RandomState or None, default=None
         Seeds the weight initialisation, the batch order, the outlier draw and
         the calibration split, without touching torch's global random state.
@@ -260,14 +264,24 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
     :meth:`set_params` on a fitted model:
 
     - ``module``, ``module__*``, ``compile*`` (skorch re-initialises the
-      network), ``temperature`` and ``detector`` (change the scores; the
-      training rows a new detector would be fitted on are not kept) and
-      ``classes`` (changes the labels): the fitted OOD state (``offset_``,
-      ``calibration_scores_``, ``calibration_classes_``, ``class_offsets_``,
-      ``detector_``) is dropped and the model is
-      unfitted; its methods raise ``NotFittedError`` naming the ``set_params``
-      call, until the next :meth:`fit` or :meth:`partial_fit` (which, after
-      ``module=...``, builds the new network);
+      network), ``temperature`` (changes the scores) and ``classes`` (changes
+      the labels): the fitted OOD state (``offset_``, ``calibration_scores_``,
+      ``calibration_classes_``, ``class_offsets_``, ``detector_``) is dropped
+      and the model is unfitted; its methods raise ``NotFittedError`` naming
+      the ``set_params`` call, until the next :meth:`fit` or
+      :meth:`partial_fit` (which, after ``module=...``, builds the new
+      network);
+    - ``detector``: the new detector is fitted on the rows the network trained
+      on in the last :meth:`fit` (or :meth:`partial_fit` call), and
+      ``offset_``, the calibration scores and ``class_offsets_`` are
+      recalibrated on that fit's calibration rows, without training: the model
+      is then the one a fit with this detector and the same ``random_state``
+      gives (bit for bit on the same device; for a Dataset ``X`` whose
+      transform draws from a generator of its own, with other draws). The
+      model keeps references to those rows in memory for this, never in a
+      file: a model loaded from disk (pickle, joblib, ``load_params``) or
+      copied does not have them, and ``set_params(detector=...)`` leaves it
+      unfitted, with a warning, as a change of ``temperature`` does;
     - ``ood_tpr`` and ``calibration``: ``offset_`` and ``class_offsets_`` are
       recomputed from the stored calibration scores, exactly as a fit with
       those values would set them;
@@ -407,9 +421,7 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
         "amp": [None, StrOptions({name for name in AMP_DTYPES if name is not None})],
         "calibration_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "calibration": [StrOptions({"marginal", "class"})],
-        # Fused is calibrated itself, on rows the estimator keeps for offset_: refused
-        "detector": [StrOptions(set(DETECTORS) - {"fused"}),
-                     HasMethods(["fit", "score_samples"])],
+        "detector": [StrOptions(set(DETECTORS)), HasMethods(["fit", "score_samples"])],
         "random_state": ["random_state"],
     }
 
@@ -733,6 +745,10 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
                 else:
                     diverged = None
                 self.classes_inferred_ = data.classes  # skorch inferred the encoded ones
+                calibration = (state.calibration_dataset if data.X_calibration is None
+                               else data.X_calibration)
+                # kept so that set_params(detector=...) refits the detector alone
+                self._keep_detector_rows(state.train_dataset, calibration, data.seed)
                 fitted_detector = True
                 try:
                     self._fit_detector(state.train_dataset)
@@ -740,9 +756,15 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
                     if diverged is None:
                         raise
                     fitted_detector = False     # the diverged weights' outputs are not finite
-                calibration = (state.calibration_dataset if data.X_calibration is None
-                               else data.X_calibration)
                 logits, features = self._ood_outputs(calibration)
+        if fitted_detector:
+            try:    # Fused: calibrated on half the rows, offset_ on the other half
+                logits, features, calibration = self._calibrate_detector(
+                    logits, features, calibration, data.seed, strict=diverged is None)
+            except ValueError:
+                if diverged is None:
+                    raise
+                fitted_detector = False
         if diverged is None:
             scores = self._scores(logits, features)     # once: a detector may be costly
             try:
@@ -794,7 +816,7 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
 
     def _drop_fitted_state(self, reason):
         """Make the model unfitted: drop what ties its scores to thresholds, say why."""
-        for name in (*CALIBRATION_ATTRIBUTES, "detector_"):
+        for name in (*CALIBRATION_ATTRIBUTES, "detector_", ROWS_ATTRIBUTE):
             vars(self).pop(name, None)
         self._unfitted_reason = reason
 

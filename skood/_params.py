@@ -14,12 +14,15 @@ from sklearn.utils._param_validation import validate_parameter_constraints
 
 from ._validation import check_device
 
-__all__ = ["RECALIBRATE_PARAMS", "REFIT_PARAMS", "ParamsMixin"]
+__all__ = ["DETECTOR_PARAMS", "RECALIBRATE_PARAMS", "REFIT_PARAMS", "ParamsMixin"]
 
 # set_params on a fitted model (see the class docstring): these parameters change
 # the network, the scores or the class labels, so the fitted OOD state is dropped
 # (besides them: module__* and compile*, with which skorch re-initialises the network).
-REFIT_PARAMS = ("module", "temperature", "classes", "detector")
+REFIT_PARAMS = ("module", "temperature", "classes")
+# This one changes the score but not the network: the detector is fitted again on the
+# last fit's training rows and the thresholds recalibrated, without training.
+DETECTOR_PARAMS = ("detector",)
 # These only choose the threshold(s), recomputed exactly from the stored scores.
 RECALIBRATE_PARAMS = ("ood_tpr", "calibration")
 
@@ -30,7 +33,8 @@ class ParamsMixin:
     A mixin placed before skorch's ``NeuralNetClassifier`` among the bases; it
     defines no parameters (scikit-learn reads them from the final class's
     ``__init__``). It relies on the estimator's ``_parameter_constraints``,
-    ``_fit_state``, ``_drop_fitted_state`` and ``_set_thresholds``.
+    ``_fit_state``, ``_drop_fitted_state``, ``_set_thresholds`` and
+    ``_refit_detector``.
     """
 
     def _check_hyperparameters(self):
@@ -67,9 +71,12 @@ class ParamsMixin:
         estimator-valued ``sampler`` and ``synthesizer``.
 
         On a fitted model (see the class Notes): ``module``, ``module__*``,
-        ``compile*``, ``temperature``, ``classes`` and ``detector`` leave it unfitted;
-        ``ood_tpr`` and ``calibration`` recompute its thresholds from the stored
-        calibration scores; the other parameters leave it as it is. A refused
+        ``compile*``, ``temperature`` and ``classes`` leave it unfitted;
+        ``detector`` fits the new detector on the last fit's training rows and
+        recalibrates, without training (a model loaded from disk or copied is left
+        unfitted instead, with a warning); ``ood_tpr`` and ``calibration``
+        recompute its thresholds from the stored calibration scores; the other
+        parameters leave it as it is. A refused
         call (unknown name; on a fitted model, an invalid value) changes nothing.
 
         Parameters
@@ -88,7 +95,8 @@ class ParamsMixin:
         fitted = self._fit_state is None and hasattr(self, "offset_")
         given = dict(params)
         nested = self._check_set_params(params, fitted)
-        before = {name: getattr(self, name) for name in (*REFIT_PARAMS, *RECALIBRATE_PARAMS)}
+        before = {name: getattr(self, name)
+                  for name in (*REFIT_PARAMS, *DETECTOR_PARAMS, *RECALIBRATE_PARAMS)}
         # A call refused below (by skorch, or with no valid threshold) changes nothing.
         # skorch's _params_to_validate is a set it adds to: copied, not shared.
         snapshot = dict(vars(self))
@@ -214,6 +222,8 @@ class ParamsMixin:
                              else f"{name}=..." for name in names)
 
         changed = [name for name in given if unfits(name)]
+        detector = [name for name in given if name in DETECTOR_PARAMS
+                    and not same(before[name], given[name])]
         recalibrate = [name for name in given if name in RECALIBRATE_PARAMS
                        and not same(before[name], given[name])]
         if changed:
@@ -223,6 +233,10 @@ class ParamsMixin:
             self._drop_fitted_state(
                 f"set_params({shown(changed)}) changed the network, its scores or its labels "
                 "after fit, so offset_ and the calibration scores no longer apply")
+        elif detector:
+            # A ValueError here (the new detector refuses these rows) is refused by
+            # set_params, which then restores the model as it was.
+            self._refit_detector(shown(detector))
         elif recalibrate:
             # A ValueError here (no valid threshold) is refused by set_params, which then
             # restores the model as it was.

@@ -8,18 +8,86 @@ computed). Any other detector of :mod:`skood.detectors` (or an object with
 ``detector_``, on the features and logits of the rows the network trained on,
 read by one forward pass per batch that captures both; its float64 scores are
 stored and compared as float32, as the energy's are.
+
+``set_params(detector=...)`` on a fitted model fits the new detector and
+recalibrates without training: the fit keeps, in memory only
+(:class:`DetectorRows`), which rows the detector and the calibration read.
 """
+import contextlib
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from sklearn.base import clone
+# the function skood's detectors check their parameters with (a private module: see
+# skood/detectors/_base.py)
+from sklearn.utils._param_validation import validate_parameter_constraints
 from skorch.dataset import unpack_data
 
+from ._network import check_held_out_scores
+from ._seeds import calibration_halves
+from ._training import FitState
 from .detectors import capture_features, last_linear, make_detector
+from .exceptions import warn_at_caller
 from .losses import energy
 
-__all__ = ["DEFAULT_DETECTOR", "ScoringMixin"]
+__all__ = ["DEFAULT_DETECTOR", "DetectorRows", "ScoringMixin"]
 
 DEFAULT_DETECTOR = "energy"
+# The fitted model's attribute holding its DetectorRows; never pickled.
+ROWS_ATTRIBUTE = "_detector_rows"
+
+
+@dataclass
+class DetectorRows:
+    """What a fitted model keeps so that a new detector can be fitted without training.
+
+    References to the rows, not their network outputs: a fit with the default energy
+    computes no features, and keeping every candidate detector's inputs (features of
+    every training row) would cost a forward pass at each fit and memory of the
+    features' size. References cost nothing: they are the arrays (or Datasets) the fit
+    made or was given. They live in memory only (``__getstate__`` leaves them out), so
+    a pickled, joblib or ``save_params`` model is not enlarged by them.
+
+    Attributes
+    ----------
+    train : torch Dataset
+        The rows the network trained on (skorch's training split) in the last fit or
+        ``partial_fit`` call: the detector's rows.
+    calibration : ndarray or torch Dataset
+        That call's held-out calibration rows.
+    seed : int
+        That fit's seed (see :mod:`skood._seeds`).
+    rng_states : dict
+        torch's random states (``"cpu"``, and the training device's when it is a CUDA
+        device) at the end of training, where the fit began reading these rows: a
+        Dataset whose transform draws from torch's global generator is read again with
+        the same draws.
+    """
+
+    train: object
+    calibration: object
+    seed: int
+    rng_states: dict
+
+    @classmethod
+    def capture(cls, train, calibration, seed, device):
+        """The rows of the fit in progress, with torch's random states now."""
+        states = {"cpu": torch.get_rng_state()}
+        if device.type == "cuda" and torch.cuda.is_available():
+            states[device] = torch.cuda.get_rng_state(device)
+        return cls(train, calibration, seed, states)
+
+    @contextlib.contextmanager
+    def replay(self):
+        """torch's random states as captured, within; the caller's are restored after."""
+        devices = [device for device in self.rng_states if device != "cpu"]
+        with torch.random.fork_rng(devices=[device.index or 0 for device in devices]):
+            torch.set_rng_state(self.rng_states["cpu"])
+            for device in devices:
+                torch.cuda.set_rng_state(self.rng_states[device], device)
+            yield
+
 
 
 class ScoringMixin:
@@ -39,12 +107,11 @@ class ScoringMixin:
         if self._uses_energy():
             return
         detector = make_detector(self.detector)   # refuses classes and non-detectors
-        if callable(getattr(detector, "calibrate", None)):
-            raise ValueError(
-                f"detector={self.detector!r}: a detector that is calibrated itself (Fused) "
-                "cannot be the estimator's detector, whose calibration rows set offset_ and the "
-                "p-values; fit Fused on skood.detectors.extract_features(clf.module_, X) as "
-                "docs/detectors.md shows, or pass one of its members.")
+        constraints = getattr(detector, "_parameter_constraints", None)
+        if constraints and hasattr(detector, "get_params"):
+            # its own parameters, checked again at its fit: refused before training here
+            validate_parameter_constraints(constraints, detector.get_params(deep=False),
+                                           caller_name=type(detector).__name__)
 
     def _check_calibration_file(self, method):
         """Refuse a calibration file for a fitted detector, whose state is no JSON."""
@@ -54,6 +121,89 @@ class ScoringMixin:
                 f"detector={self.detector!r} the fitted detector_ belongs to it, and its state "
                 "(stored features, class means, ...) is not plain data. Save the fitted model "
                 "with joblib or pickle instead (docs/persistence.md).")
+
+    def __getstate__(self):
+        # The rows a new detector would read stay in memory: a saved model does not
+        # carry the training data (see DetectorRows).
+        state = super().__getstate__()
+        state.pop(ROWS_ATTRIBUTE, None)
+        return state
+
+    def _keep_detector_rows(self, train, calibration, seed):
+        """Record, in the fit in progress, which rows the detector and the calibration
+        read (before they are read: torch's random states are captured now)."""
+        rows = DetectorRows.capture(train, calibration, seed, self._training_device)
+        setattr(self, ROWS_ATTRIBUTE, rows)
+        return rows
+
+    def _refit_detector(self, shown):
+        """``set_params(detector=...)`` on a fitted model: fit the new detector on the last
+        fit's training rows and recalibrate on its calibration rows, reading them as that
+        fit did, so that the model equals a fit with this detector; the network is not
+        trained. A model without the rows (loaded or copied) is left unfitted, with a
+        warning; ``shown`` names the call."""
+        rows = getattr(self, ROWS_ATTRIBUTE, None)
+        if rows is None:
+            reason = (f"set_params({shown}) needs the rows of the last fit to fit the new "
+                      "detector, and a model loaded from disk (pickle, joblib, load_params) "
+                      "or copied does not keep them, so offset_ and the calibration scores "
+                      "no longer apply")
+            warn_at_caller(f"set_params({shown}) left the model unfitted: it was loaded from "
+                           "disk or copied, and such a model does not keep its training rows "
+                           "to fit the new detector on. Call fit (or partial_fit) again.")
+            self._drop_fitted_state(reason)
+            return
+        with rows.replay(), self._reading_held_out_rows():
+            self._fit_detector(rows.train)
+            logits, features = self._ood_outputs(rows.calibration)
+        logits, features, calibration = self._calibrate_detector(
+            logits, features, rows.calibration, rows.seed)
+        scores = self._scores(logits, features)
+        check_held_out_scores(self, scores, calibration)
+        self._calibrate(logits, features, scores)
+
+    def _calibrate_detector(self, logits, features, calibration, seed, strict=True):
+        """Calibrate a detector that is calibrated itself (``Fused``) on half of the
+        calibration rows; return the outputs and rows of the other half, on which
+        ``offset_`` and the p-values are calibrated. Other detectors: all rows, unchanged.
+
+        Given the first half, the fused score is a fixed function of a row, so the second
+        half and new in-distribution rows are exchangeable under it and the conformal
+        rules keep their guarantees; calibrating both on the same rows would not. The
+        halves are drawn under the fit's ``seed`` (:func:`skood._seeds.calibration_halves`).
+        Non-finite outputs are refused as non-finite scores are (``strict``), else with a
+        ``ValueError``."""
+        detector = getattr(self, "detector_", None)
+        if detector is None or not callable(getattr(detector, "calibrate", None)):
+            return logits, features, calibration
+        finite = torch.isfinite(logits).all(dim=1)
+        if features is not None:
+            finite &= torch.isfinite(features).all(dim=1)
+        if not bool(finite.all()):
+            if strict:
+                check_held_out_scores(self, np.where(finite.numpy(), 0.0, np.nan), calibration)
+            raise ValueError("The calibration rows' network outputs are not finite.")
+        if len(logits) < 2:
+            raise ValueError(
+                f"detector={self.detector!r} is calibrated on half of the calibration rows and "
+                f"offset_ on the other half, which needs at least 2 rows; got {len(logits)}. "
+                "Hold out more rows (train_split, or calibration_fraction with "
+                "train_split=None).")
+        first, second = calibration_halves(len(logits), seed)
+        detector.calibrate(None if features is None else features[first], logits[first])
+        rows = (calibration[second] if isinstance(calibration, np.ndarray)
+                else torch.utils.data.Subset(calibration, second.tolist()))
+        return logits[second], None if features is None else features[second], rows
+
+    @contextlib.contextmanager
+    def _reading_held_out_rows(self):
+        """Within, the estimator reads its own held-out rows as its fit does (they are
+        Subsets of the fit's datasets, not user input to check)."""
+        self._fit_state = FitState()
+        try:
+            yield
+        finally:
+            del self._fit_state
 
     def _fit_detector(self, dataset):
         """Fit a clone of ``detector`` on the features, logits and labels of ``dataset``,

@@ -10,15 +10,18 @@ the processes of a data-parallel fit draw different outliers:
 - the rows of the gradient penalty when ``penalty_fraction < 1``:
   ``SeedSequence([seed, process_index, 1])`` (:func:`penalty_seed`);
 - the synthesizer's ``random_state``: ``SeedSequence([seed, 2])``
-  (:func:`synthesizer_seed`).
+  (:func:`synthesizer_seed`);
+- the split of the calibration rows in two halves when the ``detector`` is
+  calibrated itself (:class:`skood.detectors.Fused`): ``SeedSequence([seed, 3])``
+  (:func:`calibration_halves`).
 """
 import numpy as np
 import torch
 
 from .exceptions import UnseededModuleWarning, warn_at_caller
 
-__all__ = ["derived_seed", "fit_seed", "mark_pretrained", "penalty_seed", "sampler_seed",
-           "synthesizer_seed", "warn_unseeded_instance"]
+__all__ = ["calibration_halves", "derived_seed", "fit_seed", "mark_pretrained", "penalty_seed",
+           "sampler_seed", "synthesizer_seed", "warn_unseeded_instance"]
 
 # Set on the copy that from_pretrained makes: its weights are trained, not drawn.
 _PRETRAINED = "_skood_pretrained"
@@ -108,6 +111,36 @@ def synthesizer_seed(seed):
     int
     """
     return derived_seed(seed, 2)
+
+
+def calibration_halves(n_rows, seed):
+    """Two disjoint halves of ``range(n_rows)`` drawn at random under the fit's seed.
+
+    The first (``n_rows // 2`` rows) calibrates a detector that is calibrated itself
+    (:class:`skood.detectors.Fused`), the second (the other rows) ``offset_`` and the
+    p-values. Random, not the rows' order: the calibration rows may come in the order
+    of the data (sorted by class, say), and each half must be exchangeable with new rows.
+
+    Parameters
+    ----------
+    n_rows : int
+    seed : int
+        The fit's seed.
+
+    Returns
+    -------
+    first, second : ndarray of int
+        Sorted row indices.
+
+    Examples
+    --------
+    >>> first, second = calibration_halves(5, seed=0)
+    >>> len(first), len(second), sorted([*first, *second]) == [0, 1, 2, 3, 4]
+    (2, 3, True)
+    """
+    order = np.random.default_rng(derived_seed(seed, 3)).permutation(n_rows)
+    half = n_rows // 2
+    return np.sort(order[:half]), np.sort(order[half:])
 
 
 def mark_pretrained(module):
