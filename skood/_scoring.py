@@ -251,8 +251,13 @@ class ScoringMixin:
         if self._uses_energy():
             return
         detector = clone(make_detector(self.detector))
-        logits, features, y = self._forward_outputs(dataset, "features" in detector.needs,
-                                                    labels=detector.needs_labels)
+        # with the features, the labels too (a few ints): one read of the rows serves
+        # every feature detector of a search (see _caching_outputs)
+        features = "features" in detector.needs
+        asked = (features, features or detector.needs_labels)
+        logits, features, y = self._cached(
+            (dataset, *asked), lambda: self._forward_outputs(dataset, *asked))
+        y = y if detector.needs_labels else None
         last_layer = last_linear(self.module_) if detector.needs_last_layer else None
         detector.fit(features, logits, y, last_layer=last_layer)
         self.detector_ = detector
@@ -280,10 +285,37 @@ class ScoringMixin:
         fitted detector reads them (and always None for the default energy)."""
         detector = getattr(self, "detector_", None)
         if detector is None or "features" not in detector.needs:
-            return self._logits(X), None
+            return self._cached((X, False), lambda: (self._logits(X), None))
         self.check_is_fitted()
-        logits, features, _ = self._forward_outputs(self._check_inference_input(X), True)
-        return logits, features
+        return self._cached((X, True), lambda: self._forward_outputs(
+            self._check_inference_input(X), True)[:2])
+
+    # Set only within _caching_outputs: the network's outputs by input object.
+    _output_cache = None
+
+    @contextlib.contextmanager
+    def _caching_outputs(self):
+        """Within, the network's outputs for one input object (``X`` to score, the rows a
+        detector is fitted on) are computed once and reused: for scoring many detectors
+        on one trained network (:class:`skood.model_selection.DetectorSearchCV`). The
+        values are those a recomputation gives (the network must not change within)."""
+        self._output_cache = {}
+        try:
+            yield
+        finally:
+            del self._output_cache
+
+    def _cached(self, key, compute):
+        """``compute()``, or its value for the same ``key`` (input object and what was
+        asked) within :meth:`_caching_outputs`."""
+        if self._output_cache is None:
+            return compute()
+        source, *asked = key
+        key = (id(source), *asked)
+        if key not in self._output_cache:
+            # the input is kept with its outputs, so that its id is not reused
+            self._output_cache[key] = (source, compute())
+        return self._output_cache[key][1]
 
     def _scores(self, logits, features=None):
         """``score_samples``' values, float32 on the host: minus the energy at
