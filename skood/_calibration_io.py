@@ -16,8 +16,8 @@ from skorch.utils import to_tensor
 from ._network import eval_mode
 from ._objective import first_output
 
-__all__ = ["calibration_record", "check_calibration_state", "check_output_width",
-           "read_calibration", "write_calibration"]
+__all__ = ["calibration_record", "check_calibration_state", "check_detector_record",
+           "check_output_width", "read_calibration", "write_calibration"]
 
 FORMAT = "skood calibration"
 VERSION = 1
@@ -26,8 +26,12 @@ REQUIRED_KEYS = ("temperature", "classes", "classes_dtype", "calibration_scores"
                  "calibration_classes")
 
 
-def calibration_record(estimator):
+def calibration_record(estimator, detector=None):
     """What ``write_calibration`` stores for a fitted ``estimator``, as JSON types.
+
+    ``detector``: the class and parameters of a detector other than the energy
+    (:func:`skood._detector_io.detector_spec`), recorded so that the scores are
+    not loaded under another detector; a file without it holds energy scores.
 
     Examples
     --------
@@ -43,7 +47,7 @@ def calibration_record(estimator):
     # An estimator rebuilt from weights by hand may have no record of its input.
     shape = getattr(estimator, "input_shape_", None)
     n_features = getattr(estimator, "n_features_in_", None)
-    return {
+    record = {
         "format": FORMAT, "version": VERSION,
         "temperature": float(estimator.temperature),
         "classes": estimator.classes_.tolist(),
@@ -54,6 +58,9 @@ def calibration_record(estimator):
         "n_features_in": None if n_features is None else int(n_features),
         "feature_names_in": None if names is None else list(names),
     }
+    if detector is not None:
+        record["detector"] = detector
+    return record
 
 
 def write_calibration(f, record):
@@ -101,6 +108,7 @@ def read_calibration(f):
         "classes_": np.asarray(record["classes"], dtype=dtype),
         "calibration_scores_": np.asarray(record["calibration_scores"], dtype=np.float32),
         "calibration_classes_": np.asarray(record["calibration_classes"], dtype=np.int32),
+        "detector": record.get("detector"),
     }
     if record.get("input_shape") is not None:
         state["input_shape_"] = tuple(record["input_shape"])
@@ -133,6 +141,27 @@ def check_calibration_state(estimator, state):
             f"The calibration was saved with the classes {state['classes_'].tolist()}, but "
             f"this estimator's classes parameter is {list(estimator.classes)!r}; leave classes "
             "unset (the calibration file sets them) or pass the same.")
+
+
+def check_detector_record(recorded, expected, detector):
+    """Refuse a calibration scored by another detector than the estimator's ``detector``.
+
+    Parameters
+    ----------
+    recorded : str or None
+        The file's ``detector`` entry (None: the energy).
+    expected : str or None
+        The same for the estimator.
+    detector : str or detector object
+        The estimator's ``detector`` parameter, for the message.
+    """
+    if recorded == expected:
+        return
+    saved = "the energy" if recorded is None else json.loads(recorded)["class"]
+    raise ValueError(
+        f"The calibration was scored by {saved} (detector parameters in the file), but this "
+        f"estimator has detector={detector!r}; build it with the saved model's detector "
+        "before load_params (the scores belong to it). Nothing was loaded.")
 
 
 def check_output_width(estimator, state):

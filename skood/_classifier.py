@@ -850,17 +850,22 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
             state.pop("cuda_dependent_attributes_")
         return state
 
-    def save_params(self, *args, f_calibration=None, **kwargs):
-        """skorch's ``save_params``; ``f_calibration`` also saves the calibration.
+    def save_params(self, *args, f_calibration=None, f_detector=None, **kwargs):
+        """skorch's ``save_params``; ``f_calibration`` (and ``f_detector``) also save the
+        calibration (and the fitted detector).
 
         With ``f_calibration``, what the OOD decisions need beside the weights
         is written as JSON (plain data: loading it runs no code): the classes,
         the sorted calibration scores and their predicted classes, the
         temperature they were scored at, and the shape and feature names of
         the input. :meth:`load_params` with the same ``f_calibration`` makes a
-        rebuilt estimator fitted again. Only for ``detector="energy"``: a
-        fitted detector's state is not plain data, so ``f_calibration`` is
-        refused with another ``detector``; save such a model with joblib.
+        rebuilt estimator fitted again. With a ``detector`` other than
+        ``"energy"``, the calibration scores belong to the fitted
+        ``detector_``, which ``f_detector`` saves beside them: its class,
+        parameters and fitted attributes as JSON, its arrays in the same numpy
+        ``.npz`` archive (loaded without pickle, so loading runs no code).
+        Detectors of :mod:`skood.detectors` only; save a model with a detector
+        of your own with joblib.
 
         Parameters
         ----------
@@ -868,6 +873,10 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
             skorch's positional parameters (``f_params``, ...).
         f_calibration : str, path or text file, optional
             Where to write the calibration.
+        f_detector : str, path or binary file, optional
+            Where to write the fitted detector (an ``.npz`` archive); needed
+            with ``f_calibration`` exactly when ``detector`` is not
+            ``"energy"``.
         **kwargs
             skorch's parameters: ``f_params``, ``f_optimizer``,
             ``f_criterion``, ``f_history``, ``use_safetensors``.
@@ -878,13 +887,15 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
         """
         if f_calibration is not None:
             self._check_calibrated("save_params(f_calibration=...)")
-            self._check_calibration_file("save_params(f_calibration=...)")
+        self._check_detector_files("save_params", f_calibration, f_detector)
         super().save_params(*args, **kwargs)
         if f_calibration is not None:
-            write_calibration(f_calibration, calibration_record(self))
+            write_calibration(f_calibration, calibration_record(self, self._detector_spec()))
+            self._write_detector_file(f_detector)
 
-    def load_params(self, *args, f_calibration=None, **kwargs):
-        """skorch's ``load_params``; ``f_calibration`` also restores the calibration.
+    def load_params(self, *args, f_calibration=None, f_detector=None, **kwargs):
+        """skorch's ``load_params``; ``f_calibration`` (and ``f_detector``) also restore the
+        calibration (and the fitted detector).
 
         With ``f_calibration`` (written by :meth:`save_params`), the estimator
         gets back ``classes_``, ``calibration_scores_``,
@@ -893,7 +904,9 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
         recomputed from the scores at this estimator's ``ood_tpr`` and
         ``calibration``: a rebuilt estimator is then fitted, with the saved
         model's scores, thresholds and input checks. Its ``temperature`` must
-        be the saved one, since the scores depend on it.
+        be the saved one, since the scores depend on it, and so must its
+        ``detector`` (class and parameters): with a detector other than
+        ``"energy"``, ``f_detector`` gives back ``detector_``, bit for bit.
 
         Loading weights (``f_params`` or ``checkpoint``) into a fitted
         estimator without ``f_calibration`` leaves it unfitted: its old
@@ -908,6 +921,9 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
         f_calibration : str, path or text file, optional
             A calibration written by ``save_params(f_calibration=...)``, loaded
             together with the weights saved with it.
+        f_detector : str, path or binary file, optional
+            The detector written by ``save_params(f_detector=...)`` with that
+            calibration; needed exactly when ``detector`` is not ``"energy"``.
         **kwargs
             skorch's parameters: ``f_params``, ``f_optimizer``,
             ``f_criterion``, ``f_history``, ``checkpoint``, ``use_safetensors``.
@@ -919,9 +935,10 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
         state = None
         loads_weights = bool(args) or any(kwargs.get(name) is not None
                                           for name in ("f_params", "checkpoint"))
+        self._check_detector_files("load_params", f_calibration, f_detector)
         if f_calibration is not None:
-            self._check_calibration_file("load_params(f_calibration=...)")
             state = read_calibration(f_calibration)
+            detector = self._read_detector_file(state.pop("detector"), f_detector)
             if not loads_weights:
                 raise ValueError(
                     "load_params(f_calibration=...) needs the weights saved with that "
@@ -935,9 +952,12 @@ class GradRegOODClassifier(ScoringMixin, ParamsMixin, TrainingMixin, NeuralNetCl
             self.classes_inferred_ = state.pop("classes_")
             for name in INPUT_ATTRIBUTES:
                 vars(self).pop(name, None)
+            self._drop_fitted_state(None)       # an earlier fit's detector_ and rows
             for name, value in state.items():
                 if name != "temperature":
                     setattr(self, name, value)
+            if detector is not None:
+                self.detector_ = detector
             self._set_thresholds()
         elif loads_weights and self._fit_state is None and hasattr(self, "offset_"):
             self._drop_fitted_state(

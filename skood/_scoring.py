@@ -24,6 +24,8 @@ from sklearn.base import clone
 from sklearn.utils._param_validation import validate_parameter_constraints
 from skorch.dataset import unpack_data
 
+from ._calibration_io import check_detector_record
+from ._detector_io import check_writable, detector_spec, read_detector, write_detector
 from ._network import check_held_out_scores
 from ._seeds import calibration_halves
 from ._training import FitState
@@ -113,14 +115,51 @@ class ScoringMixin:
             validate_parameter_constraints(constraints, detector.get_params(deep=False),
                                            caller_name=type(detector).__name__)
 
-    def _check_calibration_file(self, method):
-        """Refuse a calibration file for a fitted detector, whose state is no JSON."""
-        if not self._uses_energy():
+    def _check_detector_files(self, method, f_calibration, f_detector):
+        """Refuse ``f_detector`` without ``f_calibration``, for the energy, or missing
+        where the calibration scores belong to a fitted detector; at save, refuse a
+        detector that is not plain data before any file is written."""
+        if f_detector is not None and f_calibration is None:
             raise ValueError(
-                f"{method} writes and reads the energy score's calibration only; with "
-                f"detector={self.detector!r} the fitted detector_ belongs to it, and its state "
-                "(stored features, class means, ...) is not plain data. Save the fitted model "
-                "with joblib or pickle instead (docs/persistence.md).")
+                f"{method}: f_detector goes with f_calibration, since the calibration scores "
+                "belong to the detector; pass both.")
+        if f_calibration is None:
+            return
+        if self._uses_energy() and f_detector is not None:
+            raise ValueError(
+                f"{method}: detector='energy' fits no detector, so there is no f_detector "
+                "file; leave it out.")
+        if not self._uses_energy() and f_detector is None:
+            raise ValueError(
+                f"{method}: with detector={self.detector!r} the calibration scores belong to "
+                "the fitted detector_; pass f_detector='detector.npz' too, the file of its "
+                "fitted state (numpy arrays and JSON, loaded without pickle).")
+        if method == "save_params" and f_detector is not None:
+            check_writable(self.detector_)
+
+    def _detector_spec(self):
+        """The class and parameters of ``detector`` (None for the energy), as recorded in
+        the calibration file."""
+        return None if self._uses_energy() else detector_spec(make_detector(self.detector))
+
+    def _write_detector_file(self, f_detector):
+        if f_detector is not None:
+            write_detector(f_detector, self.detector_)
+
+    def _read_detector_file(self, recorded, f_detector):
+        """The fitted detector of ``f_detector`` (None without one), refused unless the
+        calibration file's ``recorded`` detector and the file's are this estimator's
+        ``detector`` (same class and parameters)."""
+        check_detector_record(recorded, self._detector_spec(), self.detector)
+        if f_detector is None:
+            return None
+        detector = read_detector(f_detector)
+        if detector_spec(detector) != self._detector_spec():
+            raise ValueError(
+                f"The detector file holds {detector!r}, but this estimator has "
+                f"detector={self.detector!r}; set detector={detector!r} before load_params "
+                "(its scores and calibration belong to that detector). Nothing was loaded.")
+        return detector
 
     def __getstate__(self):
         # The rows a new detector would read stay in memory: a saved model does not
@@ -212,8 +251,13 @@ class ScoringMixin:
         if self._uses_energy():
             return
         detector = clone(make_detector(self.detector))
-        logits, features, y = self._forward_outputs(dataset, "features" in detector.needs,
-                                                    labels=detector.needs_labels)
+        # with the features, the labels too (a few ints): one read of the rows serves
+        # every feature detector of a search (see _caching_outputs)
+        features = "features" in detector.needs
+        asked = (features, features or detector.needs_labels)
+        logits, features, y = self._cached(
+            (dataset, *asked), lambda: self._forward_outputs(dataset, *asked))
+        y = y if detector.needs_labels else None
         last_layer = last_linear(self.module_) if detector.needs_last_layer else None
         detector.fit(features, logits, y, last_layer=last_layer)
         self.detector_ = detector
@@ -241,10 +285,37 @@ class ScoringMixin:
         fitted detector reads them (and always None for the default energy)."""
         detector = getattr(self, "detector_", None)
         if detector is None or "features" not in detector.needs:
-            return self._logits(X), None
+            return self._cached((X, False), lambda: (self._logits(X), None))
         self.check_is_fitted()
-        logits, features, _ = self._forward_outputs(self._check_inference_input(X), True)
-        return logits, features
+        return self._cached((X, True), lambda: self._forward_outputs(
+            self._check_inference_input(X), True)[:2])
+
+    # Set only within _caching_outputs: the network's outputs by input object.
+    _output_cache = None
+
+    @contextlib.contextmanager
+    def _caching_outputs(self):
+        """Within, the network's outputs for one input object (``X`` to score, the rows a
+        detector is fitted on) are computed once and reused: for scoring many detectors
+        on one trained network (:class:`skood.model_selection.DetectorSearchCV`). The
+        values are those a recomputation gives (the network must not change within)."""
+        self._output_cache = {}
+        try:
+            yield
+        finally:
+            del self._output_cache
+
+    def _cached(self, key, compute):
+        """``compute()``, or its value for the same ``key`` (input object and what was
+        asked) within :meth:`_caching_outputs`."""
+        if self._output_cache is None:
+            return compute()
+        source, *asked = key
+        key = (id(source), *asked)
+        if key not in self._output_cache:
+            # the input is kept with its outputs, so that its id is not reused
+            self._output_cache[key] = (source, compute())
+        return self._output_cache[key][1]
 
     def _scores(self, logits, features=None):
         """``score_samples``' values, float32 on the host: minus the energy at

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import is_outlier_detector
-from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.utils import _safe_indexing, check_consistent_length, column_or_1d
 
 from . import _labels
@@ -137,9 +137,16 @@ def fpr_at_tpr(y_true, score, *, tpr=0.95):
     """
     _check_tpr(tpr)
     y_true, score = _check_binary(y_true, score)
-    fpr, tpr_curve, _ = roc_curve(y_true, score, drop_intermediate=False)
-    index = int(np.searchsorted(tpr_curve, tpr - 1e-12, side="left"))
-    return float(fpr[index])
+    # The point of roc_curve(y_true, score) where the TPR first reaches tpr, computed
+    # directly (a sort and a count, several times faster, the same float): the TPR
+    # changes only at ID scores, so that threshold is the j-th largest ID score for the
+    # smallest j with j / n_id >= tpr (the slack as before), and the FPR there is the
+    # fraction of OOD scores at or above it.
+    id_scores = np.sort(score[y_true == 1])[::-1]
+    reached = np.arange(1, id_scores.size + 1) / id_scores.size
+    threshold = id_scores[int(np.searchsorted(reached, tpr - 1e-12, side="left"))]
+    ood_scores = score[y_true == 0]
+    return float(np.count_nonzero(ood_scores >= threshold) / ood_scores.size)
 
 
 def auroc(y_true, score):

@@ -7,7 +7,9 @@ on a share of the trained classes' rows plus every row of the held-out ones.
 skood's scorers (:func:`skood.metrics.make_ood_scorer`) count the rows of
 classes a fitted model does not know as OOD, so ``GridSearchCV`` with this
 splitter compares candidates on near-OOD detection with no OOD data at all.
-See ``docs/selection.md``.
+:class:`DetectorSearchCV` chooses the ``detector`` that way at the cost of one
+training per fold, and :class:`FarGuardScorer` guards far-OOD detection with
+generated images. See ``docs/selection.md``.
 """
 import math
 import numbers
@@ -17,9 +19,10 @@ from sklearn.model_selection import BaseCrossValidator, train_test_split
 from sklearn.utils import check_random_state, indexable
 from sklearn.utils.validation import _num_samples
 
+from ._detector_search import DetectorSearchCV, FarGuardScorer
 from ._labels import is_outlier_label
 
-__all__ = ["HeldOutClassSplit"]
+__all__ = ["DetectorSearchCV", "FarGuardScorer", "HeldOutClassSplit"]
 
 
 class HeldOutClassSplit(BaseCrossValidator):

@@ -186,3 +186,17 @@ def test_other_refit_parameters_in_the_same_call_still_unfit(data):
     assert not hasattr(clf, "offset_") and not hasattr(clf, "detector_")
     with pytest.raises(NotFittedError, match="temperature=2.0"):
         clf.predict_ood(X_test)
+
+
+def test_the_accelerate_class_refits_the_detector_alone(data):
+    accelerate = pytest.importorskip("accelerate")
+    from skood.distributed import AcceleratedGradRegOODClassifier
+    X, y, X_test, aux = data
+
+    def accelerated(**params):
+        return make(AcceleratedGradRegOODClassifier, penalty="fd", max_epochs=5,
+                    accelerator=accelerate.Accelerator(cpu=True), **params)
+
+    clf = accelerated().fit(X, y, X_aux=aux)
+    clf.set_params(detector="fused")
+    assert_same_model(clf, accelerated(detector="fused").fit(X, y, X_aux=aux), X_test)

@@ -169,12 +169,12 @@ def test_outlier_detector_class_takes_a_detector(digit_data):
     assert np.mean(det.predict(noise) == -1) > np.mean(det.predict(X_test) == -1)
 
 
-def test_calibration_file_is_refused_for_a_fitted_detector(digit_data, tmp_path):
+def test_a_calibration_file_without_the_detector_file_is_refused(digit_data, tmp_path):
     X, y, _, aux, _ = digit_data
     clf = digits_clf(detector="knn").fit(X, y, X_aux=aux)
-    with pytest.raises(ValueError, match="joblib or pickle"):
+    with pytest.raises(ValueError, match="pass f_detector='detector.npz' too"):
         clf.save_params(f_params=tmp_path / "w.pt", f_calibration=tmp_path / "c.json")
-    assert not (tmp_path / "c.json").exists()
+    assert not (tmp_path / "c.json").exists() and not (tmp_path / "w.pt").exists()
 
 
 @pytest.mark.parametrize("detector, error, match", [

@@ -52,6 +52,22 @@ def test_fpr_at_tpr_matches_brute_force(scored):
         assert fpr_at_tpr(y, s, tpr=tpr) == pytest.approx(brute_fpr_at_tpr(y, s, tpr))
 
 
+def test_fpr_at_tpr_is_scikit_learns_roc_curve_point_bit_for_bit():
+    # fpr_at_tpr reads the point off the ROC curve directly; the value must be exactly
+    # roc_curve's at the first threshold whose TPR reaches tpr, ties included.
+    from sklearn.metrics import roc_curve
+    rng = np.random.default_rng(0)
+    for case in range(600):
+        n = int(rng.integers(2, 60))
+        y = rng.integers(0, 2, n)
+        y[:2] = [0, 1]
+        s = (rng.integers(0, 4, n).astype(float) if case % 2 else rng.normal(size=n))
+        for tpr in (0.1, 0.5, 0.8, 0.95, 0.99, 1.0):
+            fpr, tpr_curve, _ = roc_curve(y, s, drop_intermediate=False)
+            expected = float(fpr[int(np.searchsorted(tpr_curve, tpr - 1e-12, side="left"))])
+            assert fpr_at_tpr(y, s, tpr=tpr) == expected, (case, tpr)
+
+
 def test_auroc_and_aupr_match_brute_force(scored):
     y, s = scored
     assert auroc(y, s) == pytest.approx(brute_auroc(y, s))
