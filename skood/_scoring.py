@@ -11,7 +11,11 @@ stored and compared as float32, as the energy's are.
 
 ``set_params(detector=...)`` on a fitted model fits the new detector and
 recalibrates without training: the fit keeps, in memory only
-(:class:`DetectorRows`), which rows the detector and the calibration read.
+(:class:`DetectorRows`), which rows the detector and the calibration read. A
+detector calibrated itself (``Fused``) gets half of the calibration rows
+(``_calibrate_detector``). ``save_params`` and ``load_params`` check and
+write the fitted detector's file (:mod:`skood._detector_io`) through the
+``_*_detector_file`` methods here.
 """
 import contextlib
 from dataclasses import dataclass
