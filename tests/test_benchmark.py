@@ -19,6 +19,9 @@ from helpers import SMOKE_RUN_WARNINGS  # noqa: E402
 
 pytestmark = SMOKE_RUN_WARNINGS
 
+#: a detector class, not a name: refused as a benchmark detector
+KNN_CLASS = __import__("skood.detectors", fromlist=["KNN"]).KNN
+
 #: the rows of a run with every method and the default detectors
 SCORED_METHODS = scored_methods(METHODS, DEFAULT_DETECTORS)
 
@@ -176,12 +179,23 @@ def no_training(monkeypatch):
     return benchmark
 
 
+def test_detector_names_are_read_in_any_case_and_kept_lower_case():
+    from skood.benchmark import BenchmarkConfig
+    assert BenchmarkConfig(detectors=("ViM", "KNN")).detectors == ("vim", "knn")
+    assert BenchmarkConfig(detectors="fused").detectors == ("fused",)
+
+
 @pytest.mark.parametrize("kwargs, error, message", [
     (dict(dataset="cifar5"), ValueError, "dataset must be one of"),
     (dict(protocol="open"), ValueError, r"protocol must be one of \['heldout', 'full'\]"),
     (dict(protocol="heldout-classes"), ValueError, "protocol must be one of"),
     (dict(methods=("greg", "oe")), ValueError, "methods must be a non-empty subset"),
     (dict(methods=()), ValueError, "methods must be a non-empty subset"),
+    (dict(detectors=("knn_1",)), ValueError,
+     r"detectors must be distinct names of skood.detectors.DETECTORS \(energy, msp, .*fused\)"),
+    (dict(detectors=()), ValueError, "detectors must be distinct names .* at least one"),
+    (dict(detectors=("knn", "KNN")), ValueError, r"got \['knn', 'KNN'\]"),
+    (dict(detectors=(KNN_CLASS,)), ValueError, "detectors must be distinct names"),
     (dict(seeds=()), ValueError, "seeds must be distinct"),
     (dict(seeds=(0, 0)), ValueError, "seeds must be distinct"),
     (dict(seeds=(-1,)), ValueError, "seeds must be distinct integers >= 0"),
