@@ -78,7 +78,8 @@ def test_csv_has_every_method_ood_set_and_split(smoke_run):
 def test_markdown_table_lists_the_methods_with_spread(smoke_run):
     out, _ = smoke_run
     text = (out / "results.md").read_text()
-    assert "| method | FPR95 | AUROC | AUPR-In | AUPR-Out | ID accuracy | train s |" in text
+    assert ("| method | FPR95 | AUROC | AUPR-In | AUPR-Out | ID accuracy | train s | score s |"
+            in text)
     for group in ("Near", "Far"):
         table = text.split(f"**{group} OOD**")[1].split("\n\n")[1]
         rows = [line for line in table.splitlines() if line.startswith("| ") and "±" in line]

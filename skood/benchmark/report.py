@@ -234,9 +234,10 @@ def _paired_lines(paired):
 
 
 def markdown_tables(results, *, paired=None, gaps=None):
-    """Near- and far-group tables (mean over their sets), the paired differences
-    against energy-OE and CE-energy, the accuracy gaps, and one table per OOD
-    set, as markdown. The class split is the unit: spreads and intervals are
+    """Near- and far-group tables (mean over their sets; with the seconds each
+    network trained and, when recorded, each detector's fit and scoring took),
+    the paired differences against the baselines, the accuracy gaps, and one
+    table per OOD set, as markdown. The class split is the unit: spreads and intervals are
     over splits, a split's value being the mean over its seeds.
 
     Parameters
@@ -270,8 +271,11 @@ def markdown_tables(results, *, paired=None, gaps=None):
     lines = [f"{n_splits} class split(s) x {n_seeds} seed(s); a split's value is the mean over "
              f"its seeds; {spread}; metrics in %; ID is the positive class; FPR95 lower is "
              "better."]
-    header = ["| method | FPR95 | AUROC | AUPR-In | AUPR-Out | ID accuracy | train s |",
-              "|---|---:|---:|---:|---:|---:|---:|"]
+    # score s: the detector's fit and scoring (ce_chosen: its whole choice), when recorded
+    timed = "score_s" in results
+    header = ["| method | FPR95 | AUROC | AUPR-In | AUPR-Out | ID accuracy | train s |"
+              + (" score s |" if timed else ""), "|---|---:|---:|---:|---:|---:|---:|"
+              + ("---:|" if timed else "")]
     # a method with failed runs is averaged over the splits it finished on: say how many
     counts = results.groupby("method")["split"].nunique()
     label = {m: m if k == n_splits else f"{m} ({k} of {n_splits} splits)"
@@ -283,7 +287,8 @@ def markdown_tables(results, *, paired=None, gaps=None):
             m, s = mean.loc[method], std.loc[method]
             cells = [_cell(m[k], s[k], counts[method]) for k in (*METRICS, "accuracy")]
             lines.append(f"| {label[method]} | " + " | ".join(cells)
-                         + f" | {m['train_s']:.1f} |")
+                         + f" | {m['train_s']:.1f} |"
+                         + (f" {m['score_s']:.2f} |" if timed else ""))
     if paired is None:
         paired = paired_differences(results)
     if len(paired):

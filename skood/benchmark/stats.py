@@ -139,7 +139,7 @@ def summarize(results, group=None):
     -------
     mean, std : pandas.DataFrame
         One row per method (in table order), columns the metrics, ``accuracy``
-        and ``train_s``.
+        and ``train_s`` (and ``score_s`` when ``results`` has it).
 
     Examples
     --------
@@ -151,8 +151,8 @@ def summarize(results, group=None):
     >>> round(float(mean.loc["greg", "fpr95"]), 3), round(float(std.loc["greg", "fpr95"]), 4)
     (0.2, 0.1414)
     """
-    per_split = _per_split(in_group(finished(results), group),
-                           [*METRICS, "accuracy", "train_s"])
+    timings = ["train_s"] + (["score_s"] if "score_s" in results else [])
+    per_split = _per_split(in_group(finished(results), group), [*METRICS, "accuracy", *timings])
     order = [m for m in SCORED_METHODS if m in per_split.index.get_level_values(0)]
     grouped = per_split.groupby(level="method", sort=False)
     return grouped.mean().reindex(order), grouped.std(ddof=1).reindex(order)
