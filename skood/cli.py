@@ -179,8 +179,8 @@ def build_parser():
                        help="energy margin of the auxiliary outliers "
                             f"(default: {_per_dataset('m_out')})")
     bench.add_argument("--threads", type=int, dest="n_threads",
-                       help="torch CPU threads (default: 1 for digits, torch's default for "
-                            "fashion-mnist)")
+                       help="CPU threads of torch and of numpy's BLAS (default: 1 for "
+                            "digits, their defaults for fashion-mnist)")
     bench.add_argument("--finetune", action="store_true",
                        help="fine-tuning protocol: per seed, ce trains from scratch, then "
                             "energy_oe, greg and greg_plus each fine-tune a copy of that CE "

@@ -127,8 +127,8 @@ class BenchmarkConfig:
     m_in, m_out : float or None, default=None
         The energy margins, ``m_in < m_out``.
     n_threads : int or None, default=None
-        Torch's CPU threads during the run (None as a dataset default:
-        torch's own).
+        Torch's CPU threads during the run, and those of numpy's BLAS and
+        OpenMP pools (None as a dataset default: their own).
 
     Attributes
     ----------

@@ -2,11 +2,13 @@
 import os
 import sys
 import time
+from contextlib import nullcontext
 
 import joblib
 import numpy as np
 import torch
 from sklearn.utils import Bunch
+from threadpoolctl import threadpool_limits
 
 from .._classifier import DEFAULT_SGD_MOMENTUM, GradRegOODClassifier
 from ..metrics import ood_report
@@ -117,7 +119,8 @@ def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_se
     **overrides
         ``n_train, n_test, n_aux, n_ood, batch_size, lr, m_in, m_out,
         n_threads``: replace the dataset's default (None keeps it); any other
-        name is an error. ``n_threads`` sets torch's CPU threads for the run
+        name is an error. ``n_threads`` sets torch's CPU threads and those
+        of numpy's BLAS and OpenMP pools (threadpoolctl) for the run
         (restored afterwards). ``n_train`` and ``n_test`` are caps on random
         subsamples (all rows are used when fewer are available, which ``log``
         reports); ``n_train`` must be at least 10 per known class
@@ -218,8 +221,11 @@ def run(config, log=None):
     if config.n_threads:
         torch.set_num_threads(config.n_threads)
     first, interrupted = Bunch(skipped=dict(far[1]), notes=[]), False
+    # numpy's BLAS and OpenMP pools too (the detectors' algebra): on a few shared cores, their
+    # default of one thread per core costs more than it gains on the benchmark's small arrays
+    pools = threadpool_limits(limits=config.n_threads) if config.n_threads else nullcontext()
     try:
-        with _CtrlC() as ctrl_c:
+        with _CtrlC() as ctrl_c, pools:
             _train_and_score(config, far, pool, log, record, first, ctrl_c)
     except KeyboardInterrupt:
         interrupted = True
