@@ -477,7 +477,7 @@ def write_report(results, scores, out, *, title="skood benchmark", command=None,
             f.write(f"- `{method}`: {METHOD_LEGEND[method]}\n")
         f.write("\n## Tables\n\n" + tables + "\n\n## Figures\n\n")
         if split_figure:
-            f.write("![GReg minus energy-OE and minus CE-energy, per class split, sorted]"
+            f.write("![GReg minus each baseline, per class split, sorted]"
                     f"({os.path.basename(split_figure)})\n\n")
         if scores:
             split, seed = next(iter(scores))
