@@ -107,6 +107,7 @@ def test_a_method_that_fails_on_the_second_split_keeps_every_other_result(fits, 
     assert ok[["fpr95", "auroc", "accuracy"]].notna().all().all()
     assert [(row["split"], row["seed"], row["method"]) for row in failed.to_dict("records")
             ] == [(1, 0, "greg"), (1, 0, "greg_knn")]
+    assert list(failed["detector"]) == list(DETECTORS)
     row = failed.iloc[0]
     assert row["error"] == "NonFiniteLossError: made to fail on split 1"
     assert np.isnan(row["fpr95"]) and np.isnan(row["accuracy"])

@@ -155,12 +155,14 @@ def score_rows(clf, fitted, X):
     scores, seconds = {}, {}
     for name, detector in fitted.items():
         start = time.perf_counter()
-        try:
-            if isinstance(detector, Exception):
-                raise detector
-            scores[name] = np.asarray(detector.score_samples(features, logits), np.float64)
-        except Exception as error:
-            scores[name] = error
+        if isinstance(detector, Exception):     # its fit failed: nothing to score with
+            scores[name] = detector
+        else:
+            try:
+                scores[name] = np.asarray(detector.score_samples(features, logits),
+                                          np.float64)
+            except Exception as error:
+                scores[name] = error
         seconds[name] = time.perf_counter() - start
     return scores, seconds
 

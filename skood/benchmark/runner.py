@@ -17,8 +17,8 @@ from .data import DATASETS, _capped_notes, check_id_data, load_far, load_run, ou
 from .interrupt import BenchmarkInterrupted, _CtrlC
 from .detector_choice import choose_detector
 from .detector_scores import HeldOutRows, fit_detectors, score_rows
-from .methods import (CHOSEN, DEFAULT_DETECTORS, METHOD_SPECS, METHODS, METRICS, START_METHOD,
-                      module_params, scored_methods, scored_name)
+from .methods import (CHOSEN, DEFAULT_DETECTORS, DETECTOR_OF, METHOD_SPECS, METHODS, METRICS,
+                      START_METHOD, module_params, scored_methods, scored_name)
 from .outlier_sources import PHOTOS, make_synthesizer, uses_photos
 from .store import FAILED, OK, ResultsFolder, _Record
 
@@ -358,8 +358,8 @@ def _run_method(config, method, data, record, log, ctrl_c, start_net, start_fail
         if log is not None:
             log(f"split {data.split}, seed {data.seed}: {method} failed, recorded in the "
                 f"results and left out of the statistics: {message}")
-        record.add([dict(run_info, method=name, train_s=time.perf_counter() - start,
-                         status=FAILED, error=message)
+        record.add([dict(run_info, method=name, detector=DETECTOR_OF.get(name),
+                         train_s=time.perf_counter() - start, status=FAILED, error=message)
                     for name in scored_methods((method,), config.detectors)], None)
         return None, message
     for row in rows:
@@ -376,10 +376,10 @@ def _fit(config, data, clf, X, y, X_aux, ctrl_c):
     start = time.perf_counter()
     clf.fit(**config.spec.recipe.fit_inputs(X, y, X_aux, data.image_shape, data.estimator_seed,
                                             fill=config.spec.black_level))
+    seconds = time.perf_counter() - start
     if ctrl_c.pressed:   # the fit was cut short: stop without recording it
         raise KeyboardInterrupt
-    return next(cb for cb in clf.callbacks if isinstance(cb, HeldOutRows)), \
-        time.perf_counter() - start
+    return next(cb for cb in clf.callbacks if isinstance(cb, HeldOutRows)), seconds
 
 
 def _fit_and_score(config, method, data, run_info, ctrl_c, start_from):
