@@ -183,8 +183,7 @@ def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_se
     config = BenchmarkConfig(
         dataset=dataset, protocol=protocol, splits=splits, split_seed=split_seed, model=model,
         epochs=epochs, device=device, seeds=seeds, methods=methods, detectors=detectors,
-        save_models=save_models,
-        progress=progress, data_home=data_home, penalty=penalty,
+        save_models=save_models, progress=progress, data_home=data_home, penalty=penalty,
         penalty_fraction=penalty_fraction, pool_factor=pool_factor, finetune=finetune,
         finetune_epochs=finetune_epochs, finetune_lr=finetune_lr, aux=aux, **overrides)
     return run(config, log=log)

@@ -71,8 +71,8 @@ def resume_conflict(config):
     if "detectors" not in stored:
         return (f"resume: the results in {config.out} were made by a version of skood that "
                 "scored every network with the energy alone (CE with MSP too) and wrote no "
-                "detector column, so they cannot be continued with --detectors; give another "
-                f"out folder, or start {config.out} afresh by leaving --resume out.")
+                "detector column, so they cannot be continued; give another out folder, or "
+                f"start {config.out} afresh by leaving this option out.")
     mine = settings(config)
     differ = [f"{name} {stored.get(name, '(not recorded)')!r} there, {mine[name]!r} now"
               for name in RESULT_SETTINGS if stored.get(name, "(not recorded)") != mine[name]]
