@@ -287,7 +287,7 @@ def sentences(table, baseline):
                                ci_high_points=rows["high"].to_numpy(),
                                method_mean_points=rows["mean_fpr95"].to_numpy(),
                                baseline_mean_points=rows["baseline_fpr95"].to_numpy()))
-    return summary_sentences(paired, methods=tuple(labels))
+    return summary_sentences(paired, methods=tuple(labels), baselines=None)
 
 
 def markdown(table, sources, common, command=None):

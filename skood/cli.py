@@ -9,6 +9,7 @@ import warnings
 from dataclasses import fields
 
 from . import __version__
+from .detectors import DETECTORS
 from ._classifier import DEFAULT_SGD_MOMENTUM
 from ._objective import PENALTIES
 from .benchmark import (DEFAULT_SEEDS, DEFAULTS, METHODS, PROTOCOLS, BenchmarkConfig,
@@ -16,9 +17,9 @@ from .benchmark import (DEFAULT_SEEDS, DEFAULTS, METHODS, PROTOCOLS, BenchmarkCo
                         split_differences, summary_sentences, write_report)
 from .benchmark.config import DEFAULT_POOL_FACTOR, MIN_TRAIN_PER_CLASS
 from .benchmark.data import DataNotFoundError
-from .benchmark.methods import MODELS
+from .benchmark.methods import DEFAULT_DETECTORS, MODELS
 from .benchmark.outlier_sources import AUX_SOURCES, PHOTOS, parse_aux
-from .benchmark.report import failed_runs
+from .benchmark.report import detector_findings, failed_runs
 from .benchmark.runner import BenchmarkInterrupted, run
 from .benchmark.stats import finished
 
@@ -121,6 +122,13 @@ def build_parser():
                             "seeds, the split is the unit (default: %(default)s)")
     bench.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
                        help=f"training methods (default: all, {' '.join(METHODS)})")
+    bench.add_argument("--detectors", nargs="+", type=str.lower, choices=list(DETECTORS),
+                       default=list(DEFAULT_DETECTORS), metavar="NAME",
+                       help="score every trained network with each of these detectors, fitted "
+                            "on the rows it trained on (one training, many scores): "
+                            f"{', '.join(DETECTORS)}; with two or more, each run also chooses "
+                            "one for cross-entropy on held-out classes of its training rows "
+                            "(ce_chosen) (default: %(default)s)")
     bench.add_argument("--out", default="benchmark-results",
                        help="folder for tables and figures; results.csv there gets each "
                             "(split, seed, method) as it ends, so a stopped run keeps what "
@@ -171,8 +179,8 @@ def build_parser():
                        help="energy margin of the auxiliary outliers "
                             f"(default: {_per_dataset('m_out')})")
     bench.add_argument("--threads", type=int, dest="n_threads",
-                       help="torch CPU threads (default: 1 for digits, torch's default for "
-                            "fashion-mnist)")
+                       help="CPU threads of torch and of numpy's BLAS (default: 1 for "
+                            "digits, their defaults for fashion-mnist)")
     bench.add_argument("--finetune", action="store_true",
                        help="fine-tuning protocol: per seed, ce trains from scratch, then "
                             "energy_oe, greg and greg_plus each fine-tune a copy of that CE "
@@ -281,6 +289,10 @@ def _main(argv):
     print()
     for line in summary_sentences(paired):
         print(line)
+    for heading, lines in detector_findings(paired, results):
+        print(f"\n{heading}:")
+        for line in lines:
+            print(line)
     for name, why in data.skipped.items():
         print(f"OOD set {name} skipped: {why}.")
     for line in failures:

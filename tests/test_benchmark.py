@@ -10,12 +10,20 @@ import pytest
 pytest.importorskip("skimage")
 pytest.importorskip("matplotlib")
 
-from skood.benchmark import METHODS, SCORED_METHODS  # noqa: E402
+from skood.benchmark import DEFAULT_DETECTORS, METHODS, scored_methods  # noqa: E402
+from skood.benchmark.figures import drawn_methods  # noqa: E402
+from skood.benchmark.methods import CHOSEN, DETECTOR_OF, TRAIN_METHOD  # noqa: E402
 from skood import GradRegOODClassifier  # noqa: E402
 from skood.cli import main  # noqa: E402
 from helpers import SMOKE_RUN_WARNINGS  # noqa: E402
 
 pytestmark = SMOKE_RUN_WARNINGS
+
+#: a detector class, not a name: refused as a benchmark detector
+KNN_CLASS = __import__("skood.detectors", fromlist=["KNN"]).KNN
+
+#: the rows of a run with every method and the default detectors
+SCORED_METHODS = scored_methods(METHODS, DEFAULT_DETECTORS)
 
 
 def png_size(path):
@@ -39,10 +47,13 @@ def smoke_run(tmp_path_factory):
 def test_csv_has_every_method_ood_set_and_split(smoke_run):
     out, _ = smoke_run
     frame = pd.read_csv(out / "results.csv")
-    assert {"split", "seed", "method", "ood_set", "group", "protocol", "known_classes",
-            "heldout_classes", "fpr95", "auroc", "aupr_in", "aupr_out", "accuracy",
-            "train_s"} <= set(frame.columns)
+    assert {"split", "seed", "method", "detector", "ood_set", "group", "protocol",
+            "known_classes", "heldout_classes", "fpr95", "auroc", "aupr_in", "aupr_out",
+            "accuracy", "train_s", "score_s", "choice"} <= set(frame.columns)
     assert set(frame["method"]) == set(SCORED_METHODS)
+    assert set(frame["detector"]) == set(DEFAULT_DETECTORS)
+    for method, detector in zip(frame["method"], frame["detector"]):
+        assert DETECTOR_OF.get(method, detector) == detector, method
     assert set(frame["split"]) == {0, 1} and set(frame["seed"]) == {0}
     assert {"digits-heldout", "textures", "gaussian-noise", "uniform-noise"} <= set(
         frame["ood_set"])
@@ -53,13 +64,22 @@ def test_csv_has_every_method_ood_set_and_split(smoke_run):
     assert len(frame) == 2 * len(SCORED_METHODS) * n_sets
     for column in ("fpr95", "auroc", "aupr_in", "aupr_out", "accuracy"):
         assert frame[column].between(0, 1).all(), column
-    assert (frame["train_s"] > 0).all()
+    assert (frame["train_s"] > 0).all() and (frame["score_s"] > 0).all()
+    # the chosen rows are those of CE with the chosen detector, and say what was chosen from
+    chosen = frame[frame["method"] == CHOSEN]
+    assert chosen["choice"].str.count(";").eq(len(DEFAULT_DETECTORS) - 1).all()
+    for (split, detector), rows in chosen.groupby(["split", "detector"]):
+        same = frame[(frame["method"] == f"ce_{detector}") & (frame["split"] == split)]
+        pd.testing.assert_frame_equal(
+            rows[["ood_set", "fpr95", "auroc", "accuracy"]].reset_index(drop=True),
+            same[["ood_set", "fpr95", "auroc", "accuracy"]].reset_index(drop=True))
 
 
 def test_markdown_table_lists_the_methods_with_spread(smoke_run):
     out, _ = smoke_run
     text = (out / "results.md").read_text()
-    assert "| method | FPR95 | AUROC | AUPR-In | AUPR-Out | ID accuracy | train s |" in text
+    assert ("| method | FPR95 | AUROC | AUPR-In | AUPR-Out | ID accuracy | train s | score s |"
+            in text)
     for group in ("Near", "Far"):
         table = text.split(f"**{group} OOD**")[1].split("\n\n")[1]
         rows = [line for line in table.splitlines() if line.startswith("| ") and "±" in line]
@@ -79,18 +99,29 @@ def test_report_has_summary_legend_paired_table_and_embedded_figures(smoke_run):
     assert "`energy_oe`: energy outlier exposure" in text and "lambda_grad=0" in text
     assert "Paired differences (method minus baseline" in text
     assert "Against energy_oe, near group:" in text and "Against ce_energy, far group:" in text
-    for name in [f"hist_{m}.png" for m in SCORED_METHODS] + ["roc.png", "paired_splits.png"]:
+    histograms = drawn_methods([m for m in SCORED_METHODS if m != CHOSEN])[0]
+    assert histograms == ["ce_energy", "energy_oe", "greg", "greg_plus"]
+    for name in [f"hist_{m}.png" for m in histograms] + ["roc.png", "paired_splits.png"]:
         assert f"]({name})" in text, name
+    for heading in ("Where training helps", "Where feature detectors help",
+                    "Where fusion helps", "Choosing the detector on held-out classes"):
+        assert f"**{heading}" in summary, heading
+    assert "GReg (ViM)" in summary and "against CE (ViM)" in summary
     paired = pd.read_csv(out / "paired.csv")
     assert list(paired.columns) == [
         "group", "method", "baseline", "metric", "n_splits", "n_seeds", "mean_diff_points",
         "ci_low_points", "ci_high_points", "sd_between_splits_points", "n_better",
         "method_mean_points", "baseline_mean_points"]
     assert set(paired["group"]) == {"near", "far"}
-    assert set(paired["baseline"]) == {"energy_oe", "ce_energy"}
-    for baseline in ("energy_oe", "ce_energy"):
+    assert set(paired["baseline"]) == {"energy_oe", "ce_energy", "greg", CHOSEN,
+                                       "ce_same_detector"}
+    for baseline in ("energy_oe", "ce_energy", "greg", CHOSEN):
         methods = set(paired.loc[paired["baseline"] == baseline, "method"])
         assert methods == set(SCORED_METHODS) - {baseline}, baseline
+    # against CE with the same detector: the outlier methods with another detector than energy
+    same = set(paired.loc[paired["baseline"] == "ce_same_detector", "method"])
+    assert same == {m for m in SCORED_METHODS if TRAIN_METHOD[m] != "ce"
+                    and DETECTOR_OF[m] != "energy"}
     assert (paired["n_splits"] == 2).all() and (paired["n_seeds"] == 1).all()
     per_split = pd.read_csv(out / "paired_splits.csv")
     assert len(per_split) == 2 * len(paired)    # one row per split of each paired row
@@ -98,7 +129,8 @@ def test_report_has_summary_legend_paired_table_and_embedded_figures(smoke_run):
 
 def test_figures_are_pngs(smoke_run):
     out, _ = smoke_run
-    for name in [f"hist_{m}.png" for m in SCORED_METHODS] + ["roc.png", "paired_splits.png"]:
+    histograms = drawn_methods([m for m in SCORED_METHODS if m != CHOSEN])[0]
+    for name in [f"hist_{m}.png" for m in histograms] + ["roc.png", "paired_splits.png"]:
         width, height = png_size(out / name)
         assert width > 200 and height > 100, name
 
@@ -119,7 +151,7 @@ def test_command_prints_per_set_and_average_tables(smoke_run, capsys):
     out = capsys.readouterr().out
     assert "| method | FPR95 | AUROC | AUPR-In | AUPR-Out | ID accuracy | train s |" in out
     assert "**Near OOD** (mean over digits-heldout)" in out and "**Far OOD**" in out
-    assert "OOD set **textures** (far)" in out and "| ce_msp |" in out
+    assert "OOD set **textures** (far)" in out and "| ce_vim |" in out
 
 
 def test_resnet18_option_builds_a_network_for_the_images():
@@ -148,12 +180,23 @@ def no_training(monkeypatch):
     return benchmark
 
 
+def test_detector_names_are_read_in_any_case_and_kept_lower_case():
+    from skood.benchmark import BenchmarkConfig
+    assert BenchmarkConfig(detectors=("ViM", "KNN")).detectors == ("vim", "knn")
+    assert BenchmarkConfig(detectors="fused").detectors == ("fused",)
+
+
 @pytest.mark.parametrize("kwargs, error, message", [
     (dict(dataset="cifar5"), ValueError, "dataset must be one of"),
     (dict(protocol="open"), ValueError, r"protocol must be one of \['heldout', 'full'\]"),
     (dict(protocol="heldout-classes"), ValueError, "protocol must be one of"),
     (dict(methods=("greg", "oe")), ValueError, "methods must be a non-empty subset"),
     (dict(methods=()), ValueError, "methods must be a non-empty subset"),
+    (dict(detectors=("knn_1",)), ValueError,
+     r"detectors must be distinct names of skood.detectors.DETECTORS \(energy, msp, .*fused\)"),
+    (dict(detectors=()), ValueError, "detectors must be distinct names .* at least one"),
+    (dict(detectors=("knn", "KNN")), ValueError, r"got \['knn', 'KNN'\]"),
+    (dict(detectors=(KNN_CLASS,)), ValueError, "detectors must be distinct names"),
     (dict(seeds=()), ValueError, "seeds must be distinct"),
     (dict(seeds=(0, 0)), ValueError, "seeds must be distinct"),
     (dict(seeds=(-1,)), ValueError, "seeds must be distinct integers >= 0"),
@@ -246,7 +289,11 @@ def test_fine_tuned_methods_start_from_the_same_seeds_ce_network(monkeypatch):
     results, _, _ = benchmark.run_benchmark(
         "digits", splits=1, seeds=(0, 1), methods=("energy_oe", "greg"), epochs=2,
         finetune=True, finetune_epochs=1, finetune_lr=0.003, progress=False, n_train=150,
-        n_aux=64, n_ood=20)
+        n_aux=64, n_ood=20, detectors=("msp", "energy"))
+    # the two detectors' choice trains one CE network per inner fold after each run's CE
+    inner = [net for net in fitted if len(net.classes_) < 6]
+    assert len(inner) == 2 * 3 and all(net.lambda_energy == 0 for net in inner)
+    fitted = [net for net in fitted if len(net.classes_) == 6]
     # ce is trained first for each run (though not asked for), then the two fine-tunings
     assert [net.lambda_energy == 0 for net in fitted] == [True, False, False] * 2
     runs = [fitted[:3], fitted[3:]]
@@ -273,6 +320,7 @@ def test_fine_tuned_methods_start_from_the_same_seeds_ce_network(monkeypatch):
             assert not torch.equal(logits, other.module_(X))
     starts = results.drop_duplicates("method").set_index("method")
     assert starts.loc["ce_msp", "start"] == "scratch" and starts.loc["greg", "start"] == "ce"
+    assert starts.loc["greg_msp", "start"] == "ce"
     assert starts.loc["energy_oe", "epochs"] == 1 and starts.loc["energy_oe", "lr"] == 0.003
     assert starts.loc["ce_energy", "epochs"] == 2
 
@@ -286,8 +334,7 @@ def test_finetune_command_end_to_end(tmp_path, capsys):
     assert set(frame["method"]) == set(SCORED_METHODS)
     per_method = frame.groupby("method")
     assert per_method["start"].unique().map(list).to_dict() == {
-        "ce_msp": ["scratch"], "ce_energy": ["scratch"], "energy_oe": ["ce"], "greg": ["ce"],
-        "greg_plus": ["ce"]}
+        m: ["scratch" if TRAIN_METHOD[m] == "ce" else "ce"] for m in SCORED_METHODS}
     tuned = frame[frame["start"] == "ce"]
     assert set(tuned["epochs"]) == {2} and set(tuned["lr"]) == {0.02}
     assert set(frame.loc[frame["start"] == "scratch", "lr"]) == {0.05}
@@ -301,7 +348,7 @@ def test_finetune_command_end_to_end(tmp_path, capsys):
     row = [line for line in table.splitlines() if line.startswith("| greg |")][0]
     accuracy = frame.drop_duplicates(["split", "method"]).set_index(["method", "split"])[
         "accuracy"]
-    gap = np.mean([100 * (accuracy["greg", k] - accuracy["ce_msp", k]) for k in (0, 1)])
+    gap = np.mean([100 * (accuracy["greg", k] - accuracy["ce_energy", k]) for k in (0, 1)])
     assert row.split("|")[4].strip().startswith(f"{gap:+.2f} [")
     summary = text.split("## Summary")[1].split("##")[0]
     assert "GReg+'s ID accuracy is" in summary and "near-OOD FPR95" in summary
@@ -555,7 +602,8 @@ def test_digits_train_on_one_torch_thread_and_restore_the_setting(monkeypatch):
     try:
         benchmark.run_benchmark("digits", splits=1, methods=("ce",), epochs=1, progress=False,
                                 n_train=100, n_aux=50, n_ood=20)
-        assert during == [1] and torch.get_num_threads() == 2
+        # ce, then the three CE networks of the inner folds that choose its detector
+        assert during == [1] * 4 and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
 

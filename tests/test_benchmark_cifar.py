@@ -8,7 +8,8 @@ import torch
 from cifar_files import make_cifar10, make_cifar100, make_svhn
 
 from skood import GradRegOODClassifier
-from skood.benchmark import BenchmarkConfig, BenchmarkConfigError, draw_class_splits
+from skood.benchmark import (BenchmarkConfig, BenchmarkConfigError, draw_class_splits,
+                             scored_methods)
 from skood.benchmark.data import load_benchmark_data
 from skood.benchmark.recipe import PAPER_CIFAR_RECIPE, TrainingRecipe
 from skood.benchmark.runner import make_estimator
@@ -64,8 +65,9 @@ def test_cifar10_benchmark_runs_end_to_end_on_files_in_the_real_formats(cifar_ho
     assert code == 0
     printed = capsys.readouterr().out
     results = pd.read_csv(out / "results.csv")
-    assert sorted(results["method"].unique()) == ["ce_energy", "ce_msp", "energy_oe", "greg",
-                                                  "greg_plus"]
+    # every network scored by the default detectors, fitted on its augmented training rows
+    assert sorted(results["method"].unique()) == sorted(scored_methods())
+    assert (results["status"] == "ok").all()
     sets = results.groupby("ood_set")["group"].first().to_dict()
     assert sets == {"cifar10-heldout": "near", "svhn": "far", "dtd": "far", "isun": "far",
                     "textures": "far", "gaussian-noise": "far", "uniform-noise": "far"}
@@ -260,7 +262,7 @@ def test_fine_tuning_keeps_its_learning_rate(cifar_home):
     data = load_benchmark_data("cifar10", split=config.known_splits[0], n_aux=8, n_ood=5,
                                data_home=str(home))
     scratch = make_estimator(config, "ce", data)
-    assert [type(c).__name__ for c in scratch.callbacks] == ["LRScheduler"]
+    assert [type(c).__name__ for c in scratch.callbacks] == ["LRScheduler", "HeldOutRows"]
     tuned = make_estimator(config, "greg", data, start_from=ResNet18(3, 6, width=8))
     assert not [c for c in (tuned.callbacks or []) if type(c).__name__ == "LRScheduler"]
 

@@ -11,37 +11,59 @@ import pytest
 pytest.importorskip("skimage")
 
 from skood import GradRegOODClassifier  # noqa: E402
-from skood.benchmark import BenchmarkConfig, BenchmarkConfigError  # noqa: E402
+from skood.benchmark import BenchmarkConfig, BenchmarkConfigError, scored_methods  # noqa: E402
 from skood.cli import main  # noqa: E402
 from skood.exceptions import NonFiniteLossError  # noqa: E402
 from helpers import SMOKE_RUN_WARNINGS  # noqa: E402
 
 pytestmark = SMOKE_RUN_WARNINGS
 
-#: fits in run order: split 0's ce, energy_oe, greg, then split 1's
+#: fits in run order: split 0's ce, energy_oe, greg, then split 1's (the inner CE fits that
+#: choose ce_chosen's detector after each ce are counted apart, in ``fits.inner``)
 ORDER = [(split, method) for split in (0, 1) for method in ("ce", "energy_oe", "greg")]
+#: the run's detectors: two, so that each run also chooses one for ce_chosen
+DETECTORS = ("energy", "knn")
 
 
 def command(out, *extra):
-    return ["benchmark", "--methods", "ce", "energy_oe", "greg", "--epochs", "1", "--splits",
-            "2", "--n-train", "120", "--n-aux", "60", "--n-ood", "20", "--quiet",
-            "--out", str(out), *extra]
+    return ["benchmark", "--methods", "ce", "energy_oe", "greg", "--detectors", *DETECTORS,
+            "--epochs", "1", "--splits", "2", "--n-train", "120", "--n-aux", "60", "--n-ood",
+            "20", "--quiet", "--out", str(out), *extra]
+
+
+def scored(*pairs):
+    """{(split, scored method)} of these (split, training method) pairs."""
+    return {(split, name) for split, method in pairs
+            for name in scored_methods((method,), DETECTORS)}
 
 
 @pytest.fixture
 def fits(monkeypatch):
-    """Records each fit as (split, method) in run order and runs it, unless ``fits.fail``
+    """Records each fit as (split, method) in run order (the inner folds' CE fits apart, in
+    ``fits.inner``) and runs it, unless ``fits.fail``
     maps its index (0, 1, ...) to an exception to raise instead."""
     real_fit = GradRegOODClassifier.fit
 
     class Fits(list):
         fail = {}
 
+        def __init__(self):
+            super().__init__()
+            self.inner = []
+
+        def clear(self):
+            super().clear()
+            self.inner.clear()
+
     seen = Fits()
 
     def spy(self, *args, **kwargs):
         method = ("ce" if self.lambda_energy == 0 else
                   "energy_oe" if self.lambda_grad == 0 else "greg")
+        y = kwargs["y"] if "y" in kwargs else args[1]
+        if len(np.unique(y)) < 6:        # an inner fold's network (2 of 6 classes held out)
+            seen.inner.append(method)
+            return real_fit(self, *args, **kwargs)
         seen.append(method)
         if len(seen) - 1 in seen.fail:
             raise seen.fail[len(seen) - 1]
@@ -79,20 +101,24 @@ def test_a_method_that_fails_on_the_second_split_keeps_every_other_result(fits, 
     assert fits == [method for _, method in ORDER]      # the run went on after the failure
     results = read(out)
     ok, failed = results[results["status"] == "ok"], results[results["status"] == "failed"]
-    assert set(map(tuple, ok[["split", "method"]].drop_duplicates().to_numpy())) == {
-        (0, "ce_msp"), (0, "ce_energy"), (0, "energy_oe"), (0, "greg"),
-        (1, "ce_msp"), (1, "ce_energy"), (1, "energy_oe")}
+    assert set(map(tuple, ok[["split", "method"]].drop_duplicates().to_numpy())) == scored(
+        (0, "ce"), (0, "energy_oe"), (0, "greg"), (1, "ce"), (1, "energy_oe"))
+    assert fits.inner == ["ce"] * 6                     # 3 inner folds after each ce
     assert ok[["fpr95", "auroc", "accuracy"]].notna().all().all()
-    (row,), = [failed.to_dict("records")]
-    assert (row["split"], row["seed"], row["method"]) == (1, 0, "greg")
+    assert [(row["split"], row["seed"], row["method"]) for row in failed.to_dict("records")
+            ] == [(1, 0, "greg"), (1, 0, "greg_knn")]
+    assert list(failed["detector"]) == list(DETECTORS)
+    row = failed.iloc[0]
     assert row["error"] == "NonFiniteLossError: made to fail on split 1"
     assert np.isnan(row["fpr95"]) and np.isnan(row["accuracy"])
     assert row["known_classes"] == ok.loc[ok["split"] == 1, "known_classes"].iloc[0]
     text = (out / "results.md").read_text()
-    assert "- split 1, seed 0: `greg` failed: NonFiniteLossError: made to fail on split 1" in text
+    assert ("- split 1, seed 0: `greg`, `greg_knn` failed: NonFiniteLossError: made to fail "
+            "on split 1") in text
     assert "left out of every table, statistic and figure" in text
     printed = capsys.readouterr()
-    assert "failed, left out of the statistics: split 1, seed 0: `greg`" in printed.out
+    assert "failed, left out of the statistics: split 1, seed 0: `greg`, `greg_knn`" in \
+        printed.out
     # no colour codes (nor skorch's epoch table, which has them) in what the command writes
     assert "\x1b" not in printed.out + printed.err + text + (out / "results.csv").read_text()
     # paired statistics: greg against energy-OE on split 0 only, the baselines on both
@@ -117,13 +143,13 @@ def test_ctrl_c_in_a_fit_ends_the_run_with_a_report_of_what_finished(fits, figur
     assert len(fits) == ORDER.index((1, "energy_oe")) + 1     # nothing trained after Ctrl-C
     results = read(out)
     assert set(results["status"]) == {"ok"}
-    assert set(map(tuple, results[["split", "method"]].drop_duplicates().to_numpy())) == {
-        (0, "ce_msp"), (0, "ce_energy"), (0, "energy_oe"), (0, "greg"), (1, "ce_msp"),
-        (1, "ce_energy")}
+    assert set(map(tuple, results[["split", "method"]].drop_duplicates().to_numpy())) == scored(
+        (0, "ce"), (0, "energy_oe"), (0, "greg"), (1, "ce"))
     text = (out / "results.md").read_text()
     assert "| greg |" in text and "First run (split 0, seed 0)" in text
-    assert (out / "paired.csv").exists() and set(figures[-1]) == {"ce_msp", "ce_energy",
-                                                                  "energy_oe", "greg"}
+    # the figures get every scored method's scores (ce_chosen's are ce_knn's or ce_energy's)
+    assert (out / "paired.csv").exists() and set(figures[-1]) == {
+        name for _, name in scored((0, "ce"), (0, "energy_oe"), (0, "greg"))} - {"ce_chosen"}
     assert "rerun the same command with --resume" in capsys.readouterr().out
 
 
@@ -150,7 +176,8 @@ def test_ctrl_c_that_skorch_swallows_still_ends_the_run(monkeypatch, tmp_path):
     finally:
         signal.signal(signal.SIGINT, previous)
     results = read(out)
-    assert set(results["method"]) == {"ce_msp", "ce_energy"} and set(results["split"]) == {0}
+    assert set(results["method"]) == {"ce_energy", "ce_knn", "ce_chosen"}
+    assert set(results["split"]) == {0}
 
 
 def test_resume_runs_only_what_is_missing_and_gives_the_uninterrupted_results(fits, figures,
@@ -167,14 +194,18 @@ def test_resume_runs_only_what_is_missing_and_gives_the_uninterrupted_results(fi
     fits.clear()
     fits.fail = {}
     assert main(command(parts, "--resume")) == 0
-    # split 0's greg (failed) and split 1's energy_oe and greg (never ended), nothing else
-    assert fits == ["greg", "energy_oe", "greg"]
+    # split 0's greg (failed) and split 1's energy_oe and greg (never ended), nothing else:
+    # ce finished on both splits, so its detector choice is kept, not made again
+    assert fits == ["greg", "energy_oe", "greg"] and fits.inner == []
     assert "resume: 3 (split, seed, method) runs finished" in capsys.readouterr().out
     expected, resumed = read(whole), read(parts)
     assert list(resumed.columns) == list(expected.columns)
     assert set(resumed["status"]) == {"ok"}
-    pd.testing.assert_frame_equal(resumed.drop(columns="train_s"),
-                                  expected.drop(columns="train_s"), check_exact=True)
+    timings = ["train_s", "score_s"]
+    pd.testing.assert_frame_equal(resumed.drop(columns=timings),
+                                  expected.drop(columns=timings), check_exact=True)
+    assert set(resumed["method"]) == {name for _, name in scored((0, "ce"), (0, "energy_oe"),
+                                                                   (0, "greg"))}
     # the whole-run outputs come from every row, the kept ones included
     for name in ("paired.csv", "paired_splits.csv"):
         pd.testing.assert_frame_equal(read(parts, name), read(whole, name), check_exact=True)
@@ -192,9 +223,9 @@ def test_resume_runs_only_what_is_missing_and_gives_the_uninterrupted_results(fi
     # a second resume has nothing left to train and reports the same results
     fits.clear()
     assert main(command(parts, "--resume")) == 0
-    assert fits == []
-    pd.testing.assert_frame_equal(read(parts).drop(columns="train_s"),
-                                  expected.drop(columns="train_s"), check_exact=True)
+    assert fits == [] and fits.inner == []
+    pd.testing.assert_frame_equal(read(parts).drop(columns=timings),
+                                  expected.drop(columns=timings), check_exact=True)
 
 
 def test_resume_with_other_settings_is_refused_and_leaves_the_results(fits, tmp_path, capsys):
@@ -203,7 +234,8 @@ def test_resume_with_other_settings_is_refused_and_leaves_the_results(fits, tmp_
     assert main(command(out)) == 130
     before = (out / "results.csv").read_text()
     fits.clear()
-    for changed in (["--epochs", "2"], ["--n-aux", "50"], ["--seeds", "1"]):
+    for changed in (["--epochs", "2"], ["--n-aux", "50"], ["--seeds", "1"],
+                    ["--detectors", "energy"]):
         with pytest.raises(SystemExit) as stop:
             main(command(out, "--resume", *changed))
         assert stop.value.code == 2
@@ -212,8 +244,8 @@ def test_resume_with_other_settings_is_refused_and_leaves_the_results(fits, tmp_
         assert str(out / "config.json") in err
     assert fits == [] and (out / "results.csv").read_text() == before
     with pytest.raises(BenchmarkConfigError) as error:
-        BenchmarkConfig(methods=("ce", "energy_oe", "greg"), epochs=3, splits=2, n_train=120,
-                        n_aux=60, n_ood=20, out=str(out), resume=True)
+        BenchmarkConfig(methods=("ce", "energy_oe", "greg"), detectors=DETECTORS, epochs=3,
+                        splits=2, n_train=120, n_aux=60, n_ood=20, out=str(out), resume=True)
     assert error.value.parameter == "resume" and "epochs 1 there, 3 now" in str(error.value)
 
 
@@ -232,8 +264,8 @@ def test_a_run_where_every_fit_fails_says_so_without_a_report(fits, tmp_path, ca
 def test_under_fine_tuning_a_run_resumes_whole_from_its_ce_network(fits, tmp_path):
     out = tmp_path / "out"
     argv = ["benchmark", "--finetune", "--finetune-epochs", "1", "--methods", "greg",
-            "--epochs", "1", "--splits", "1", "--n-train", "120", "--n-aux", "60", "--n-ood",
-            "20", "--quiet", "--out", str(out)]
+            "--detectors", *DETECTORS, "--epochs", "1", "--splits", "1", "--n-train", "120",
+            "--n-aux", "60", "--n-ood", "20", "--quiet", "--out", str(out)]
     # ce fails: greg, which would start from its network, is recorded as failed, untrained
     fits.fail = {0: RuntimeError("no memory")}
     assert main(argv) == 1
@@ -246,7 +278,8 @@ def test_under_fine_tuning_a_run_resumes_whole_from_its_ce_network(fits, tmp_pat
     fits.clear()
     fits.fail = {1: KeyboardInterrupt()}
     assert main([*argv, "--resume"]) == 130
-    assert fits == ["ce", "greg"] and set(read(out)["method"]) == {"ce_msp", "ce_energy"}
+    assert fits == ["ce", "greg"] and set(read(out)["method"]) == {"ce_energy", "ce_knn",
+                                                                    "ce_chosen"}
     # ... so the resumed run trains both again, and each is in the results once
     fits.clear()
     fits.fail = {}
@@ -255,5 +288,31 @@ def test_under_fine_tuning_a_run_resumes_whole_from_its_ce_network(fits, tmp_pat
     results = read(out)
     assert set(results["status"]) == {"ok"}
     n_sets = results["ood_set"].nunique()
-    assert results.groupby("method").size().to_dict() == {"ce_msp": n_sets,
-                                                          "ce_energy": n_sets, "greg": n_sets}
+    assert results.groupby("method").size().to_dict() == {
+        name: n_sets for name in ("ce_energy", "ce_knn", "ce_chosen", "greg", "greg_knn")}
+
+
+def test_resume_of_results_made_before_the_detector_column_is_refused(fits, tmp_path, capsys):
+    """A folder written before results.csv had a detector column (and config.json the
+    detectors) cannot be continued: its networks were scored another way. The refusal says
+    so and how to go on, before anything is trained, and leaves the folder as it was."""
+    import json
+    from skood.benchmark.store import settings
+
+    out = tmp_path / "old"
+    config = BenchmarkConfig(methods=("ce", "energy_oe", "greg"), detectors=DETECTORS,
+                             epochs=1, splits=2, n_train=120, n_aux=60, n_ood=20, out=str(out))
+    old_settings = {k: v for k, v in settings(config).items() if k != "detectors"}
+    (out / "config.json").write_text(json.dumps(old_settings))
+    old_rows = ("split,seed,method,ood_set,group,fpr95,auroc,aupr_in,aupr_out,accuracy,train_s,"
+                "status,error\n0,0,ce_msp,textures,far,0.5,0.9,0.9,0.9,0.9,1.0,ok,\n")
+    (out / "results.csv").write_text(old_rows)
+    with pytest.raises(SystemExit) as stop:
+        main(command(out, "--resume"))
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "--resume: the results in" in err and "no detector column" in err
+    assert "start" in err and "afresh" in err
+    assert fits == [] and fits.inner == []
+    assert (out / "results.csv").read_text() == old_rows
+    assert json.loads((out / "config.json").read_text()) == old_settings

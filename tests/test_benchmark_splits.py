@@ -111,7 +111,7 @@ def test_a_run_trains_on_the_data_load_benchmark_data_gives(monkeypatch):
 
     monkeypatch.setattr(GradRegOODClassifier, "fit", spy_fit)
     run_benchmark("digits", splits=2, seeds=(3,), methods=("ce",), epochs=1, progress=False,
-                  n_train=100, n_aux=50, n_ood=20)
+                  n_train=100, n_aux=50, n_ood=20, detectors=("energy",))
     assert len(seen) == 2
     for known, (X, X_aux, random_state) in zip(draw_class_splits(10, 4, 2), seen):
         data = load_benchmark_data("digits", split=known, random_state=3, n_train=100,

@@ -55,21 +55,83 @@ def test_readme_snippet_runs_and_reaches_95_percent_of_cross_entropy_accuracy(
     assert namespace["is_id"].mean() > 0.9
 
 
+#: README's results table: row -> (scored method, baseline) of the main job's paired.csv
+README_ROWS = {
+    "GReg against energy-OE, both scored by energy": ("greg", "energy_oe"),
+    "GReg against CE, both scored by energy": ("greg", "ce_energy"),
+    "GReg against CE, both scored by KNN": ("greg_knn", "ce_same_detector"),
+    "GReg against CE, both scored by ViM": ("greg_vim", "ce_same_detector"),
+    "CE scored by ViM against CE scored by energy": ("ce_vim", "ce_energy"),
+    "CE scored by KNN against CE scored by energy": ("ce_knn", "ce_energy"),
+    "GReg fused against GReg scored by energy": ("greg_fused", "greg"),
+    "CE with the chosen detector against CE scored by energy": ("ce_chosen", "ce_energy"),
+    "GReg scored by energy against CE with the chosen detector": ("greg", "ce_chosen"),
+    "GReg scored by KNN against CE with the chosen detector": ("greg_knn", "ce_chosen"),
+}
+#: the same comparisons as docs/results_detectors.md words them, beside README's
+PAGE_ROWS = {**README_ROWS,
+             "CE: ViM against energy": ("ce_vim", "ce_energy"),
+             "CE: KNN against energy": ("ce_knn", "ce_energy"),
+             "GReg: KNN against energy": ("greg_knn", "greg"),
+             "GReg: ViM against energy": ("greg_vim", "greg"),
+             "CE: fused against energy": ("ce_fused", "ce_energy"),
+             "GReg: fused against energy": ("greg_fused", "greg")}
+MAIN_RUN = README.parent / "docs" / "results" / "digits-detectors"
+
+
+def _table_rows(path):
+    """comparison words -> the rest of its markdown table row (near and far cells)."""
+    rows = {}
+    for line in path.read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if line.startswith("| ") and len(cells) >= 3:
+            rows[cells[-3]] = cells[-2:]
+    return rows
+
+
 def test_readme_figures_are_the_documented_runs():
-    """The README quotes GReg's paired differences from docs/results/digits/paired.csv (the
-    main job's documented run): each cell of its table is that file's numbers."""
+    """The README's results table is the main job's documented run (docs/results/
+    digits-detectors, made by its command): each cell is that run's paired.csv; so are the
+    tables of docs/results.md and docs/results_detectors.md."""
     import pandas as pd
 
-    paired = pd.read_csv(README.parent / "docs" / "results" / "digits" / "paired.csv")
-    text = README.read_text()
-    rows = paired[(paired["method"] == "greg") & (paired["metric"] == "fpr95")]
-    assert len(rows) == 4          # near and far, against energy-OE and CE-energy
-    for _, row in rows.iterrows():
-        cell = (f"{row['mean_diff_points']:+.2f} points [{row['ci_low_points']:+.2f}, "
-                f"{row['ci_high_points']:+.2f}], {row['n_better']} of {row['n_splits']}")
-        # the README writes a leading minus but no leading plus for the mean
-        cell = cell.replace("+", "", 1) if cell.startswith("+") else cell
-        assert cell in text, cell
+    paired = pd.read_csv(MAIN_RUN / "paired.csv")
+    paired = paired[paired["metric"] == "fpr95"].set_index(["group", "method", "baseline"])
+    report = (MAIN_RUN / "results.md").read_text()
+    assert "Command: `skood benchmark --quiet --out docs/results/digits-detectors`" in report
+    docs = README.parent / "docs"
+    for path, words in ((README, README_ROWS), (docs / "results.md", ()),
+                        (docs / "results_detectors.md", ())):
+        rows = _table_rows(path)
+        # every row the page has of these comparisons, and all of README's on README
+        for phrase in set(words) | (set(rows) & set(PAGE_ROWS)):
+            method, baseline = PAGE_ROWS[phrase]
+            cells = []
+            for group in ("near", "far"):
+                row = paired.loc[(group, method, baseline)]
+                cells.append(f"{row['mean_diff_points']:+.2f} [{row['ci_low_points']:+.2f}, "
+                             f"{row['ci_high_points']:+.2f}], {row['n_better']} of "
+                             f"{row['n_splits']}")
+            assert rows.get(phrase) == cells, (path.name, phrase)
+    assert len(set(_table_rows(docs / "results.md")) & set(PAGE_ROWS)) == 7
+    assert len(set(_table_rows(docs / "results_detectors.md")) & set(PAGE_ROWS)) == 12
+
+
+def test_the_main_jobs_energy_rows_are_the_earlier_documented_run_bit_for_bit():
+    """Scoring more detectors changed no network: the energy rows of the main job's run equal
+    those of the earlier documented run (docs/results/digits), which the digits pages and
+    scripts analyse."""
+    import pandas as pd
+
+    columns = ["split", "seed", "method", "ood_set", "fpr95", "auroc", "aupr_in", "aupr_out",
+               "accuracy"]
+    energy = ["ce_energy", "energy_oe", "greg", "greg_plus"]
+    new = pd.read_csv(MAIN_RUN / "results.csv")
+    old = pd.read_csv(README.parent / "docs" / "results" / "digits" / "results.csv")
+    new, old = (frame.loc[frame["method"].isin(energy), columns].reset_index(drop=True)
+                for frame in (new, old))
+    assert len(new) == 20 * 4 * 5
+    pd.testing.assert_frame_equal(new, old, check_exact=True)
 
 
 def test_the_fashion_mnist_fine_tuning_sentences_are_the_joined_documented_runs():
@@ -100,7 +162,7 @@ def test_readme_says_what_the_far_column_is_without_fashion_mnist():
     import pandas as pd
     from skood.benchmark import paired_differences
 
-    results = pd.read_csv(README.parent / "docs" / "results" / "digits" / "results.csv")
+    results = pd.read_csv(MAIN_RUN / "results.csv")
     far = paired_differences(results[results["ood_set"] != "fashion-mnist"])
     far = far[(far["method"] == "greg") & (far["metric"] == "fpr95") & (far["group"] == "far")]
     far = far.set_index("baseline")

@@ -2,15 +2,25 @@
 
 With the same network, epochs, data order and seed it trains
 
-- ``ce``: cross-entropy only (scored with the maximum softmax probability,
-  ``ce_msp``, and with the energy, ``ce_energy``),
+- ``ce``: cross-entropy only,
 - ``energy_oe``: energy outlier exposure (``lambda_grad=0``),
 - ``greg``: GReg (random outliers),
 - ``greg_plus``: GReg+ (the energy sampler),
 
-then scores the in-distribution test set and every OOD test set. None of the
-OOD test sources is among the auxiliary outliers (see :mod:`skood.datasets`).
-Metrics follow :mod:`skood.metrics`: ID is the positive class.
+then scores the in-distribution test set and every OOD test set with each
+detector of the run (``detectors``, ``skood benchmark --detectors``; by
+default the energy, ViM, KNN and their fusion, :data:`DEFAULT_DETECTORS`):
+one training, many scores. Each detector is fitted on the rows that network
+trained on, and the fused score is calibrated on the estimator's calibration
+rows (:mod:`~skood.benchmark.detector_scores`). A row of the tables is a
+*scored method*, a training method with a detector: ``ce_energy``,
+``ce_vim``, ``greg`` (GReg with the energy it trains), ``greg_vim``, ...
+(:func:`~skood.benchmark.methods.scored_name`); with two or more detectors,
+``ce_chosen`` is cross-entropy scored by the detector chosen, run by run, on
+held-out classes of the training rows, with no OOD data
+(:mod:`~skood.benchmark.detector_choice`). None of the OOD test sources is
+among the auxiliary outliers (see :mod:`skood.datasets`). Metrics follow
+:mod:`skood.metrics`: ID is the positive class.
 
 Two protocols (``protocol=``):
 
@@ -44,8 +54,9 @@ for digits, when installed; digits for Fashion-MNIST), textures, Gaussian and
 uniform noise.
 
 Statistics take the class split as the unit (:mod:`skood.benchmark.stats`):
-per split, each method's difference to ``energy_oe`` and to ``ce_energy``,
-averaged over the split's seeds; over splits, the mean with a 95%
+per split, each scored method's difference to ``energy_oe``, ``ce_energy``,
+``greg`` (GReg with the energy), ``ce_chosen`` and cross-entropy with the
+same detector (:data:`BASELINES`), averaged over the split's seeds; over splits, the mean with a 95%
 t-interval, the number of splits on which the method is better and the
 between-split standard deviation.
 
@@ -85,6 +96,8 @@ run's data), :mod:`~skood.benchmark.methods` (the methods and networks),
 :mod:`~skood.benchmark.checks` (checks of single settings, and their error),
 :mod:`~skood.benchmark.config` (the checked configuration),
 :mod:`~skood.benchmark.runner` (training and scoring),
+:mod:`~skood.benchmark.detector_scores` (the run's detectors on one network),
+:mod:`~skood.benchmark.detector_choice` (the detector chosen on held-out classes),
 :mod:`~skood.benchmark.interrupt` (Ctrl-C during a run),
 :mod:`~skood.benchmark.store` (the results folder, written as the run goes),
 :mod:`~skood.benchmark.stats`, :mod:`~skood.benchmark.report` and
@@ -99,8 +112,8 @@ digits' own, so they would not add a new kind of near-OOD data.
 
 from .data import (DATASETS, DEFAULTS, HELDOUT_SPLITS, PROTOCOLS, DatasetSpec, draw_class_splits,
                    load_benchmark_data)
-from .methods import (BASELINE, METHOD_LEGEND, METHOD_SPECS, METHOD_WORDS, METHODS, METRICS,
-                      SCORED_METHODS, MethodSpec)
+from .methods import (BASELINE, BASELINES, DEFAULT_DETECTORS, METHOD_LEGEND, METHOD_SPECS,
+                      METHOD_WORDS, METHODS, METRICS, SCORED_METHODS, MethodSpec, scored_methods)
 from .recipe import TrainingRecipe
 from .report import markdown_tables, summary_sentences, write_report
 from .config import DEFAULT_SEEDS, BenchmarkConfig, BenchmarkConfigError
@@ -130,20 +143,27 @@ HELDOUT_SPLITS = HELDOUT_SPLITS
 #: seeds of ``skood benchmark`` without ``--seeds``: each class split runs once, with seed 0
 DEFAULT_SEEDS = DEFAULT_SEEDS
 
-#: rows of the tables: a method scored two ways (``ce``: MSP and energy) gives two rows
+#: every row the tables can have, in table order: each training method with each detector
+#: (:func:`~skood.benchmark.methods.scored_name`), and ``ce_chosen``
 SCORED_METHODS = SCORED_METHODS
+#: the detectors of a run unless told: ``("energy", "vim", "knn", "fused")``
+DEFAULT_DETECTORS = DEFAULT_DETECTORS
+#: the baselines of the paired differences: ``energy_oe``, ``ce_energy``, ``greg``,
+#: ``ce_chosen`` and ``ce_same_detector`` (cross-entropy with the method's own detector)
+BASELINES = BASELINES
 #: the OOD metrics of the tables (see :mod:`skood.metrics`)
 METRICS = METRICS
 #: scored method -> what its name means (written into the report)
 METHOD_LEGEND = METHOD_LEGEND
 #: scored method -> its name in the report's sentences
 METHOD_WORDS = METHOD_WORDS
-#: the method every other is compared with first (the second is ``"ce_energy"``)
+#: the method every other is compared with first (then those of :data:`BASELINES`)
 BASELINE = BASELINE
 
 __all__ = ["METHODS", "SCORED_METHODS", "METRICS", "DEFAULTS", "DATASETS", "PROTOCOLS",
            "HELDOUT_SPLITS", "DEFAULT_SEEDS", "METHOD_SPECS", "METHOD_LEGEND",
-           "METHOD_WORDS", "BASELINE", "DatasetSpec", "MethodSpec", "TrainingRecipe",
+           "METHOD_WORDS", "BASELINE", "BASELINES", "DEFAULT_DETECTORS", "scored_methods",
+           "DatasetSpec", "MethodSpec", "TrainingRecipe",
            "BenchmarkConfig",
            "BenchmarkConfigError",
            "draw_class_splits", "load_benchmark_data",

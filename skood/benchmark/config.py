@@ -10,7 +10,8 @@ from ..energy_sampler import EnergySampler
 from .checks import (BenchmarkConfigError, _as_tuple, _check_device, _finite, _is_int, _is_real,
                      _positive_int, _writable_folder)
 from .dataset_specs import DATASETS, check_protocol, dataset_spec
-from .methods import METHODS, MODELS, START_METHOD
+from ..detectors import DETECTORS
+from .methods import DEFAULT_DETECTORS, METHODS, MODELS, START_METHOD
 from .outlier_sources import PHOTOS, make_synthesizer
 from .splits import class_splits
 from .store import resume_conflict
@@ -73,6 +74,12 @@ class BenchmarkConfig:
         Distinct seeds >= 0; every class split runs once per seed.
     methods : sequence of str, default=METHODS
         Training methods to run, a non-empty subset of :data:`METHODS`.
+    detectors : sequence of str, default=("energy", "vim", "knn", "fused")
+        The detectors every trained network is scored by: distinct names of
+        :data:`skood.detectors.DETECTORS` (any case; kept lower-case), at
+        least one. With two or more, each run also chooses one for
+        cross-entropy on held-out classes of its training rows
+        (``ce_chosen``, :mod:`skood.benchmark.detector_choice`).
     save_models : str or None, default=None
         Folder to save every fitted model in, created if missing.
     out : str or None, default=None
@@ -120,8 +127,8 @@ class BenchmarkConfig:
     m_in, m_out : float or None, default=None
         The energy margins, ``m_in < m_out``.
     n_threads : int or None, default=None
-        Torch's CPU threads during the run (None as a dataset default:
-        torch's own).
+        Torch's CPU threads during the run, and those of numpy's BLAS and
+        OpenMP pools (None as a dataset default: their own).
 
     Attributes
     ----------
@@ -148,6 +155,7 @@ class BenchmarkConfig:
     device: str = "cpu"
     seeds: tuple = DEFAULT_SEEDS
     methods: tuple = METHODS
+    detectors: tuple = DEFAULT_DETECTORS
     save_models: object = None
     out: object = None
     resume: bool = False
@@ -195,6 +203,7 @@ class BenchmarkConfig:
         if unknown or not methods or len(set(methods)) != len(methods):
             raise BenchmarkConfigError("methods", "methods must be a non-empty subset of "
                                        f"{list(METHODS)}, each once, got {list(methods)!r}.")
+        self._check_detectors()
         seeds = _as_tuple("seeds", self.seeds, numbers.Integral)
         if (not seeds or len(set(seeds)) != len(seeds)
                 or not all(_is_int(s) and s >= 0 for s in seeds)):
@@ -252,6 +261,16 @@ class BenchmarkConfig:
         for name in ("out", "save_models"):
             if getattr(self, name) is not None:
                 _writable_folder(name, getattr(self, name))
+
+    def _check_detectors(self):
+        detectors = _as_tuple("detectors", self.detectors, str)
+        names = tuple(d.lower() if isinstance(d, str) else d for d in detectors)
+        if (not names or len(set(names)) != len(names)
+                or not all(isinstance(d, str) and d in DETECTORS for d in names)):
+            raise BenchmarkConfigError(
+                "detectors", f"detectors must be distinct names of skood.detectors.DETECTORS "
+                             f"({', '.join(DETECTORS)}), at least one, got {list(detectors)!r}.")
+        self._set(detectors=names)
 
     def _check_data_home(self):
         if self.data_home is None:

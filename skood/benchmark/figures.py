@@ -4,9 +4,10 @@ import os
 import numpy as np
 
 from ..metrics import fpr_at_tpr, threshold_at_tpr
-from .methods import BASELINES
+from .methods import BASELINES, DETECTOR_OF, START_METHOD, TRAIN_METHOD
 
-__all__ = ["write_figures", "write_split_figure", "histogram_figure", "roc_figure"]
+__all__ = ["write_figures", "write_split_figure", "histogram_figure", "roc_figure",
+           "drawn_methods"]
 
 
 def _fpr95(sets, name):
@@ -117,10 +118,44 @@ def roc_figure(per_method, where):
     return fig
 
 
+def drawn_methods(names):
+    """The scored methods of ``names`` that the figures draw: (histograms, ROC curves).
+
+    Histograms: the rows scored by the energy or MSP (every training method's energy row
+    and MSP row), or, when neither was run, by the first detector of ``names``. ROC curves:
+    those, and cross-entropy with every detector. Each histogram is a figure of its own
+    and costs about a second to draw, so a run with many detectors does not draw all.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Scored methods (the keys of a run's scores), in table order.
+
+    Returns
+    -------
+    histograms, roc : list of str
+        In the order of ``names``.
+
+    Examples
+    --------
+    >>> from skood.benchmark.figures import drawn_methods
+    >>> drawn_methods(["ce_energy", "ce_vim", "greg", "greg_vim"])
+    (['ce_energy', 'greg'], ['ce_energy', 'ce_vim', 'greg'])
+    """
+    detector = {name: DETECTOR_OF.get(name, name) for name in names}
+    drawn = [d for d in ("msp", "energy") if d in detector.values()]
+    drawn = drawn or [next(iter(detector.values()), None)]
+    histograms = [name for name in names if detector[name] in drawn]
+    roc = [name for name in names
+           if name in histograms or TRAIN_METHOD.get(name) == START_METHOD]
+    return histograms, roc
+
+
 def write_figures(scores, out):
     """Score histograms per method (``hist_<method>.png``) and ROC curves per OOD set
-    (``roc.png``) of the first run in ``scores`` (the first split and seed, in run order),
-    as PNG files in ``out``; returns their paths.
+    (``roc.png``), of the methods :func:`drawn_methods` picks, for the first run in
+    ``scores`` (the first split and seed, in run order), as PNG files in ``out``; returns
+    their paths.
 
     Each figure's title names the run it shows and how many runs there were: one split's
     scores, not a pool over splits (each split trains its own models, whose scores are
@@ -145,13 +180,14 @@ def write_figures(scores, out):
 
     per_method = scores[next(iter(scores))]
     where = run_label(scores)
+    histograms, roc = drawn_methods(list(per_method))
     paths = []
-    for method, sets in per_method.items():
-        fig = histogram_figure(sets, method, where)
+    for method in histograms:
+        fig = histogram_figure(per_method[method], method, where)
         paths.append(os.path.join(out, f"hist_{method}.png"))
         fig.savefig(paths[-1], dpi=90)
         plt.close(fig)
-    fig = roc_figure(per_method, where)
+    fig = roc_figure({method: per_method[method] for method in roc}, where)
     paths.append(os.path.join(out, "roc.png"))
     fig.savefig(paths[-1], dpi=90)
     plt.close(fig)

@@ -7,13 +7,16 @@ in so that they are computed once.
 import os
 
 import numpy as np
+import pandas as pd
 
 from .figures import write_figures, write_split_figure
-from .methods import BASELINES, METHOD_LEGEND, METHOD_WORDS, METRICS, SCORED_METHODS
+from .methods import (BASELINES, CHOSEN, DETECTOR_OF, DETECTOR_ORDER, METHOD_LEGEND,
+                      METHOD_SPECS, METHOD_WORDS, METHODS, METRICS, SAME_DETECTOR,
+                      SCORED_METHODS, START_METHOD, TRAIN_METHOD, scored_name)
 from .stats import (accuracy_gaps, finished, groups, in_group, paired_differences,
                     split_differences, summarize)
 
-__all__ = ["markdown_tables", "summary_sentences", "write_report"]
+__all__ = ["detector_findings", "markdown_tables", "summary_sentences", "write_report"]
 
 
 def _fmt(value):
@@ -41,7 +44,8 @@ def _accuracy_sentences(gaps):
     return lines
 
 
-def summary_sentences(paired, methods=("greg", "greg_plus", "energy_oe"), metric="fpr95"):
+def summary_sentences(paired, methods=("greg", "greg_plus", "energy_oe"), metric="fpr95", *,
+                      baselines=("energy_oe", "ce_energy"), pairs=None):
     """One sentence per (group, method, baseline), from :func:`paired_differences`.
 
     Each says the mean difference over class splits, its 95% interval and on
@@ -55,6 +59,12 @@ def summary_sentences(paired, methods=("greg", "greg_plus", "energy_oe"), metric
         The output of :func:`paired_differences`.
     methods : tuple of str, default=("greg", "greg_plus", "energy_oe")
     metric : str, default="fpr95"
+    baselines : tuple of str or None, default=("energy_oe", "ce_energy")
+        The baselines whose rows get a sentence (None: every baseline of
+        ``paired``).
+    pairs : sequence of (method, baseline) or None, default=None
+        The (method, baseline) rows to write, in this order within each group,
+        instead of ``methods`` and ``baselines``.
 
     Returns
     -------
@@ -73,11 +83,22 @@ def summary_sentences(paired, methods=("greg", "greg_plus", "energy_oe"), metric
     """
     label = {"fpr95": "FPR95", "auroc": "AUROC"}[metric]
     lines = []
-    for _, row in paired[paired["metric"] == metric].iterrows():
-        if row["method"] not in methods:
-            continue
+    rows = paired[paired["metric"] == metric]
+    if pairs is None:
+        rows = rows[rows["method"].isin(methods)]
+        if baselines is not None:
+            rows = rows[rows["baseline"].isin(baselines)]
+    else:
+        rank = {pair: i for i, pair in enumerate(pairs)}
+        keys = pd.Series(list(zip(rows["method"], rows["baseline"])), index=rows.index)
+        rows = rows.assign(rank=keys.map(rank)).dropna(subset="rank")
+        rows = rows.sort_values(["rank"], kind="stable").sort_values(
+            "group", key=lambda g: g.map({"near": 0, "far": 1, "all": 2}), kind="stable")
+    for _, row in rows.iterrows():
         who = METHOD_WORDS.get(row["method"], row["method"])
         base = METHOD_WORDS.get(row["baseline"], row["baseline"])
+        if row["baseline"] == SAME_DETECTOR and row["method"] in DETECTOR_OF:
+            base = METHOD_WORDS[scored_name(START_METHOD, DETECTOR_OF[row["method"]])]
         where = f"{row['group']}-OOD {label}" if row["group"] != "all" else label
         mean, low, high = row["mean_diff_points"], row["ci_low_points"], row["ci_high_points"]
         saturated = (metric == "fpr95" and row.get("baseline_mean_points", 1.0) == 0
@@ -99,6 +120,76 @@ def summary_sentences(paired, methods=("greg", "greg_plus", "energy_oe"), metric
                          f"{_fmt(mean)} points, 95% interval [{_fmt(low)}, {_fmt(high)}] "
                          f"{_splits_words(row)}).")
     return lines
+
+
+def _questions(present):
+    """(question, [(method, baseline), ...]) for the detector findings, among the scored
+    methods ``present``: each question's comparisons, class split by class split."""
+    outlier = [m for m in METHODS if METHOD_SPECS[m].uses_outliers]
+    detectors = [d for d in DETECTOR_ORDER if any(DETECTOR_OF.get(m) == d for m in present)]
+    features = [d for d in detectors if d not in ("msp", "energy", "maxlogit", "fused")]
+    fused = [scored_name(m, "fused") for m in METHODS]
+    return [
+        ("Where training helps: each outlier method against cross-entropy with the same "
+         "detector",
+         [(scored_name(m, d), "ce_energy" if d == "energy" else SAME_DETECTOR)
+          for d in detectors for m in outlier]),
+        ("Where feature detectors help: each against the energy of the same network",
+         [(scored_name(m, d), scored_name(m, "energy"))
+          for m in (START_METHOD, "greg") for d in features]),
+        ("Where fusion helps: the fused score against the energy of the same network and "
+         "against cross-entropy with the chosen detector",
+         [(f, b) for f in fused for b in (scored_name(f.rsplit("_", 1)[0], "energy"), CHOSEN)
+          if b in BASELINES]),
+        ("Choosing the detector on held-out classes (no OOD data)",
+         [(CHOSEN, "ce_energy"), *[(m, CHOSEN) for m in outlier]]),
+    ]
+
+
+def detector_findings(paired, results, metric="fpr95"):
+    """The report's findings on detectors, as (heading, sentences) pairs.
+
+    Where training helps (each outlier method against cross-entropy with the same
+    detector), where feature detectors help (a feature-space detector against the energy
+    of the same network), where fusion helps (the fused score against the energy of the
+    same network, where it is a baseline, and against CE with the chosen detector) and
+    what choosing the detector on held-out classes gives, each a sentence of
+    :func:`summary_sentences` (the class split as the unit); the last heading also
+    says which detector the inner folds chose, split by split. Empty with one detector.
+
+    Parameters
+    ----------
+    paired : pandas.DataFrame
+        :func:`paired_differences` of ``results``.
+    results : pandas.DataFrame
+        As :func:`run_benchmark` returns.
+    metric : str, default="fpr95"
+
+    Returns
+    -------
+    list of (str, list of str)
+    """
+    done = finished(results)
+    if "detector" not in done or done["detector"].nunique() < 2:
+        return []
+    found = []
+    for heading, pairs in _questions(set(done["method"])):
+        lines = summary_sentences(paired, metric=metric, pairs=pairs)
+        if heading.startswith("Choosing"):
+            lines = _choice_lines(done) + lines
+        if lines:
+            found.append((heading, lines))
+    return found
+
+
+def _choice_lines(done):
+    chosen = done[done["method"] == CHOSEN].drop_duplicates(["split", "seed"])
+    if not len(chosen):
+        return []
+    counts = chosen["detector"].value_counts()
+    picks = ", ".join(f"{name} on {n}" for name, n in counts.items())
+    return [f"The inner folds of held-out classes chose {picks} of {len(chosen)} runs (class "
+            "split and seed); `ce_chosen` is cross-entropy scored by each run's choice."]
 
 
 def _cell(mean, std, n, scale=100.0):
@@ -143,9 +234,10 @@ def _paired_lines(paired):
 
 
 def markdown_tables(results, *, paired=None, gaps=None):
-    """Near- and far-group tables (mean over their sets), the paired differences
-    against energy-OE and CE-energy, the accuracy gaps, and one table per OOD
-    set, as markdown. The class split is the unit: spreads and intervals are
+    """Near- and far-group tables (mean over their sets; with the seconds each
+    network trained and, when recorded, each detector's fit and scoring took),
+    the paired differences against the baselines, the accuracy gaps, and one
+    table per OOD set, as markdown. The class split is the unit: spreads and intervals are
     over splits, a split's value being the mean over its seeds.
 
     Parameters
@@ -179,8 +271,11 @@ def markdown_tables(results, *, paired=None, gaps=None):
     lines = [f"{n_splits} class split(s) x {n_seeds} seed(s); a split's value is the mean over "
              f"its seeds; {spread}; metrics in %; ID is the positive class; FPR95 lower is "
              "better."]
-    header = ["| method | FPR95 | AUROC | AUPR-In | AUPR-Out | ID accuracy | train s |",
-              "|---|---:|---:|---:|---:|---:|---:|"]
+    # score s: the detector's fit and scoring (ce_chosen: its whole choice), when recorded
+    timed = "score_s" in results
+    header = ["| method | FPR95 | AUROC | AUPR-In | AUPR-Out | ID accuracy | train s |"
+              + (" score s |" if timed else ""), "|---|---:|---:|---:|---:|---:|---:|"
+              + ("---:|" if timed else "")]
     # a method with failed runs is averaged over the splits it finished on: say how many
     counts = results.groupby("method")["split"].nunique()
     label = {m: m if k == n_splits else f"{m} ({k} of {n_splits} splits)"
@@ -192,7 +287,8 @@ def markdown_tables(results, *, paired=None, gaps=None):
             m, s = mean.loc[method], std.loc[method]
             cells = [_cell(m[k], s[k], counts[method]) for k in (*METRICS, "accuracy")]
             lines.append(f"| {label[method]} | " + " | ".join(cells)
-                         + f" | {m['train_s']:.1f} |")
+                         + f" | {m['train_s']:.1f} |"
+                         + (f" {m['score_s']:.2f} |" if timed else ""))
     if paired is None:
         paired = paired_differences(results)
     if len(paired):
@@ -260,14 +356,16 @@ def write_report(results, scores, out, *, title="skood benchmark", command=None,
     ``results.csv`` has one row per (split, seed, method, OOD set),
     ``paired_splits.csv`` the output of :func:`split_differences` (one row per
     class split, method, baseline, group and metric), ``paired.csv`` that of
-    :func:`paired_differences`. ``results.md`` has the summary in words, the
-    class splits, the OOD sets skipped (``skipped``: dict name -> why), the
+    :func:`paired_differences`. ``results.md`` has the summary in words (with
+    :func:`detector_findings` when the run had several detectors), the class
+    splits, the OOD sets skipped (``skipped``: dict name -> why), the
     legend of the method names, the runs that failed (rows with
     ``status="failed"``, left out of every table, statistic and figure), the
     tables and the figures:
     ``paired_splits.png`` (the per-split differences of GReg, sorted) and,
     from the first run, ``hist_<method>.png`` (score histograms, ID against
-    each OOD set) and ``roc.png`` (ROC curves per OOD set, one line per method).
+    each OOD set) and ``roc.png`` (ROC curves per OOD set, one line per method),
+    for the methods :func:`~skood.benchmark.figures.drawn_methods` picks.
 
     Parameters
     ----------
@@ -307,10 +405,11 @@ def write_report(results, scores, out, *, title="skood benchmark", command=None,
     >>> import tempfile
     >>> from skood.benchmark import run_benchmark
     >>> results, scores, _ = run_benchmark("digits", epochs=1, methods=("ce",), progress=False,
-    ...                                    splits=1, n_train=100, n_aux=100, n_ood=20)
+    ...                                    detectors=("energy",), splits=1, n_train=100,
+    ...                                    n_aux=100, n_ood=20)
     >>> paths = write_report(results, scores, tempfile.mkdtemp())
     >>> sorted(p.rsplit("/", 1)[-1] for p in paths)[:3]
-    ['hist_ce_energy.png', 'hist_ce_msp.png', 'paired.csv']
+    ['hist_ce_energy.png', 'paired.csv', 'paired_splits.csv']
     """
     os.makedirs(out, exist_ok=True)
     done = finished(results)
@@ -346,6 +445,8 @@ def write_report(results, scores, out, *, title="skood benchmark", command=None,
         for line in _accuracy_sentences(gaps):
             f.write(f"- {line}\n")
         f.write("\n")
+        for heading, lines in detector_findings(paired, results):
+            f.write(f"**{heading}.**\n\n" + "".join(f"- {line}\n" for line in lines) + "\n")
         failures = failed_runs(results)
         if failures:
             f.write(f"**Failed runs.** {len(failures)} run(s) failed; they are left out of "
@@ -354,7 +455,8 @@ def write_report(results, scores, out, *, title="skood benchmark", command=None,
                     "finished on it.\n\n" + "".join(f"- {line}\n" for line in failures) + "\n")
         finetuned = (done[done["start"] != "scratch"] if "start" in done else done.iloc[:0])
         if len(finetuned):
-            names = ", ".join(f"`{m}`" for m in dict.fromkeys(finetuned["method"]))
+            names = ", ".join(f"`{m}`" for m in dict.fromkeys(finetuned["method"].map(
+                lambda m: TRAIN_METHOD.get(m, m))))
             start = finetuned["start"].iloc[0]
             epochs = "/".join(str(e) for e in sorted(set(finetuned["epochs"])))
             lrs = "/".join(f"{lr:g}" for lr in sorted(set(finetuned["lr"])))
@@ -375,7 +477,7 @@ def write_report(results, scores, out, *, title="skood benchmark", command=None,
             f.write(f"- `{method}`: {METHOD_LEGEND[method]}\n")
         f.write("\n## Tables\n\n" + tables + "\n\n## Figures\n\n")
         if split_figure:
-            f.write("![GReg minus energy-OE and minus CE-energy, per class split, sorted]"
+            f.write("![GReg minus each baseline, per class split, sorted]"
                     f"({os.path.basename(split_figure)})\n\n")
         if scores:
             split, seed = next(iter(scores))

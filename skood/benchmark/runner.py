@@ -2,18 +2,23 @@
 import os
 import sys
 import time
+from contextlib import nullcontext
 
 import joblib
 import numpy as np
 import torch
 from sklearn.utils import Bunch
+from threadpoolctl import threadpool_limits
 
 from .._classifier import DEFAULT_SGD_MOMENTUM, GradRegOODClassifier
 from ..metrics import ood_report
 from .config import _OWN_KEYWORDS, DEFAULT_POOL_FACTOR, DEFAULT_SEEDS, BenchmarkConfig
 from .data import DATASETS, _capped_notes, check_id_data, load_far, load_run, outlier_pool
 from .interrupt import BenchmarkInterrupted, _CtrlC
-from .methods import METHOD_SPECS, METHODS, SCORERS, START_METHOD, module_params
+from .detector_choice import choose_detector
+from .detector_scores import HeldOutRows, fit_detectors, score_rows
+from .methods import (CHOSEN, DEFAULT_DETECTORS, DETECTOR_OF, METHOD_SPECS, METHODS, METRICS,
+                      START_METHOD, module_params, scored_methods, scored_name)
 from .outlier_sources import PHOTOS, make_synthesizer, uses_photos
 from .store import FAILED, OK, ResultsFolder, _Record
 
@@ -22,8 +27,8 @@ __all__ = ["run_benchmark", "run", "make_estimator", "BenchmarkInterrupted"]
 
 def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_seed=0,
                   model=None, epochs=None, device="cpu", seeds=DEFAULT_SEEDS, methods=METHODS,
-                  save_models=None, progress=True, data_home=None, penalty="exact",
-                  penalty_fraction=1.0, log=None, pool_factor=DEFAULT_POOL_FACTOR,
+                  detectors=DEFAULT_DETECTORS, save_models=None, progress=True, data_home=None,
+                  penalty="exact", penalty_fraction=1.0, log=None, pool_factor=DEFAULT_POOL_FACTOR,
                   finetune=False, finetune_epochs=None, finetune_lr=None, aux=PHOTOS,
                   **overrides):
     """Train every method on every class split for every seed, and score it on every OOD set.
@@ -56,6 +61,13 @@ def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_se
     seeds : sequence of int, default=(0,)
         Every class split runs once per seed.
     methods : subset of :data:`METHODS`
+    detectors : sequence of str, default=("energy", "vim", "knn", "fused")
+        Names of :data:`skood.detectors.DETECTORS`: every trained network is
+        scored by each (one training, many scores), fitted on the rows that
+        network trained on (see :mod:`skood.benchmark.detector_scores`). With
+        two or more, each run also trains one cross-entropy network per inner
+        fold of held-out classes to choose one for ``ce_chosen``
+        (:mod:`skood.benchmark.detector_choice`).
     save_models : str or None
         Folder to save every fitted model in with joblib.
     progress : bool
@@ -107,7 +119,8 @@ def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_se
     **overrides
         ``n_train, n_test, n_aux, n_ood, batch_size, lr, m_in, m_out,
         n_threads``: replace the dataset's default (None keeps it); any other
-        name is an error. ``n_threads`` sets torch's CPU threads for the run
+        name is an error. ``n_threads`` sets torch's CPU threads and those
+        of numpy's BLAS and OpenMP pools (threadpoolctl) for the run
         (restored afterwards). ``n_train`` and ``n_test`` are caps on random
         subsamples (all rows are used when fewer are available, which ``log``
         reports); ``n_train`` must be at least 10 per known class
@@ -117,18 +130,22 @@ def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_se
     -------
     results : pandas.DataFrame
         One row per (class split, seed, scored method, OOD set): ``split``
-        (the split's index, in run order), ``seed, method, ood_set, group``
-        (``near`` or ``far``), ``protocol``, ``known_classes`` and
+        (the split's index, in run order), ``seed``, ``method`` (the scored
+        method, :func:`~skood.benchmark.methods.scored_name`), ``detector``,
+        ``ood_set, group`` (``near`` or ``far``), ``protocol``, ``known_classes`` and
         ``heldout_classes`` (original labels, space-separated),
         ``penalty_fraction``, ``pool_factor`` (GReg+'s, recorded on every
         row), ``aux`` (the outlier source, on every row), the four metrics,
         the ID accuracy, the training time in seconds
         (``train_s``; for a fine-tuned method, the fine-tuning only, without
-        the CE training it started from), ``start`` (``"scratch"``, or ``"ce"``
+        the CE training it started from), ``score_s`` (the seconds the
+        detector's fit and scoring took; for ``ce_chosen``, the whole choice,
+        its inner trainings included), ``choice`` (``ce_chosen`` only: each
+        candidate's mean inner FPR95 in %), ``start`` (``"scratch"``, or ``"ce"``
         for a method fine-tuned from the run's CE network), the ``epochs``
         and ``lr`` the method trained with, ``status`` (``"ok"``, or
-        ``"failed"`` when its fit or scoring raised: the run goes on with the
-        next method) and ``error`` (the exception's type and message; empty
+        ``"failed"`` when its fit, a detector or the choice raised: the run
+        goes on) and ``error`` (the exception's type and message; empty
         when ``ok``). A failed method has one row per scored method, with
         ``ood_set``, ``group``, the metrics and the accuracy empty; the
         statistics of :mod:`skood.benchmark.stats` leave such rows out.
@@ -153,9 +170,10 @@ def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_se
     Examples
     --------
     >>> results, scores, _ = run_benchmark("digits", epochs=1, methods=("ce",), progress=False,
-    ...                                    splits=1, n_train=100, n_aux=100, n_ood=20)
+    ...                                    detectors=("knn",), splits=1, n_train=100, n_aux=100,
+    ...                                    n_ood=20)
     >>> sorted(results["method"].unique()), sorted(results["group"].unique())
-    (['ce_energy', 'ce_msp'], ['far', 'near'])
+    (['ce_knn'], ['far', 'near'])
     """
     settable = set(next(iter(DATASETS.values())).defaults) - set(_OWN_KEYWORDS)
     if set(overrides) - settable:
@@ -164,8 +182,8 @@ def run_benchmark(dataset="digits", *, protocol="heldout", splits=None, split_se
                         "finetune_epochs=, finetune_lr=).")
     config = BenchmarkConfig(
         dataset=dataset, protocol=protocol, splits=splits, split_seed=split_seed, model=model,
-        epochs=epochs, device=device, seeds=seeds, methods=methods, save_models=save_models,
-        progress=progress, data_home=data_home, penalty=penalty,
+        epochs=epochs, device=device, seeds=seeds, methods=methods, detectors=detectors,
+        save_models=save_models, progress=progress, data_home=data_home, penalty=penalty,
         penalty_fraction=penalty_fraction, pool_factor=pool_factor, finetune=finetune,
         finetune_epochs=finetune_epochs, finetune_lr=finetune_lr, aux=aux, **overrides)
     return run(config, log=log)
@@ -202,8 +220,11 @@ def run(config, log=None):
     if config.n_threads:
         torch.set_num_threads(config.n_threads)
     first, interrupted = Bunch(skipped=dict(far[1]), notes=[]), False
+    # numpy's BLAS and OpenMP pools too (the detectors' algebra): on a few shared cores, their
+    # default of one thread per core costs more than it gains on the benchmark's small arrays
+    pools = threadpool_limits(limits=config.n_threads) if config.n_threads else nullcontext()
     try:
-        with _CtrlC() as ctrl_c:
+        with _CtrlC() as ctrl_c, pools:
             _train_and_score(config, far, pool, log, record, first, ctrl_c)
     except KeyboardInterrupt:
         interrupted = True
@@ -241,12 +262,15 @@ def make_estimator(config, method, data, start_from=None):
     Returns
     -------
     GradRegOODClassifier
+        With a :class:`~skood.benchmark.detector_scores.HeldOutRows` among its
+        ``callbacks``: after ``fit``, the rows the run's detectors are fitted on.
     """
     epochs = config.epochs if start_from is None else config.finetune_epochs
     recipe = config.spec.recipe.estimator_params(epochs)
     schedule = recipe.pop("schedule")
     # the schedule belongs to training from scratch; fine-tuning keeps finetune_lr throughout
     callbacks = schedule if start_from is None else []
+    callbacks.append(HeldOutRows())     # the rows the run's detectors are fitted on
     if _bars(config):
         from skorch.callbacks import ProgressBar
         callbacks.append(ProgressBar(postfix_keys=["train_loss"]))
@@ -254,7 +278,7 @@ def make_estimator(config, method, data, start_from=None):
                   penalty=config.penalty, penalty_fraction=config.penalty_fraction,
                   m_in=config.m_in, m_out=config.m_out,
                   optimizer__momentum=DEFAULT_SGD_MOMENTUM, **recipe,
-                  batch_size=config.batch_size, callbacks=callbacks or None,
+                  batch_size=config.batch_size, callbacks=callbacks,
                   device=config.device, random_state=data.estimator_seed, verbose=0)
     synthesizer = make_synthesizer(config.aux) if METHOD_SPECS[method].uses_outliers else None
     if synthesizer is not None:
@@ -333,43 +357,96 @@ def _run_method(config, method, data, record, log, ctrl_c, start_net, start_fail
         if log is not None:
             log(f"split {data.split}, seed {data.seed}: {method} failed, recorded in the "
                 f"results and left out of the statistics: {message}")
-        record.add([dict(run_info, method=name, train_s=time.perf_counter() - start,
-                         status=FAILED, error=message) for name in spec.scored_names(method)],
-                   None)
+        record.add([dict(run_info, method=name, detector=DETECTOR_OF.get(name),
+                         train_s=time.perf_counter() - start, status=FAILED, error=message)
+                    for name in scored_methods((method,), config.detectors)], None)
         return None, message
+    for row in rows:
+        if row["status"] == FAILED and log is not None:
+            log(f"split {data.split}, seed {data.seed}: {row['method']} failed, recorded in "
+                f"the results and left out of the statistics: {row['error']}")
     record.add(rows, scores)
     return clf, None
 
 
-def _fit_and_score(config, method, data, run_info, ctrl_c, start_from):
-    """Train one method on one run's data and score it: (estimator, rows, scores)."""
-    spec = METHOD_SPECS[method]
-    clf = make_estimator(config, method, data, start_from)
+def _fit(config, data, clf, X, y, X_aux, ctrl_c):
+    """Fit ``clf`` on these rows as the dataset's recipe trains; the fit's split (its
+    :class:`HeldOutRows`) and the training time in seconds."""
     start = time.perf_counter()
-    clf.fit(**config.spec.recipe.fit_inputs(
-        data.X_train, data.y_train, data.X_aux if uses_photos(config.aux) else None,
-        data.image_shape, data.estimator_seed, fill=config.spec.black_level))
-    train_s = time.perf_counter() - start
+    clf.fit(**config.spec.recipe.fit_inputs(X, y, X_aux, data.image_shape, data.estimator_seed,
+                                            fill=config.spec.black_level))
+    seconds = time.perf_counter() - start
     if ctrl_c.pressed:   # the fit was cut short: stop without recording it
         raise KeyboardInterrupt
+    return next(cb for cb in clf.callbacks if isinstance(cb, HeldOutRows)), seconds
+
+
+def _fit_and_score(config, method, data, run_info, ctrl_c, start_from):
+    """Train one method on one run's data and score its network with each of the run's
+    detectors (one training, many scores): (estimator, rows, scores). A detector whose fit
+    or scoring fails gets rows with ``status="failed"``; the others are scored."""
+    clf = make_estimator(config, method, data, start_from)
+    held_out, train_s = _fit(config, data, clf, data.X_train, data.y_train,
+                             data.X_aux if uses_photos(config.aux) else None, ctrl_c)
+    fitted, score_s = fit_detectors(clf, config.detectors, held_out)
+    held_out.forget()
     if config.save_models:
         joblib.dump(clf, os.path.join(
             config.save_models,
             f"{config.dataset}_{method}_split{data.split}_seed{data.seed}.joblib"))
-    accuracy = clf.score(data.X_test, data.y_test)
+    run_info = dict(run_info, accuracy=clf.score(data.X_test, data.y_test), train_s=train_s)
+    per_set = {}
+    for set_name, X in {"id": data.X_test, **data.ood}.items():
+        per_set[set_name], seconds = score_rows(clf, fitted, X)
+        score_s = {name: score_s[name] + seconds[name] for name in score_s}
     rows, scores = [], {}
-    for scorer, name in zip(spec.scorers, spec.scored_names(method)):
-        score = SCORERS[scorer]
-        sets = {"id": score(clf, data.X_test)}
-        for ood_name, X_ood in data.ood.items():
-            sets[ood_name] = score(clf, X_ood)
-            y_true = np.r_[np.ones(len(sets["id"])), np.zeros(len(sets[ood_name]))]
-            both = np.r_[sets["id"], sets[ood_name]]
-            rows.append(dict(run_info, method=name, ood_set=ood_name,
-                             group=data.groups[ood_name], **ood_report(y_true, both),
-                             accuracy=accuracy, train_s=train_s, status=OK, error=None))
+    for detector in config.detectors:
+        name = scored_name(method, detector)
+        sets = {set_name: values[detector] for set_name, values in per_set.items()}
+        info = dict(run_info, method=name, detector=detector, score_s=score_s[detector])
+        error = next((v for v in sets.values() if isinstance(v, Exception)), None)
+        if error is None and not all(np.isfinite(v).all() for v in sets.values()):
+            error = ValueError(f"{detector} gave non-finite scores")
+        if error is not None:
+            rows.append(dict(info, status=FAILED, error=f"{type(error).__name__}: {error}"))
+            continue
+        rows += [dict(info, ood_set=ood_name, group=data.groups[ood_name],
+                      **_metrics(sets["id"], sets[ood_name]), status=OK, error=None)
+                 for ood_name in data.ood]
         scores[name] = sets
+    if CHOSEN in scored_methods((method,), config.detectors):
+        rows += _chosen_rows(config, data, rows, ctrl_c)
     return clf, rows, scores
+
+
+def _metrics(id_scores, ood_scores):
+    y_true = np.r_[np.ones(len(id_scores)), np.zeros(len(ood_scores))]
+    return ood_report(y_true, np.r_[id_scores, ood_scores])
+
+
+def _chosen_rows(config, data, ce_rows, ctrl_c):
+    """The rows of :data:`CHOSEN`: those of the CE network scored by the detector chosen
+    on held-out classes of the run's training rows (``choice``: every candidate's mean
+    inner FPR95; ``score_s``: the time the choice took, its inner trainings included)."""
+    start = time.perf_counter()
+
+    def fit_network(X, y):
+        # a fold's network has an output per class it trains on
+        fold = Bunch(**{**data, "n_classes": len(np.unique(y))})
+        clf = make_estimator(config, START_METHOD, fold)
+        return clf, _fit(config, data, clf, X, y, None, ctrl_c)[0]
+
+    try:
+        chosen, inner = choose_detector(fit_network, data.X_train, data.y_train,
+                                        config.detectors, random_state=data.estimator_seed)
+    except Exception as error:
+        return [dict(ce_rows[0], method=CHOSEN, detector=None, ood_set=None, group=None,
+                     **{metric: None for metric in METRICS}, status=FAILED,
+                     error=f"choosing the detector: {type(error).__name__}: {error}")]
+    choice = "; ".join(f"{name} {100 * fpr:.2f}" for name, fpr in inner.items())
+    elapsed = time.perf_counter() - start
+    return [dict(row, method=CHOSEN, score_s=elapsed, choice=choice)
+            for row in ce_rows if row["method"] == scored_name(START_METHOD, chosen)]
 
 
 def _progress(iterable=None, **kwargs):

@@ -9,7 +9,8 @@ are the independent draws, the seeds of one split are not.
 import numpy as np
 import pandas as pd
 
-from .methods import ACCURACY_REFERENCE, BASELINES, METRICS, OUTLIER_SCORED_METHODS, SCORED_METHODS
+from .methods import (BASELINES, DETECTOR_OF, METHOD_SPECS, METRICS, SAME_DETECTOR,
+                      SCORED_METHODS, START_METHOD, TRAIN_METHOD, scored_name)
 
 __all__ = ["t_interval", "paired_difference", "summarize", "split_differences",
            "paired_differences", "accuracy_gaps", "finished"]
@@ -138,7 +139,7 @@ def summarize(results, group=None):
     -------
     mean, std : pandas.DataFrame
         One row per method (in table order), columns the metrics, ``accuracy``
-        and ``train_s``.
+        and ``train_s`` (and ``score_s`` when ``results`` has it).
 
     Examples
     --------
@@ -150,8 +151,8 @@ def summarize(results, group=None):
     >>> round(float(mean.loc["greg", "fpr95"]), 3), round(float(std.loc["greg", "fpr95"]), 4)
     (0.2, 0.1414)
     """
-    per_split = _per_split(in_group(finished(results), group),
-                           [*METRICS, "accuracy", "train_s"])
+    timings = ["train_s"] + (["score_s"] if "score_s" in results else [])
+    per_split = _per_split(in_group(finished(results), group), [*METRICS, "accuracy", *timings])
     order = [m for m in SCORED_METHODS if m in per_split.index.get_level_values(0)]
     grouped = per_split.groupby(level="method", sort=False)
     return grouped.mean().reindex(order), grouped.std(ddof=1).reindex(order)
@@ -166,6 +167,24 @@ def _split_classes(results):
             for k in first.index}
 
 
+def _compared(baseline, present):
+    """(method, the baseline's scored method for it) for each method of ``present`` that
+    ``baseline`` is compared with: every other method, and for :data:`SAME_DETECTOR`
+    every method but CE with a detector other than the energy (CE-energy is a baseline of
+    its own), against CE with that detector."""
+    for method in [m for m in SCORED_METHODS if m in present and m != baseline]:
+        if baseline != SAME_DETECTOR:
+            if baseline in present:
+                yield method, baseline
+            continue
+        detector = DETECTOR_OF.get(method)
+        if TRAIN_METHOD[method] == START_METHOD or detector in (None, "energy"):
+            continue
+        reference = scored_name(START_METHOD, detector)
+        if reference in present:
+            yield method, reference
+
+
 def split_differences(results, baselines=BASELINES, metrics=("fpr95", "auroc")):
     """Every method minus each baseline, class split by class split, per OOD-set group.
 
@@ -177,7 +196,11 @@ def split_differences(results, baselines=BASELINES, metrics=("fpr95", "auroc")):
     ----------
     results : pandas.DataFrame
         As :func:`run_benchmark` returns (columns ``split, seed, method, group``).
-    baselines : tuple of str, default=("energy_oe", "ce_energy")
+    baselines : tuple of str, default=BASELINES
+        Scored methods, or :data:`~skood.benchmark.methods.SAME_DETECTOR`:
+        each method against cross-entropy scored by the method's own detector
+        (for the methods with a detector other than the energy, cross-entropy's
+        own rows aside).
     metrics : tuple of str, default=("fpr95", "auroc")
 
     Returns
@@ -209,10 +232,9 @@ def split_differences(results, baselines=BASELINES, metrics=("fpr95", "auroc")):
         frame = in_group(results, group)
         per_run = frame.groupby(["method", "split", "seed"], sort=False)[list(metrics)].mean()
         present = set(per_run.index.get_level_values(0))
-        for baseline in [b for b in baselines if b in present]:
-            base = per_run.loc[baseline]
-            for method in [m for m in SCORED_METHODS if m != baseline and m in present]:
-                mine = per_run.loc[method]
+        for baseline in baselines:
+            for method, reference in _compared(baseline, present):
+                mine, base = per_run.loc[method], per_run.loc[reference]
                 runs = [r for r in mine.index if r in base.index]
                 for metric in metrics:
                     diffs = 100.0 * (mine.loc[runs, metric] - base.loc[runs, metric])
@@ -247,7 +269,8 @@ def paired_differences(results, baselines=BASELINES, metrics=("fpr95", "auroc"),
     ----------
     results : pandas.DataFrame
         As :func:`run_benchmark` returns.
-    baselines : tuple of str, default=("energy_oe", "ce_energy")
+    baselines : tuple of str, default=BASELINES
+        As in :func:`split_differences`.
     metrics : tuple of str, default=("fpr95", "auroc")
     confidence : float, default=0.95
         Level of the t-interval.
@@ -301,10 +324,10 @@ def accuracy_gaps(results, confidence=0.95):
     """ID accuracy of every outlier method minus that of CE, over class splits.
 
     The ID accuracy depends on the network only, not on the OOD set or the
-    score, so each run (split, seed) and method has one; CE's is that of
-    ``ce_msp`` (the same network as ``ce_energy``). Per split the accuracies
-    are averaged over the split's seeds, and the per-split differences get a
-    t-interval over splits, as in :func:`paired_differences`.
+    score, so each run (split, seed) and training method has one, whichever
+    detector scored its rows. Per split the accuracies are averaged over the
+    split's seeds, and the per-split differences get a t-interval over splits,
+    as in :func:`paired_differences`.
 
     Parameters
     ----------
@@ -316,8 +339,8 @@ def accuracy_gaps(results, confidence=0.95):
     Returns
     -------
     pandas.DataFrame
-        One row per outlier method run: ``method, n_splits, n_seeds,
-        mean_diff_points, ci_low_points, ci_high_points,
+        One row per outlier training method run: ``method`` (its name),
+        ``n_splits, n_seeds, mean_diff_points, ci_low_points, ci_high_points,
         sd_between_splits_points, n_better, method_mean_points,
         ce_mean_points``, in percentage points; below 0: the method
         classifies worse than CE. Empty when CE was not run.
@@ -327,7 +350,7 @@ def accuracy_gaps(results, confidence=0.95):
     >>> import pandas as pd
     >>> rows = [dict(split=k, seed=0, method=m, ood_set="x", accuracy=a)
     ...         for k, m, a in ((0, "ce_msp", 0.96), (0, "greg", 0.95),
-    ...                         (1, "ce_msp", 0.97), (1, "greg", 0.95))]
+    ...                         (1, "ce_msp", 0.97), (1, "greg_knn", 0.95))]
     >>> row = accuracy_gaps(pd.DataFrame(rows)).iloc[0]
     >>> row["method"], round(float(row["mean_diff_points"]), 2), int(row["n_splits"])
     ('greg', -1.5, 2)
@@ -336,15 +359,16 @@ def accuracy_gaps(results, confidence=0.95):
                "ci_high_points", "sd_between_splits_points", "n_better", "method_mean_points",
                "ce_mean_points"]
     results = finished(results)
-    if ACCURACY_REFERENCE not in set(results["method"]):
+    trained = results.assign(method=results["method"].map(TRAIN_METHOD))
+    if START_METHOD not in set(trained["method"]):
         return pd.DataFrame(columns=columns)
-    per_run = results.groupby(["method", "split", "seed"], sort=False)["accuracy"].first()
+    per_run = trained.groupby(["method", "split", "seed"], sort=False)["accuracy"].first()
     per_split = per_run.groupby(level=["method", "split"], sort=False).mean()
-    n_seeds = int(per_run.loc[ACCURACY_REFERENCE].groupby(level="split").size().min())
-    ce = per_split.loc[ACCURACY_REFERENCE]
+    n_seeds = int(per_run.loc[START_METHOD].groupby(level="split").size().min())
+    ce = per_split.loc[START_METHOD]
     out = []
-    for method in [m for m in OUTLIER_SCORED_METHODS
-                   if m in per_split.index.get_level_values(0)]:
+    for method in [m for m, spec in METHOD_SPECS.items()
+                   if spec.uses_outliers and m in per_split.index.get_level_values(0)]:
         d = paired_difference(per_split.loc[method], ce, confidence=confidence,
                               higher_is_better=True)
         out.append(dict(method=method, n_splits=d["n"], n_seeds=n_seeds,

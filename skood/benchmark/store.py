@@ -17,7 +17,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from .methods import METHOD_SPECS, METRICS
+from .methods import METRICS, TRAIN_METHOD
 
 __all__ = ["COLUMNS", "RESULT_SETTINGS", "ResultsFolder", "resume_conflict", "TRAIN_METHOD"]
 
@@ -27,19 +27,21 @@ SCORES = "scores"
 OK, FAILED = "ok", "failed"
 
 #: ``results.csv``'s columns, in order; a failed run's rows (one per scored method) leave
-#: ``ood_set``, ``group``, the metrics and ``accuracy`` empty and give the error
-COLUMNS = ("split", "seed", "method", "ood_set", "group", "protocol", "known_classes",
-           "heldout_classes", "penalty_fraction", "pool_factor", "aux", *METRICS, "accuracy",
-           "train_s", "start", "epochs", "lr", "status", "error")
+#: ``ood_set``, ``group``, the metrics and ``accuracy`` empty and give the error. ``detector``
+#: is the scored method's detector, ``score_s`` the seconds its fit and scoring took (the
+#: network's training, ``train_s``, aside), ``choice`` (``ce_chosen`` rows only) each
+#: candidate detector's mean FPR95 in % on the inner folds of held-out classes.
+COLUMNS = ("split", "seed", "method", "detector", "ood_set", "group", "protocol",
+           "known_classes", "heldout_classes", "penalty_fraction", "pool_factor", "aux",
+           *METRICS, "accuracy", "train_s", "score_s", "choice", "start", "epochs", "lr",
+           "status", "error")
 #: the settings the results depend on: a resumed run must have the same. The folders,
 #: progress bars and torch's thread count are left out: they do not change a result.
 RESULT_SETTINGS = ("dataset", "protocol", "splits", "split_seed", "known_splits", "model",
-                   "epochs", "device", "seeds", "methods", "penalty", "penalty_fraction",
-                   "pool_factor", "finetune", "finetune_epochs", "finetune_lr", "aux", "n_train",
-                   "n_test", "n_aux", "n_ood", "batch_size", "lr", "m_in", "m_out")
-#: scored method -> the training method it comes from (``ce_msp`` -> ``ce``)
-TRAIN_METHOD = {scored: name for name, spec in METHOD_SPECS.items()
-                for scored in spec.scored_names(name)}
+                   "epochs", "device", "seeds", "methods", "detectors", "penalty",
+                   "penalty_fraction", "pool_factor", "finetune", "finetune_epochs", "finetune_lr",
+                   "aux", "n_train", "n_test", "n_aux", "n_ood", "batch_size", "lr", "m_in",
+                   "m_out")
 
 
 def settings(config):
@@ -66,6 +68,11 @@ def resume_conflict(config):
     except (OSError, ValueError) as error:
         return (f"resume: {path} cannot be read ({error}); give another out folder, or start "
                 f"{config.out} afresh by leaving this option out.")
+    if "detectors" not in stored:
+        return (f"resume: the results in {config.out} were made by a version of skood that "
+                "scored every network with the energy alone (CE with MSP too) and wrote no "
+                "detector column, so they cannot be continued; give another out folder, or "
+                f"start {config.out} afresh by leaving this option out.")
     mine = settings(config)
     differ = [f"{name} {stored.get(name, '(not recorded)')!r} there, {mine[name]!r} now"
               for name in RESULT_SETTINGS if stored.get(name, "(not recorded)") != mine[name]]
@@ -146,7 +153,8 @@ class ResultsFolder:
     def read(self):
         """``results.csv`` as a frame, in run order (split, seed, method)."""
         frame = pd.read_csv(self.path,
-                            dtype={name: str for name in ("method", "ood_set", "group",
+                            dtype={name: str for name in ("method", "detector", "ood_set",
+                                                          "group", "choice",
                                                           "known_classes", "heldout_classes",
                                                           "status", "error")})
         rank = _train_rank(self.config)
