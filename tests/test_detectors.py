@@ -247,7 +247,7 @@ def test_combine_pvalues_by_hand():
 
 
 def test_fused_is_the_combined_conformal_pvalue_of_its_members(net_rows):
-    fused = Fused(["energy", KNN(k=2)])
+    fused = Fused(["energy", KNN(k=2)], tie_break=False)
     train, cal, new = slice(0, 200), slice(200, 300), slice(300, None)
     scores = fit_and_score(fused, net_rows, train, new)   # calibrated on the new rows...
     fused.calibrate(net_rows["features"][cal], net_rows["logits"][cal])   # ...then on others
@@ -310,12 +310,33 @@ def test_fisher_rule_breaks_the_guarantee_for_dependent_members():
         hits.append(np.mean(fused.score_samples(logits=logits[start + 99:start + 199]) <= 0.1))
     # P(chi2_4.sf(-4 log p) <= 0.1) = P(p <= exp(-7.78 / 4)) = 0.143 for a uniform p
     assert np.mean(hits) > 0.125
-    bonferroni = Fused([Energy(), Energy()]).fit(logits=logits[:100])
+    bonferroni = Fused([Energy(), Energy()], tie_break=False).fit(logits=logits[:100])
     bonferroni.calibrate(logits=logits[100:199])
     single = Energy().score_samples(logits=logits[199:10_000])
     calibration = Energy().score_samples(logits=logits[100:199])
     expected = np.minimum(1, 2 * (1 + (calibration[None] <= single[:, None]).sum(1)) / 100)
     np.testing.assert_allclose(bonferroni.score_samples(logits=logits[199:10_000]), expected)
+
+
+def test_fused_tie_break_orders_rows_at_the_floor_and_moves_pvalues_by_under_delta():
+    """Rows below every calibration row share the floor p-value; the tie break orders them
+    by how far the most atypical member places them, and never by more than 0.01 / (n + 1),
+    so rows of different p-values keep their order."""
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(400, 3))
+    fused = Fused(["energy", "maxlogit"], tie_break=False).fit(logits=logits[:200])
+    fused.calibrate(logits=logits[200:300])
+    n = 100
+    # rows further and further below the calibration rows, and ordinary new rows
+    beyond = -np.linspace(5.0, 80.0, 6)[:, None] * np.ones((1, 3))
+    new = np.r_[beyond, logits[300:]]
+    plain = fused.score_samples(logits=new)
+    broken = fused.set_params(tie_break=True).score_samples(logits=new)
+    assert np.all(plain[:6] == 2 / (n + 1))                 # one tie at the floor...
+    assert np.all(np.diff(broken[:6]) < 0)                  # ...ordered by distance
+    assert np.all((plain - broken > 0) & (plain - broken < 0.01 / (n + 1)))
+    distinct = plain[:, None] < plain[None, :]
+    assert np.all((broken[:, None] < broken[None, :])[distinct])   # order of p kept
 
 
 # -- the protocol, for every detector --------------------------------------------------------

@@ -91,7 +91,8 @@ class BaseDetector(BaseEstimator):
                                        caller_name=type(self).__name__)
         for name, value in self.get_params(deep=False).items():
             # Interval(Integral) and Interval(Real) admit bools (True is an int): a mistake.
-            if isinstance(value, (bool, np.bool_)):
+            if (isinstance(value, (bool, np.bool_))
+                    and "boolean" not in self._parameter_constraints.get(name, ())):
                 raise TypeError(f"{name} of {type(self).__name__} must be a number, "
                                 f"got {value!r}.")
         arrays = self._check_inputs(features, logits, fitting=True)

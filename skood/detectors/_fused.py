@@ -86,6 +86,22 @@ class Fused(BaseDetector):
     The ranking of new rows is that of :math:`\min_j p_j` (the factor :math:`m` does not
     change it), except that rows whose :math:`m \min_j p_j` reaches 1 all tie at 1.
 
+    **Ties.** Conformal p-values take only :math:`n + 1` values: every row that scores below
+    all calibration rows of a member gets the smallest combined p-value, whether it lies just
+    beyond them or far beyond. With few calibration rows, more than 5% of new
+    in-distribution rows can share that floor with nearly every OOD row, and a threshold that
+    accepts 95% of the in-distribution rows then accepts those OOD rows too. With
+    ``tie_break=True`` (the default), the score is the combined p-value minus
+    :math:`\delta\, g(t)`, where :math:`\delta = 0.01 / (n + 1)` (a hundredth of one
+    calibration row's weight), :math:`t = \min_j (s_j - \mathrm{median}_i\, c_{ij}) /
+    \mathrm{IQR}_i\, c_{ij}` is the most atypical member's score in units of its
+    calibration spread, and :math:`g(t) = 1/2 - \arctan(t) / \pi` lies in (0, 1) and
+    decreases with :math:`t`. Rows of equal p-value are then ordered by how far the most
+    atypical member places them; rows of different p-values keep their order (with
+    ``rule="min"`` they differ by at least :math:`m / (n + 1) > \delta`). The guarantee
+    becomes :math:`P(\text{score} \le a) \le a + \delta`. ``tie_break=False`` returns the
+    combined p-value itself.
+
     Parameters
     ----------
     detectors : sequence of detector names or objects, default=("energy", "vim", "knn")
@@ -93,6 +109,9 @@ class Fused(BaseDetector):
         at ``fit``). The default pairs the energy score (strong on far OOD after outlier
         training) with two feature-space detectors (strong on near OOD).
     rule : {"min", "fisher"}, default="min"
+    tie_break : bool, default=True
+        Order rows of equal combined p-value by how atypical their most atypical member's
+        score is (see **Ties**); False returns the combined p-value.
 
     Attributes
     ----------
@@ -112,21 +131,26 @@ class Fused(BaseDetector):
     >>> from skood.detectors import Fused
     >>> rng = np.random.default_rng(0)
     >>> logits = rng.normal(size=(400, 3))
-    >>> fused = Fused(["energy", "maxlogit"]).fit(logits=logits[:200])
+    >>> fused = Fused(["energy", "maxlogit"], tie_break=False).fit(logits=logits[:200])
     >>> fused = fused.calibrate(logits=logits[200:300])
-    >>> p = fused.score_samples(logits=np.r_[logits[300:], [[-9.0, -9.0, -9.0]]])
-    >>> float(p[-1])    # 2 * 1 / 101: below every calibration row for both members
-    0.019801980198019802
+    >>> far = [[-9.0, -9.0, -9.0], [-90.0, -90.0, -90.0]]   # below every calibration row
+    >>> fused.score_samples(logits=far)    # both at the floor, 2 * 1 / 101
+    array([0.01980198, 0.01980198])
+    >>> p = fused.set_params(tie_break=True).score_samples(logits=far)
+    >>> bool(p[1] < p[0] < 2 / 101), bool(2 / 101 - p[1] < 0.01 / 101)
+    (True, True)
     """
 
     _parameter_constraints = {
         "detectors": [list, tuple],
         "rule": [StrOptions(set(RULES))],
+        "tie_break": ["boolean"],
     }
 
-    def __init__(self, detectors=("energy", "vim", "knn"), rule="min"):
+    def __init__(self, detectors=("energy", "vim", "knn"), rule="min", tie_break=True):
         self.detectors = detectors
         self.rule = rule
+        self.tie_break = tie_break
 
     def _members(self):
         from ._registry import make_detector   # the registry imports this module
@@ -193,4 +217,17 @@ class Fused(BaseDetector):
         scores = self._member_scores(features, logits)
         pvalues = np.column_stack([conformal_pvalues(calibration, column) for calibration, column
                                    in zip(self.calibration_scores_.T, scores.T)])
-        return combine_pvalues(pvalues, self.rule)
+        combined = combine_pvalues(pvalues, self.rule)
+        if not self.tie_break:
+            return combined
+        # Within a tie, the row whose most atypical member lies furthest below its
+        # calibration scores (in units of their spread) scores lowest; arctan rather than a
+        # logistic map so that rows tens of spreads away stay apart after float32 rounding.
+        calibration = self.calibration_scores_
+        median = np.median(calibration, axis=0)
+        spread = np.subtract(*np.percentile(calibration, [75, 25], axis=0))
+        spread = np.where(spread > 0, spread, calibration.std(axis=0))
+        spread = np.where(spread > 0, spread, 1.0)
+        atypical = ((scores - median) / spread).min(axis=1)
+        delta = 0.01 / (calibration.shape[0] + 1)
+        return combined - delta * (0.5 - np.arctan(atypical) / np.pi)
