@@ -500,11 +500,22 @@ def test_detector_cost_benchmark_runs_and_its_implementations_agree(tmp_path):
             if line.startswith(("| KNN", "| Mahalanobis", "| ViM"))]
     labels = {row[1].strip() for row in rows}
     assert {"skood KNN (built-in search)", "scikit-learn NearestNeighbors(brute)",
-            "skood Mahalanobis", "scikit-learn EmpiricalCovariance.mahalanobis", "skood ViM",
+            "skood Mahalanobis", "scikit-learn EmpiricalCovariance.mahalanobis",
+            "scikit-learn NearestNeighbors(brute, mahalanobis)", "skood ViM",
             "scikit-learn + numpy recipe"} <= labels
     assert ("faiss IndexFlatIP (exact)" in labels) == script.HAS_FAISS
     for row in rows:   # every reference computes the same scores as skood's detector
-        assert float(row[6]) < 1e-4 and float(row[7]) > 0.9999, row
+        assert float(row[7]) < 1e-4 and float(row[8]) > 0.9999, row
+        assert float(row[6]) > 0, row                               # a fitted size
+    knn_size = next(float(row[6]) for row in rows if row[1].strip().startswith("skood KNN"))
+    assert knn_size == pytest.approx(400 * 16 * 4 / 1e6, rel=0.1)   # the stored float32 rows
+    # --detectors times only those; the skood row's ratio to itself is 1 in every repeat
+    text = script.main(["--n-train", "200", "--n-test", "20", "--dim", "8", "--classes", "2",
+                        "--k", "2", "--repeats", "2", "--detectors", "ViM", "--threads", "1"])
+    rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| ")]
+    assert {row[0].strip() for row in rows[1:]} == {"ViM"}
+    assert rows[1][5].strip() == "1.00 (1.00-1.00)"
+    assert "torch 2" in text and "with 1 threads" in text
 
 
 def test_features_and_logit_scores_on_the_test_device(device):
@@ -528,3 +539,4 @@ def test_features_and_logit_scores_on_the_test_device(device):
     knn = KNN(k=2).fit(torch.from_numpy(host_features).to(device))
     np.testing.assert_allclose(knn.score_samples(torch.from_numpy(features).to(device)),
                                KNN(k=2).fit(host_features).score_samples(features), atol=1e-5)
+
