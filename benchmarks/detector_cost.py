@@ -18,16 +18,33 @@ Each detector is timed against a reference that computes the same score with oth
 - ViM against the paper's recipe with scikit-learn and numpy (``EmpiricalCovariance`` of the
   rows centred at ``u = -pinv(W) b``, ``numpy.linalg.eigh``, residual norm, alpha).
 
+Mahalanobis is also timed against ``NearestNeighbors(algorithm="brute",
+metric="mahalanobis")`` over the class means (with the precision of ``EmpiricalCovariance``),
+the nearest-neighbour route to the same score.
+
 Repeats are interleaved (the order of the contenders rotates from one repeat to the next)
-so that a slow spell of a shared machine hits all alike; the report gives medians over the
-repeats, the ratio of each skood detector's total time (fit + score) to its references',
-and how far the scores agree (largest absolute difference and Spearman rank correlation).
+so that a slow spell of a shared machine hits all alike. For each repeat, the ratio of the
+skood detector's total time (fit + score) to each reference's total time *in that repeat*
+is taken; the report gives the median of these per-repeat ratios (with their range), the
+median fit and scoring times, each fitted object's size (its pickle, or faiss's serialised
+index), and how far the scores agree (largest absolute difference and Spearman rank
+correlation with the first skood row). It names the machine: CPU, cores, the load average
+before and after (other jobs on a shared machine), and the threads of torch, of numpy's
+BLAS and of faiss.
+
+faiss is optional. To time it without installing it into the environment the tests use:
+``python -m pip install --target /some/dir faiss-cpu`` (then remove the numpy that pip puts
+beside it, if the environment's numpy is the same version) and run with
+``PYTHONPATH=/some/dir``.
 
 Run: python benchmarks/detector_cost.py [--n-train 50000] [--n-test 10000] [--dim 512]
-     [--classes 10] [--k 50] [--repeats 3] [--seed 0] [--out report.md]
+     [--classes 10] [--k 50] [--repeats 3] [--detectors KNN Mahalanobis ViM] [--threads N]
+     [--seed 0] [--out report.md]
 """
 import argparse
 import importlib.util
+import os
+import pickle
 import platform
 import statistics
 import sys
@@ -38,11 +55,13 @@ import torch
 from scipy.stats import spearmanr
 from sklearn.covariance import EmpiricalCovariance
 from sklearn.neighbors import NearestNeighbors
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from skood.detectors import KNN, Mahalanobis, ViM
 from skood.detectors._vim import default_n_components  # ViM's rule, for the reference too
 
 HAS_FAISS = importlib.util.find_spec("faiss") is not None
+DETECTOR_NAMES = ("KNN", "Mahalanobis", "ViM")
 
 
 def make_features(n_train, n_test, dim, n_classes, seed=0):
@@ -64,14 +83,20 @@ def normalise(rows):
     return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
 
 
-# -- the contenders: each returns (fit seconds, score seconds, scores) ------------------------
+# -- the contenders: each returns (fit seconds, score seconds, scores, fitted bytes) ----------
 
-def timed(fit, score):
+def pickled_size(state):
+    return len(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def timed(fit, score, size=pickled_size):
+    """Time ``fit()`` then ``score(fitted)``; the fitted state's size is measured after."""
     start = time.perf_counter()
     state = fit()
     middle = time.perf_counter()
     scores = score(state)
-    return middle - start, time.perf_counter() - middle, np.asarray(scores, dtype=np.float64)
+    end = time.perf_counter()
+    return middle - start, end - middle, np.asarray(scores, dtype=np.float64), size(state)
 
 
 def skood_detector(detector, data):
@@ -99,17 +124,22 @@ def faiss_knn(data, k):
         similarity, _ = index.search(np.ascontiguousarray(normalise(test), dtype=np.float32), k)
         return -np.sqrt(np.maximum(2.0 - 2.0 * similarity[:, -1], 0.0))
 
-    return timed(fit, score)
+    return timed(fit, score, size=lambda index: faiss.serialize_index(index).nbytes)
+
+
+def tied_covariance(train, y):
+    """Class means and EmpiricalCovariance of the class-centred rows (Lee et al.'s estimate)."""
+    train64 = train.astype(np.float64)
+    means = np.stack([train64[y == c].mean(axis=0) for c in np.unique(y)])
+    codes = np.searchsorted(np.unique(y), y)
+    return means, EmpiricalCovariance(assume_centered=True).fit(train64 - means[codes])
 
 
 def sklearn_mahalanobis(data):
     train, _, y, test, _, _ = data
 
     def fit():
-        train64 = train.astype(np.float64)
-        means = np.stack([train64[y == c].mean(axis=0) for c in np.unique(y)])
-        codes = np.searchsorted(np.unique(y), y)
-        return means, EmpiricalCovariance(assume_centered=True).fit(train64 - means[codes])
+        return tied_covariance(train, y)
 
     def score(state):
         means, covariance = state
@@ -118,6 +148,21 @@ def sklearn_mahalanobis(data):
             covariance.location_ = mean                    # mahalanobis() measures from here
             distances.append(covariance.mahalanobis(test.astype(np.float64)))
         return -np.min(distances, axis=0)
+
+    return timed(fit, score)
+
+
+def sklearn_neighbors_mahalanobis(data):
+    """The nearest class mean under the Mahalanobis metric, by scikit-learn's brute search."""
+    train, _, y, test, _, _ = data
+
+    def fit():
+        means, covariance = tied_covariance(train, y)
+        return NearestNeighbors(n_neighbors=1, algorithm="brute", metric="mahalanobis",
+                                metric_params={"VI": covariance.precision_}).fit(means)
+
+    def score(nn):
+        return -nn.kneighbors(test.astype(np.float64))[0][:, 0] ** 2
 
     return timed(fit, score)
 
@@ -159,10 +204,12 @@ def contenders(args, n_components):
     runs += [
         ("Mahalanobis", "skood Mahalanobis", lambda d: skood_detector(Mahalanobis(), d)),
         ("Mahalanobis", "scikit-learn EmpiricalCovariance.mahalanobis", sklearn_mahalanobis),
+        ("Mahalanobis", "scikit-learn NearestNeighbors(brute, mahalanobis)",
+         sklearn_neighbors_mahalanobis),
         ("ViM", "skood ViM", lambda d: skood_detector(ViM(n_components=n_components), d)),
         ("ViM", "scikit-learn + numpy recipe", lambda d: reference_vim(d, n_components)),
     ]
-    return runs
+    return [run for run in runs if run[0] in args.detectors]
 
 
 def run(args):
@@ -170,54 +217,85 @@ def run(args):
     n_components = default_n_components(args.dim)          # what ViM() picks for this width
     runs = contenders(args, n_components)
     times = {label: [] for _, label, _ in runs}
-    scores = {}
+    scores, sizes = {}, {}
+    load_before = os.getloadavg()
     for repeat in range(args.repeats):
         shift = repeat % len(runs)
         for _, label, call in runs[shift:] + runs[:shift]:
-            fit_s, score_s, values = call(data)
+            fit_s, score_s, values, size = call(data)
             times[label].append((fit_s, score_s))
-            scores[label] = values
+            scores[label], sizes[label] = values, size
             print(f"repeat {repeat}: {label}: fit {fit_s:.3f} s, score {score_s:.3f} s",
                   file=sys.stderr)
-    return runs, times, scores, n_components
+    return runs, times, scores, sizes, n_components, (load_before, os.getloadavg())
 
 
-def report(args, runs, times, scores, n_components):
-    threads = f"{torch.get_num_threads()} torch threads"
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine(loads):
+    # every BLAS loaded (numpy's, torch's, faiss's), named by the package that ships it
+    blas = ", ".join(f"{pool['internal_api']} {pool['version']} of "
+                     f"{os.path.basename(os.path.dirname(pool['filepath'])).removesuffix('.libs')} "
+                     f"with {pool['num_threads']} threads"
+                     for pool in threadpool_info() if pool["user_api"] == "blas")
+    threads = f"torch {torch.__version__} with {torch.get_num_threads()} threads"
+    threads += f", numpy {np.__version__}" + (f"; BLAS: {blas}" if blas else "")
     if HAS_FAISS:
         import faiss
         threads += f", faiss {faiss.__version__} with {faiss.omp_get_max_threads()} threads"
+    (before, _, _), (after, _, _) = loads
+    return (f"{cpu_name()}, {os.cpu_count()} cores; {threads}. Load average (1 min) "
+            f"{before:.2f} before and {after:.2f} after the run.")
+
+
+def ratios(times, own, label):
+    """Per-repeat ratios of the skood row's total time to this row's (same repeat)."""
+    return [(fo + so) / (fl + sl) for (fo, so), (fl, sl) in zip(times[own], times[label])]
+
+
+def report(args, runs, times, scores, sizes, n_components, loads):
     lines = [
         "# Feature-space detectors: fit and scoring time",
         "",
         f"Command: `python benchmarks/{' '.join(['detector_cost.py', *sys.argv[1:]])}`",
         "",
-        f"Machine: {platform.processor() or platform.machine()}, {threads}, torch "
-        f"{torch.__version__}.",
+        f"Machine: {machine(loads)}",
         "",
         f"Data: {args.n_train} training rows and {args.n_test} new rows of width {args.dim}, "
         f"{args.classes} classes (synthetic, seed {args.seed}); KNN k={args.k}; ViM "
         f"n_components={n_components}. Medians over {args.repeats} interleaved repeats."
         + ("" if HAS_FAISS else " faiss is not installed: its rows are left out."),
         "",
-        "| detector | implementation | fit (s) | score (s) | total (s) | skood / this | "
-        "max abs score difference | Spearman |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| detector | implementation | fit (s) | score (s) | total (s) | skood / this "
+        "(range) | fitted size (MB) | max abs score difference | Spearman |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for detector in dict.fromkeys(name for name, _, _ in runs):
         labels = [label for name, label, _ in runs if name == detector]
         own = labels[0]
-        own_total = statistics.median(f + s for f, s in times[own])
         for label in labels:
             fit_s = statistics.median(f for f, _ in times[label])
             score_s = statistics.median(s for _, s in times[label])
             total = statistics.median(f + s for f, s in times[label])
+            pair = ratios(times, own, label)
             difference = np.max(np.abs(scores[label] - scores[own]))
             rho = spearmanr(scores[label], scores[own]).statistic
             lines.append(f"| {detector} | {label} | {fit_s:.3f} | {score_s:.3f} | {total:.3f} "
-                         f"| {own_total / total:.2f} | {difference:.2e} | {rho:.6f} |")
-    lines += ["", "skood / this: the first skood row's total time over this row's (below 1: "
-              "skood is faster). Score differences and rank correlations are against that "
+                         f"| {statistics.median(pair):.2f} ({min(pair):.2f}-{max(pair):.2f}) "
+                         f"| {sizes[label] / 1e6:.4g} | {difference:.2e} | {rho:.6f} |")
+    lines += ["", "skood / this: the median over repeats of the first skood row's total time "
+              "(fit + score) over this row's in the same repeat (below 1: skood is faster), "
+              "with the range over repeats. Fitted size: the pickled fitted object (faiss: its "
+              "serialised index). Score differences and rank correlations are against that "
               "first row."]
     return "\n".join(lines) + "\n"
 
@@ -230,11 +308,22 @@ def main(argv=None):
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--k", type=int, default=50, help="KNN's k (the paper's on CIFAR-10)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--detectors", nargs="+", choices=DETECTOR_NAMES,
+                        default=list(DETECTOR_NAMES), help="time only these")
+    parser.add_argument("--threads", type=int,
+                        help="threads of torch, of every BLAS and of faiss (default: theirs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="write the markdown report here too")
     args = parser.parse_args(argv)
     if args.k > args.n_train:
         parser.error("--k must not exceed --n-train")
+    if args.threads is not None:
+        # every pool at once: torch's, every BLAS (numpy's, scipy's, faiss's), faiss's OpenMP
+        if HAS_FAISS:
+            import faiss                    # loads its BLAS, which the limits then reach
+            faiss.omp_set_num_threads(args.threads)
+        torch.set_num_threads(args.threads)
+        threadpool_limits(args.threads)
     text = report(args, *run(args))
     print(text)
     if args.out:

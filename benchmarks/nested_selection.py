@@ -88,6 +88,7 @@ import torch  # noqa: E402
 from joblib import Parallel, delayed  # noqa: E402
 from sklearn.base import BaseEstimator, clone  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
+from skorch.dataset import ValidSplit  # noqa: E402
 
 from skood import GradRegOODClassifier  # noqa: E402
 from skood.benchmark import (BenchmarkConfig, BenchmarkConfigError,  # noqa: E402
@@ -171,6 +172,33 @@ def source_name(source):
     if isinstance(source, Union):
         return "+".join(source_name(part) for part in source.sources)
     return next(name for name, cls in SYNTHESIZERS.items() if type(source) is cls)
+
+
+def network_training_rows(clf, X, y):
+    """Indices of the rows of ``X, y`` that ``clf.fit(X, y, ...)`` trained its network on.
+
+    ``X, y``: the in-distribution rows given to ``fit`` (no rows labelled ``-1``). The
+    estimator's ``train_split``, a skorch ``ValidSplit``, keeps the training part of its
+    split of these rows (stratified by class index); the rest are the held-out rows that
+    calibrate ``offset_``. A detector must be fitted on these training rows alone, as the
+    estimator fits its ``detector_``.
+
+    Raises
+    ------
+    ValueError
+        For another ``train_split`` (``None`` draws the calibration rows from the
+        estimator's random state), or a ``ValidSplit`` whose split is not reproducible
+        (a fraction without ``random_state``).
+    """
+    split = clf.train_split
+    if not isinstance(split, ValidSplit) or (isinstance(split.cv, float)
+                                             and split.random_state is None):
+        raise ValueError(f"network_training_rows reproduces a ValidSplit with an integer cv "
+                         f"or a seeded fraction, got train_split={split!r}.")
+    encoded = np.searchsorted(clf.classes_, np.asarray(y))
+    cv = split.check_cv(encoded)
+    train, _ = next(iter(cv.split(np.arange(len(encoded)), encoded)))
+    return train
 
 
 def generated_sets(image_shape, n, random_state):

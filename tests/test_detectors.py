@@ -500,11 +500,22 @@ def test_detector_cost_benchmark_runs_and_its_implementations_agree(tmp_path):
             if line.startswith(("| KNN", "| Mahalanobis", "| ViM"))]
     labels = {row[1].strip() for row in rows}
     assert {"skood KNN (built-in search)", "scikit-learn NearestNeighbors(brute)",
-            "skood Mahalanobis", "scikit-learn EmpiricalCovariance.mahalanobis", "skood ViM",
+            "skood Mahalanobis", "scikit-learn EmpiricalCovariance.mahalanobis",
+            "scikit-learn NearestNeighbors(brute, mahalanobis)", "skood ViM",
             "scikit-learn + numpy recipe"} <= labels
     assert ("faiss IndexFlatIP (exact)" in labels) == script.HAS_FAISS
     for row in rows:   # every reference computes the same scores as skood's detector
-        assert float(row[6]) < 1e-4 and float(row[7]) > 0.9999, row
+        assert float(row[7]) < 1e-4 and float(row[8]) > 0.9999, row
+        assert float(row[6]) > 0, row                               # a fitted size
+    knn_size = next(float(row[6]) for row in rows if row[1].strip().startswith("skood KNN"))
+    assert knn_size == pytest.approx(400 * 16 * 4 / 1e6, rel=0.1)   # the stored float32 rows
+    # --detectors times only those; the skood row's ratio to itself is 1 in every repeat
+    text = script.main(["--n-train", "200", "--n-test", "20", "--dim", "8", "--classes", "2",
+                        "--k", "2", "--repeats", "2", "--detectors", "ViM", "--threads", "1"])
+    rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| ")]
+    assert {row[0].strip() for row in rows[1:]} == {"ViM"}
+    assert rows[1][5].strip() == "1.00 (1.00-1.00)"
+    assert "torch 2" in text and "with 1 threads" in text
 
 
 def test_features_and_logit_scores_on_the_test_device(device):
@@ -528,3 +539,56 @@ def test_features_and_logit_scores_on_the_test_device(device):
     knn = KNN(k=2).fit(torch.from_numpy(host_features).to(device))
     np.testing.assert_allclose(knn.score_samples(torch.from_numpy(features).to(device)),
                                KNN(k=2).fit(host_features).score_samples(features), atol=1e-5)
+
+
+# -- the cross-check against independent implementations ------------------------------------
+
+@pytest.fixture(scope="module")
+def crosscheck():
+    from helpers import load_benchmark_script
+    return load_benchmark_script("detector_crosscheck")
+
+
+def _relu_rows(seed=0, n=300, width=12, dead=3):
+    """Class-structured non-negative features with ``dead`` columns that are zero on the
+    training rows (never-active ReLU units) but not on the new rows."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    means = rng.normal(size=(3, width)) * 2
+    rows = np.maximum(0.0, means[y] + rng.normal(size=(n, width)))
+    train, new = rows[:200].copy(), rows[200:]
+    train[:, :dead] = 0.0
+    return train, y[:200], new
+
+
+def test_mahalanobis_equals_scikit_learns_pseudo_inverse_with_dead_columns(crosscheck):
+    train, y, new = _relu_rows()
+    reference = crosscheck.sklearn_mahalanobis((train, None, y))
+    np.testing.assert_allclose(Mahalanobis().fit(train, y=y).score_samples(new),
+                               reference(new, None), rtol=1e-8, atol=1e-8)
+
+
+def test_vim_equals_the_float64_formulas_of_pytorch_ood(crosscheck):
+    train, y, new = _relu_rows(dead=0)
+    layer = torch.nn.Linear(train.shape[1], 3)
+    weight = layer.weight.detach().double().numpy()
+    bias = layer.bias.detach().double().numpy()
+    vim = ViM(n_components=6).fit(train, train @ weight.T + bias, last_layer=layer)
+    reference = crosscheck.float64_vim((train, None, y), layer, 6)
+    np.testing.assert_allclose(vim.score_samples(new, new @ weight.T + bias),
+                               reference(new, None), rtol=1e-8, atol=1e-8)
+
+
+@pytest.mark.filterwarnings("ignore::skood.exceptions.ChanceLevelWarning")
+@pytest.mark.filterwarnings("ignore::skood.conformal.SmallCalibrationWarning")
+def test_crosscheck_against_pytorch_ood_on_a_small_network(crosscheck, tmp_path):
+    if crosscheck.import_pytorch_ood() is None:
+        pytest.skip("pytorch-ood is not installed")
+    table = crosscheck.main(["--splits", "1", "--methods", "ce", "--epochs", "2",
+                             "--n-train", "300", "--n-ood", "100", "--out", str(tmp_path)])
+    assert set(table["detector"]) == set(DETECTORS)
+    same = table[~table["detector"].isin(["mahalanobis", "vim"])
+                 | (table["reference"] != "pytorch-ood")]
+    # every detector but the two whose pytorch-ood conventions differ ranks rows the same
+    assert (same["spearman"] > 0.9999).all(), same[["detector", "reference", "spearman"]]
+    assert (tmp_path / "report.md").read_text().count("| knn | pytorch-ood |") == 1

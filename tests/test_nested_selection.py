@@ -126,3 +126,149 @@ def test_bad_settings_are_usage_errors_before_any_work(script, argv, words, tmp_
     assert info.value.code == 2
     assert words in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+# -- the rows a network trained on, and the nested selection of the method and detector ------
+
+def _spy():
+    """A detector that keeps the features it is fitted on (a one-layer network's features
+    are its input rows)."""
+    from skood.detectors import BaseDetector
+
+    class Spy(BaseDetector):
+        needs = frozenset({"features"})
+
+        def _fit(self, features, logits, y, last_layer):
+            self.rows_ = features.numpy().copy()
+
+        def _score(self, features, logits):
+            return features[:, 1]
+
+    return Spy()
+
+
+@pytest.mark.filterwarnings("ignore::skood.exceptions.ChanceLevelWarning")
+def test_network_training_rows_are_those_the_estimator_fits_its_detector_on(script):
+    import torch
+
+    from skood import GradRegOODClassifier
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 4)).astype(np.float32)
+    X[:, 0] = np.arange(300)                           # each row's id
+    y = rng.randint(0, 3, 300)
+    X_aux = rng.uniform(-6, 6, size=(60, 4)).astype(np.float32)
+    clf = GradRegOODClassifier(torch.nn.Linear, module__in_features=4, module__out_features=3,
+                               detector=_spy(), max_epochs=1, random_state=0, verbose=0)
+    clf.fit(X, y, X_aux=X_aux)
+    rows = script.network_training_rows(clf, X, y)
+    assert 0 < len(rows) < len(y)                      # the held-out rows are left out
+    assert sorted(clf.detector_.rows_[:, 0].astype(int)) == sorted(rows.tolist())
+    with pytest.raises(ValueError, match="train_split=None"):
+        script.network_training_rows(clf.set_params(train_split=None), X, y)
+
+
+@pytest.fixture(scope="module")
+def detector_script():
+    return load_benchmark_script("nested_detector_selection")
+
+
+def test_held_out_photos_are_pool_rows_the_run_did_not_train_on(detector_script):
+    pool = np.random.RandomState(0).uniform(size=(40, 1, 4, 4)).astype(np.float32)
+    pool[1] = pool[0]                                  # a copy of a training outlier
+    X_aux = pool[::2]
+    photos = detector_script.held_out_photos(pool, X_aux, 30, random_state=0)
+    assert photos.shape == (19, 1, 4, 4)               # the odd rows but the copy
+    odd = {row.tobytes() for row in pool[3::2]}
+    assert {row.tobytes() for row in photos} == odd
+    with pytest.raises(ValueError, match="not rows of the outlier pool"):
+        detector_script.held_out_photos(pool, X_aux + 1.0, 5, random_state=0)
+
+
+@pytest.mark.filterwarnings("ignore:An input array is constant")
+def test_one_split_scores_every_method_and_detector_on_one_network(detector_script, tmp_path):
+    detectors = ["energy", "knn", "fused"]
+    candidates, inner, timing = detector_script.main([
+        "--splits", "1", "--epochs", "1", "--n-train", "120", "--n-aux", "50", "--n-ood", "30",
+        "--n-jobs", "1", "--inner-folds", "2", "--n-generated", "20",
+        "--detectors", *detectors, "--out", str(tmp_path)])
+    assert sorted(candidates["candidate"]) == sorted(
+        f"{m}+{d}" for m in ("ce", "greg") for d in detectors)
+    # one network per (fold, method): 2 folds x 2 methods, then 2 refits
+    assert len(timing) == 2 * 2 + 2
+    assert len(inner) == 2 * 2 * len(detectors)
+    for column in ("near_fpr95", "far_fpr95", "far_fpr95:textures", "inner_near",
+                   "inner_generated", "inner_photos", "accuracy"):
+        assert candidates[column].notna().all(), column
+    # the inner means are the folds' means
+    means = inner.groupby(["method", "detector"])["photos"].mean()
+    for _, row in candidates.iterrows():
+        assert row["inner_photos"] == pytest.approx(means[(row["method"], row["detector"])])
+    chosen = detector_script.choices(candidates).set_index("model")
+    assert chosen.loc["oracle", "near_fpr95"] == candidates["near_fpr95"].min()
+    score = (candidates["inner_near"]
+             + candidates[["inner_generated", "inner_photos"]].max(axis=1)) / 2
+    assert chosen.loc["chosen:photos", "candidate"] == candidates["candidate"][score.idxmin()]
+    assert (tmp_path / "report.md").exists() and (tmp_path / "candidates.csv").exists()
+
+
+@pytest.mark.filterwarnings("ignore::skood.exceptions.ChanceLevelWarning")
+def test_the_energy_detector_scores_as_the_estimator_does(detector_script):
+    from sklearn.datasets import load_digits
+
+    from skood import GradRegOODClassifier
+    from skood.models import MLP
+
+    X, y = load_digits(return_X_y=True)
+    X = (X[:400] / 16.0).astype(np.float32)
+    clf = GradRegOODClassifier(MLP, max_epochs=2, lambda_grad=0.0, lambda_energy=0.0,
+                               random_state=0, verbose=0).fit(X, y[:400])
+    scores = detector_script.detector_scores(clf, X, y[:400], {"rows": X[:50]}, ["energy"])
+    np.testing.assert_array_equal(scores["energy"]["rows"], clf.score_samples(X[:50]))
+
+
+def _candidates(values):
+    """candidates.csv-like rows from {split: {candidate: (inner near, inner generated,
+    inner photos, outer near, outer far)}}; the synthesized guard at 0.5 for every one."""
+    return pd.DataFrame([
+        dict(split=split, seed=0, candidate=name, method=name.split("+")[0],
+             detector=name.split("+")[1], inner_near=v[0], inner_generated=v[1],
+             inner_photos=v[2], inner_synthesized=0.5, near_fpr95=v[3], far_fpr95=v[4])
+        for split, cands in values.items() for name, v in cands.items()])
+
+
+def test_the_rules_choose_and_the_targets_are_checked_by_hand(detector_script):
+    cands = {
+        # ce+vim wins on held-out classes; with the photos guard greg+vim wins:
+        # classes: ce+vim 0.20; generated: ce+vim (0.20+0)/2 = 0.10 < greg+vim (0.30+0)/2;
+        # photos: ce+vim (0.20+0.50)/2 = 0.35 > greg+vim (0.30+0.02)/2 = 0.16
+        0: {"ce+energy": (0.60, 0.10, 0.40, 0.60, 0.15),
+            "greg+energy": (0.55, 0.0, 0.0, 0.50, 0.02),
+            "ce+vim": (0.20, 0.0, 0.50, 0.30, 0.08),
+            "greg+vim": (0.30, 0.0, 0.02, 0.35, 0.03)},
+        1: {"ce+energy": (0.60, 0.10, 0.40, 0.70, 0.15),
+            "greg+energy": (0.55, 0.0, 0.0, 0.55, 0.02),
+            "ce+vim": (0.20, 0.0, 0.50, 0.25, 0.08),
+            "greg+vim": (0.30, 0.0, 0.02, 0.40, 0.02)},
+    }
+    chosen = detector_script.choices(_candidates(cands))
+    picked = chosen.set_index(["model", "split"])["candidate"]
+    assert picked[("chosen:classes", 0)] == "ce+vim"
+    assert picked[("chosen:generated", 0)] == "ce+vim"
+    assert picked[("chosen:photos", 0)] == "greg+vim"
+    # synthesized: every candidate's worst guard is 0.5, so the best inner near wins
+    assert picked[("chosen:synthesized", 0)] == "ce+vim"
+    assert picked[("chosen:all", 0)] == "ce+vim"
+    assert picked[("oracle", 1)] == "ce+vim"
+    checks = detector_script.target_check(chosen, "photos")
+    # near gain over ce+energy: 60-35 = 25 and 70-40 = 30 points, mean 27.5 (met);
+    # better on 2 of 2; far over greg+energy: +1 and 0 points, mean 0.5 (met);
+    # oracle gap: 35-30 = 5 and 40-25 = 15, mean 10, at most 15
+    assert [met for _, _, met in checks] == [True, True, True, None]
+    assert checks[0][1] == "+27.50 points"
+    assert checks[2][1] == "+0.50 points"
+    assert checks[3][1] == "+10.00 points on average, at most 15.00"
+    table = detector_script.comparisons(chosen).set_index(["rule", "group", "against"])
+    row = table.loc[("classes", "near", "ce+energy")]
+    # ce+vim minus ce+energy: -30 and -45 points
+    assert row["mean_diff"] == pytest.approx(-37.5) and row["n_better"] == 2
