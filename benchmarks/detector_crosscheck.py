@@ -29,8 +29,9 @@ fitted detector used (its ``k_``, ``n_components_``, percentile):
 - ReAct: ``ReAct(percentile=0.9)`` with the last layer as head, fitted on the features;
 - fused (no counterpart in pytorch-ood): pytorch-ood's energy, ViM and KNN scores, each
   turned into the conformal p-value ``(1 + #{calibration <= s}) / (n + 1)`` against the
-  network's held-out rows (those skorch's validation split kept out of training) and
-  combined by Bonferroni's rule ``min(1, 3 min_j p_j)``, written here with numpy.
+  network's held-out rows (those skorch's validation split kept out of training),
+  combined by Bonferroni's rule ``min(1, 3 min_j p_j)`` and with the tie break that
+  ``Fused`` documents (``tie_break=True``), written here with numpy.
 
 Two detectors follow another convention in pytorch-ood, so each gets a second reference
 that isolates it: Mahalanobis with scikit-learn's ``EmpiricalCovariance`` (whose precision is
@@ -152,13 +153,23 @@ def reference_scorer(ood, name, fitted, train, last_layer, calibration):
 
 
 def fused_reference(members, calibration):
-    """Each member's conformal p-value against its calibration scores, then Bonferroni."""
+    """Each member's conformal p-value against its calibration scores, Bonferroni, then the
+    tie break that ``Fused`` documents: minus ``0.01 / (n + 1) * (1/2 - arctan(t) / pi)``,
+    ``t`` the lowest over members of (score - calibration median) / calibration IQR."""
     cal_scores = [np.sort(_numpy(member(*calibration))) for member in members]
+    n = len(cal_scores[0])
 
     def fused(f, z):
-        pvalues = [(1 + np.searchsorted(cal, _numpy(member(f, z)), side="right"))
-                   / (len(cal) + 1) for member, cal in zip(members, cal_scores)]
-        return np.minimum(1.0, len(members) * np.min(pvalues, axis=0))
+        scores = [_numpy(member(f, z)) for member in members]
+        pvalues = [(1 + np.searchsorted(cal, score, side="right")) / (n + 1)
+                   for score, cal in zip(scores, cal_scores)]
+        combined = np.minimum(1.0, len(members) * np.min(pvalues, axis=0))
+        typical = []
+        for score, cal in zip(scores, cal_scores):
+            q25, q50, q75 = np.percentile(cal, [25, 50, 75])
+            spread = q75 - q25 if q75 > q25 else (cal.std() or 1.0)
+            typical.append((score - q50) / spread)
+        return combined - 0.01 / (n + 1) * (0.5 - np.arctan(np.min(typical, axis=0)) / np.pi)
     return fused
 
 

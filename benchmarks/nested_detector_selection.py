@@ -13,12 +13,11 @@ refit on all known classes and measured on the outer split's held-out classes (n
 the benchmark's far sets. No OOD data of the outer split is used to choose.
 
 **One network per (fold, method).** The detector does not change training, so each inner
-fold trains one network per method and scores it with every detector: each detector is
-fitted on the features and logits of the rows that network trained on
-(:func:`nested_selection.network_training_rows`: the estimator's training rows, not the
-held-out rows that calibrate it; ``fused`` is calibrated on those held-out rows), as the
-estimator's ``detector=`` parameter fits its ``detector_``. The same is done for the refit
-on all known classes, so every candidate's outer scores come from 2 networks per split.
+fold trains one network per method and scores it with every detector through the
+estimator's ``set_params(detector=...)``, which refits only the detector on the rows the
+network trained on and recalibrates (as :class:`skood.model_selection.DetectorSearchCV`
+does for one method). The same is done for the refit on all known classes, so every
+candidate's outer scores come from 2 networks per split.
 
 **Selection rules**, each applied to the same inner scores (a column of the report):
 
@@ -71,13 +70,13 @@ from skood import GradRegOODClassifier  # noqa: E402
 from skood.benchmark import BenchmarkConfig, BenchmarkConfigError, paired_difference  # noqa: E402
 from skood.benchmark.data import load_far, load_run, outlier_pool  # noqa: E402
 from skood.benchmark.runner import make_estimator  # noqa: E402
-from skood.detectors import DETECTORS, extract_features, last_linear, make_detector  # noqa: E402
+from skood.detectors import DETECTORS, make_detector  # noqa: E402
 from skood.metrics import fpr_at_tpr  # noqa: E402
 from skood.model_selection import HeldOutClassSplit  # noqa: E402
 from skood.synthesis import BlurNoise, ClassMix, PatchShuffle, Rotation  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nested_selection import generated_sets, network_training_rows  # noqa: E402
+from nested_selection import generated_sets  # noqa: E402
 
 #: the selection rules: which inner guards join the held-out classes' FPR95
 RULES = {"classes": (), "generated": ("generated",), "photos": ("generated", "photos"),
@@ -99,23 +98,17 @@ def candidate_name(method, detector):
 
 # -- scoring every detector on one network --------------------------------------------------
 
-def detector_scores(clf, X_fit, y_fit, sets, names):
-    """``{detector: {set: scores}}`` for the fitted estimator ``clf``, trained on ``X_fit,
-    y_fit``: each detector of ``names`` fitted on the rows its network trained on (``fused``
-    calibrated on the held-out rows), then scoring every array of ``sets``."""
-    rows = network_training_rows(clf, X_fit, y_fit)
-    held_out = np.setdiff1d(np.arange(len(y_fit)), rows)
-    labels = np.searchsorted(clf.classes_, np.asarray(y_fit)[rows])
-    module, layer = clf.module_, last_linear(clf.module_)
-    features, logits = extract_features(module, X_fit[rows])
-    outputs = {name: extract_features(module, X) for name, X in sets.items()}
+def detector_scores(clf, sets, names):
+    """``{detector: {set: scores}}`` of the fitted estimator ``clf`` for each detector of
+    ``names``: ``clf.set_params(detector=name)`` refits only the detector on the rows the
+    network trained on and recalibrates, without training (``fused`` is calibrated on half
+    of the estimator's calibration rows); then ``score_samples`` scores every array of
+    ``sets`` (float32 scores, as the estimator returns them, widened)."""
     scores = {}
     for name in names:
-        detector = make_detector(name)
-        detector.fit(features, logits, labels, last_layer=layer)
-        if name == "fused":
-            detector.calibrate(*extract_features(module, X_fit[held_out]))
-        scores[name] = {key: detector.score_samples(*out) for key, out in outputs.items()}
+        clf.set_params(detector=name)
+        scores[name] = {key: clf.score_samples(X).astype(np.float64) for key, X in sets.items()}
+    clf.set_params(detector="energy")
     return scores
 
 
@@ -191,8 +184,7 @@ def run_split(config, split, seed, far, pool, methods, names, inner_folds, n_gen
             clf = method_estimator(config, method, data, inner=True).fit(
                 X[train], y[train], X_aux=data.X_aux)
             trained = time.perf_counter()
-            scores = detector_scores(clf, X[train], y[train], {"test": X[test], **fold_sets},
-                                     names)
+            scores = detector_scores(clf, {"test": X[test], **fold_sets}, names)
             timing.append(dict(**info, fold=fold, method=method, train_s=trained - start,
                                score_s=time.perf_counter() - trained))
             for name in names:
@@ -212,7 +204,7 @@ def run_split(config, split, seed, far, pool, methods, names, inner_folds, n_gen
         start = time.perf_counter()
         clf = method_estimator(config, method, data).fit(X, y, X_aux=data.X_aux)
         accuracy = clf.score(data.X_test, data.y_test)
-        scores = detector_scores(clf, X, y, {"id": data.X_test, **data.ood}, names)
+        scores = detector_scores(clf, {"id": data.X_test, **data.ood}, names)
         timing.append(dict(**info, fold=-1, method=method, train_s=np.nan,
                            score_s=time.perf_counter() - start))
         for name in names:
@@ -284,6 +276,23 @@ def comparisons(chosen):
     return pd.DataFrame(rows)
 
 
+def fixed_comparisons(candidates):
+    """Every candidate, fixed on all splits: near FPR95 against ce+energy's and far FPR95
+    against greg+energy's, over splits (points)."""
+    near = candidates.groupby(["candidate", "split"], sort=False)["near_fpr95"].mean()
+    far = candidates.groupby(["candidate", "split"], sort=False)["far_fpr95"].mean()
+    rows = {}
+    for name in candidates["candidate"].unique():
+        n = paired_difference(near.loc[name], near.loc["ce+energy"])
+        f = paired_difference(far.loc[name], far.loc["greg+energy"])
+        rows[name] = dict(n=n["n"], near_mean=n["method_mean"], near_diff=n["mean_diff"],
+                          near_low=n["ci_low"], near_high=n["ci_high"],
+                          near_better=n["n_better"], far_mean=f["method_mean"],
+                          far_diff=f["mean_diff"], far_low=f["ci_low"], far_high=f["ci_high"],
+                          far_better=f["n_better"])
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def target_check(chosen, rule):
     """The targets for one rule's choice: (what, measured, met)."""
     near, far = per_split(chosen, "near_fpr95"), per_split(chosen, "far_fpr95")
@@ -323,6 +332,17 @@ def report(candidates, timing, *, command, settings, elapsed_s):
                      f"{row['chosen_mean']:.2f} | {row['other_mean']:.2f} | "
                      f"{row['mean_diff']:+.2f} | [{row['ci_low']:.2f}, {row['ci_high']:.2f}] | "
                      f"{row['n_better']} of {row['n']} |")
+    lines += ["", "## Every candidate against the fixed baselines, over class splits", "",
+              "Near: the candidate minus ce+energy; far: the candidate minus greg+energy "
+              "(FPR95 points, 95% t-interval, better on).", "",
+              "| candidate | near | near: minus ce+energy | far | far: minus greg+energy |",
+              "|---|---:|---|---:|---|"]
+    for name, row in fixed_comparisons(candidates).iterrows():
+        lines.append(f"| {name} | {row['near_mean']:.2f} | {row['near_diff']:+.2f} "
+                     f"[{row['near_low']:+.2f}, {row['near_high']:+.2f}], "
+                     f"{row['near_better']:.0f} of {row['n']:.0f} | {row['far_mean']:.2f} | "
+                     f"{row['far_diff']:+.2f} [{row['far_low']:+.2f}, {row['far_high']:+.2f}], "
+                     f"{row['far_better']:.0f} of {row['n']:.0f} |")
     lines += ["", "## Targets", ""]
     for rule in RULES:
         for what, measured, met in target_check(chosen, rule):

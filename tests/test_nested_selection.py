@@ -213,18 +213,29 @@ def test_one_split_scores_every_method_and_detector_on_one_network(detector_scri
 
 
 @pytest.mark.filterwarnings("ignore::skood.exceptions.ChanceLevelWarning")
-def test_the_energy_detector_scores_as_the_estimator_does(detector_script):
+def test_detector_scores_equal_the_detectors_fitted_by_hand_on_the_training_rows(
+        script, detector_script):
     from sklearn.datasets import load_digits
 
     from skood import GradRegOODClassifier
+    from skood.detectors import KNN, extract_features
     from skood.models import MLP
 
     X, y = load_digits(return_X_y=True)
     X = (X[:400] / 16.0).astype(np.float32)
+    y = y[:400]
     clf = GradRegOODClassifier(MLP, max_epochs=2, lambda_grad=0.0, lambda_energy=0.0,
-                               random_state=0, verbose=0).fit(X, y[:400])
-    scores = detector_script.detector_scores(clf, X, y[:400], {"rows": X[:50]}, ["energy"])
-    np.testing.assert_array_equal(scores["energy"]["rows"], clf.score_samples(X[:50]))
+                               random_state=0, verbose=0).fit(X, y)
+    energy = clf.score_samples(X[:50])
+    scores = detector_script.detector_scores(clf, {"rows": X[:50]}, ["energy", "knn"])
+    np.testing.assert_array_equal(scores["energy"]["rows"], energy)
+    # the estimator's KNN is the detector fitted on the rows its network trained on
+    rows = script.network_training_rows(clf, X, y)
+    knn = KNN().fit(extract_features(clf.module_, X[rows])[0])
+    np.testing.assert_allclose(scores["knn"]["rows"],
+                               knn.score_samples(extract_features(clf.module_, X[:50])[0]),
+                               rtol=1e-6, atol=1e-6)
+    assert clf.detector == "energy"                   # left as it was
 
 
 def _candidates(values):
@@ -272,3 +283,9 @@ def test_the_rules_choose_and_the_targets_are_checked_by_hand(detector_script):
     row = table.loc[("classes", "near", "ce+energy")]
     # ce+vim minus ce+energy: -30 and -45 points
     assert row["mean_diff"] == pytest.approx(-37.5) and row["n_better"] == 2
+    fixed = detector_script.fixed_comparisons(_candidates(cands))
+    assert fixed.loc["ce+vim", "near_diff"] == pytest.approx(-37.5)
+    assert fixed.loc["ce+vim", "near_better"] == 2
+    # greg+vim's far minus greg+energy's: +1 and 0 points
+    assert fixed.loc["greg+vim", "far_diff"] == pytest.approx(0.5)
+    assert fixed.loc["greg+vim", "far_better"] == 0
