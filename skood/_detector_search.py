@@ -242,6 +242,9 @@ class DetectorSearchCV(MetaEstimatorMixin, BaseEstimator):
         -------
         self
         """
+        if isinstance(self.detectors, str):   # list("knn") would be three one-letter names
+            raise TypeError(f"detectors must be a list of candidate detectors, got the string "
+                            f"{self.detectors!r}; pass [{self.detectors!r}] for one candidate.")
         detectors = list(self.detectors)
         if not detectors:
             raise ValueError("detectors must hold at least one candidate detector.")

@@ -117,6 +117,8 @@ def test_clear_errors(six_digits):
         search.fit(flat, y, X_aux=aux.reshape(len(aux), -1))
     with pytest.raises(ValueError, match="at least one candidate"):
         DetectorSearchCV(make(), [], cv=cv()).fit(X, y, X_aux=aux)
+    with pytest.raises(TypeError, match=r"pass \['knn'\] for one candidate"):
+        DetectorSearchCV(make(), "knn", cv=cv()).fit(X, y, X_aux=aux)
     with pytest.raises(ValueError, match="scoring must be None, a callable"):
         DetectorSearchCV(make(), ["energy"], cv=cv(), scoring="fpr95").fit(X, y, X_aux=aux)
     with pytest.raises(ValueError, match="'knn'"):
